@@ -1,0 +1,197 @@
+"""The three plugin kinds, and the plain values the core hands them.
+
+Plugin classes are declared at import time of a plugin module, so nothing here imports polars:
+``etl plugins`` and ``etl --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .options import Option
+from .timeframes import HOUR, timeframe_ms
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .datasets import Dataset
+
+
+@dataclass(frozen=True, order=True)
+class Stream:
+    """One series a source delivers: a dataset for a symbol, at a timeframe when the dataset has one."""
+
+    dataset: str
+    symbol: str
+    timeframe: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The stream's name in checkpoints, logs and messages: ``ohlcv/BTCUSDT/1h``."""
+        return "/".join(part for part in (self.dataset, self.symbol, self.timeframe) if part)
+
+    @classmethod
+    def from_label(cls, label: str) -> Stream:
+        dataset, symbol, *rest = label.split("/", 2)
+        return cls(dataset, symbol, rest[0] if rest else None)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """What a pipeline's ``source`` table says, validated: core keys plus the plugin's own settings."""
+
+    plugin: str
+    dataset: str
+    symbols: tuple[str, ...]
+    timeframes: tuple[str, ...]
+    start: int | None
+    end: int | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = Path(".")
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """Where a transform or sink runs: its pipeline, the pipeline file's folder, the state dir."""
+
+    pipeline: str
+    base_dir: Path
+    state_dir: Path
+
+
+class Source:
+    """Delivers batches of one dataset for a stream and a time window.
+
+    Subclasses set ``name``, ``datasets``, ``timeframes`` (what ``ohlcv`` offers) and ``options``, and
+    implement ``fetch``. Network sources set ``network = True`` and accept the ``base_url`` setting.
+    """
+
+    name: ClassVar[str]
+    datasets: ClassVar[tuple[str, ...]] = ("ohlcv",)
+    timeframes: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[dict[str, Option]] = {}
+    network: ClassVar[bool] = False
+    requires_symbols: ClassVar[bool] = True
+
+    def __init__(self, config: SourceConfig):
+        self.config = config
+        self.settings = config.settings
+
+    @property
+    def base_url(self) -> str | None:
+        return self.settings.get("base_url")
+
+    def check(self) -> None:
+        """Validate settings beyond their declared types; raise ConfigError. No network here."""
+
+    def streams(self) -> list[Stream]:
+        """The streams this configuration asks for; by default symbols x timeframes."""
+        from .datasets import dataset
+
+        if dataset(self.config.dataset).has_timeframe:
+            return [
+                Stream(self.config.dataset, symbol, timeframe)
+                for symbol in self.config.symbols
+                for timeframe in self.config.timeframes
+            ]
+        return [Stream(self.config.dataset, symbol) for symbol in self.config.symbols]
+
+    def row_interval_ms(self, stream: Stream) -> int:
+        """Typical spacing of rows, used to turn a transform's warm-up bars into time."""
+        return timeframe_ms(stream.timeframe) if stream.timeframe else HOUR
+
+    def fetch(self, stream: Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
+        """Yield the stream's rows with ``start <= ts < end`` (UTC ms) as DataFrames, ascending in time.
+
+        Batches are in the dataset's schema (``etl.datasets`` fills source, symbol and timeframe and
+        converts epoch-ms ``ts``); only closed intervals, never the candle still forming.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections and clients at the end of a run."""
+
+
+class BatchContext:
+    """What a transform knows about the batch in hand, and how it reports what it did.
+
+    Rows before ``new_from`` are warm-up history the runner prepended; their output is discarded, so
+    reports (``count``, ``quarantine``) only consider rows at or after it.
+    """
+
+    def __init__(self, stream: Stream, new_from: int, report: Any):
+        self.stream = stream
+        self.new_from = new_from
+        self._report = report
+
+    def new_rows(self, frame: pl.DataFrame) -> pl.DataFrame:
+        import polars as pl
+
+        from .timeframes import from_ms
+
+        return frame.filter(pl.col("ts") >= from_ms(self.new_from))
+
+    def count(self, metric: str, n: int) -> None:
+        """Add ``n`` to a counter shown in the run summary and ledger (e.g. ``dedup_conflicts``)."""
+        if n:
+            self._report.count(self.stream, metric, n)
+
+    def quarantine(self, rows: pl.DataFrame, transform: str) -> None:
+        """Move rows (with a ``reason`` column) to the pipeline's quarantine; never silently dropped."""
+        rows = self.new_rows(rows)
+        if rows.height:
+            self._report.quarantine(self.stream, rows, transform)
+
+
+class Transform:
+    """Maps a batch to a batch for one stream.
+
+    ``warmup`` says how many rows of history before the window make the output exact; the runner
+    prepends them and keeps only the new rows of the result.
+    """
+
+    name: ClassVar[str]
+    options: ClassVar[dict[str, Option]] = {}
+    datasets: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(self, settings: dict[str, Any], context: PluginContext):
+        self.settings = settings
+        self.context = context
+
+    def check(self) -> None:
+        """Validate settings beyond their declared types; raise ConfigError."""
+
+    def warmup(self, stream: Stream) -> int:
+        return 0
+
+    def apply(self, frame: pl.DataFrame, batch: BatchContext) -> pl.DataFrame:
+        raise NotImplementedError
+
+
+class Sink:
+    """Writes batches idempotently: an upsert on the dataset key, committed atomically per batch.
+
+    ``open`` may create files and connect; construction must not (``etl validate`` writes nothing).
+    """
+
+    name: ClassVar[str]
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, settings: dict[str, Any], context: PluginContext):
+        self.settings = settings
+        self.context = context
+
+    def check(self) -> None:
+        """Validate settings beyond their declared types; raise ConfigError."""
+
+    def open(self) -> None:
+        """Connect or create what the sink needs; called once per run before the first write."""
+
+    def write(self, frame: pl.DataFrame, dataset: Dataset, table: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Flush and disconnect; called once per run."""

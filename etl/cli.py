@@ -1,0 +1,187 @@
+"""The ``etl`` command: thin click commands, each calling one library function.
+
+Heavy libraries (polars, duckdb, source clients) are imported inside the commands that need them, so
+``etl --help`` and ``etl plugins`` start fast under cron.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from .errors import CheckpointError, ConfigError, LockedError
+
+DEFAULT_FILE = "pipelines.toml"
+file_argument = click.argument("file", default=DEFAULT_FILE, type=click.Path(dir_okay=False))
+
+
+def _config_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn configuration and checkpoint errors into exit code 2 with the message, and nothing more."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except (ConfigError, CheckpointError) as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except LockedError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(75)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="market-etl")
+@click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
+              help="Log renderer; auto: console on a terminal, JSON lines otherwise.")
+@click.option("-v", "--verbose", count=True, help="More log output (debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no summary unless something failed.")
+@click.pass_context
+def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
+    """Market-data ETL: sources, transforms and sinks chained in a pipeline file."""
+    from .log import configure
+
+    configure(log_format, -1 if quiet else min(verbose, 1))
+    ctx.obj = {"quiet": quiet}
+
+
+def _finish(ctx: click.Context, outcome: Any) -> None:
+    quiet = ctx.obj["quiet"]
+    for result in outcome.results:
+        if result.error:
+            click.echo(f"FAILED {result.pipeline} {result.stream.label}: {result.error}")
+    for name in outcome.locked:
+        click.echo(f"LOCKED {name}: another run holds this pipeline's lock; nothing ran", err=True)
+    if not quiet or outcome.exit_code:
+        click.echo(outcome.summary())
+    sys.exit(outcome.exit_code)
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty()
+
+
+@cli.command()
+@file_argument
+@click.option("--pipeline", "-p", "pipelines", multiple=True, help="Run only this pipeline (repeatable).")
+@click.pass_context
+@_config_errors
+def run(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
+    """Incremental run of all (or the named) pipelines from their checkpoints."""
+    from . import config, runner
+
+    project = config.load(file)
+    outcome = runner.run(project, pipelines, progress=_interactive())
+    _finish(ctx, outcome)
+
+
+@cli.command()
+@file_argument
+@click.option("--pipeline", "-p", help="The pipeline to fill.")
+@click.option("--start", help="First timestamp to load (ISO date or datetime, UTC).")
+@click.option("--end", help="End of the range, exclusive (default: now).")
+@click.option("--resume", is_flag=True, help="Continue every unfinished backfill recorded in the state dir.")
+@click.pass_context
+@_config_errors
+def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | None, end: str | None,
+             resume: bool) -> None:
+    """One-off history fill for a range, checkpointed as it goes."""
+    from . import config, runner
+
+    project = config.load(file)
+    if resume:
+        if pipeline or start or end:
+            raise click.UsageError("--resume takes no --pipeline, --start or --end: it uses the recorded ones")
+        if not runner.unfinished_backfills(project):
+            click.echo("No unfinished backfills.")
+            return
+        _finish(ctx, runner.resume(project, progress=_interactive()))
+        return
+    if not pipeline or not start:
+        raise click.UsageError("backfill needs --pipeline and --start (or --resume)")
+    outcome = runner.backfill(project, pipeline, _time(start, "--start"), _time(end, "--end") if end else None,
+                              progress=_interactive())
+    _finish(ctx, outcome)
+
+
+def _time(text: str, option: str) -> int:
+    from .timeframes import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date or datetime", param_hint=option) from None
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """List registered sources, transforms and sinks, and plugins that failed to load."""
+    from .plugins import registry
+
+    found = registry()
+    if as_json:
+        click.echo(json.dumps([_plugin_json(info) for info in found.plugins], indent=2))
+        return
+    rows = [
+        (registration.name, registration.kind, f"{registration.package} {registration.version}", registration.plugin)
+        for info in found.plugins
+        for registration in info.registered
+    ]
+    click.echo(_table(("name", "kind", "package", "plugin"), sorted(rows, key=lambda row: (row[1], row[0]))))
+    for info in found.plugins:
+        if info.error:
+            click.echo(f"error: {info.name} ({info.package} {info.version}): {info.error}")
+
+
+def _plugin_json(info: Any) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "package": info.package,
+        "version": info.version,
+        "kinds": info.kinds,
+        "registered": [{"kind": r.kind, "name": r.name} for r in info.registered],
+        "error": info.error,
+    }
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    widths = [max(len(str(value)) for value in column) for column in zip(headers, *rows, strict=False)]
+    lines = [headers, *rows]
+    return "\n".join(
+        "  ".join(str(value).ljust(width) for value, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+@cli.command()
+@file_argument
+@_config_errors
+def validate(file: str) -> None:
+    """Check the file and every plugin's options: no network, no writes."""
+    from . import config
+    from .overview import check_project
+
+    project = config.load(file)
+    streams = check_project(project)
+    click.echo(f"{project.path.name}: {len(project.pipelines)} pipelines, {streams} streams: OK")
+
+
+@cli.command()
+@file_argument
+@_config_errors
+def status(file: str) -> None:
+    """Per stream: checkpoint, lag behind now, last run result."""
+    from . import config
+    from .overview import status_rows
+
+    project = config.load(file)
+    headers = ("pipeline", "stream", "checkpoint", "lag", "last run", "rows", "result")
+    click.echo(_table(headers, status_rows(project)))

@@ -1,0 +1,274 @@
+"""The pipeline file: TOML in, validated specs out; every error names file, table and key."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import SourceConfig
+from .errors import ConfigError
+from .options import Option, validate_options
+from .plugins import registry
+from .timeframes import TIMEFRAMES, parse_time
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+BASE_URL_OPTION = Option(str, None, "send every request of this source to this address (proxy, testnet, tests)")
+TABLE_OPTION = Option(str, None, "table name; default: the dataset name")
+_SETTINGS = {
+    "state_dir": Option(Path, Path(".etl"), "checkpoints, locks, run ledger, quarantine"),
+    "concurrency": Option(int, 4, "streams run at once per pipeline"),
+    "batch_rows": Option(int, 100_000, "rows gathered from a source before transforms and sinks run"),
+}
+_PIPELINE_KEYS = {"source", "transforms", "sinks", "concurrency", "batch_rows"}
+_SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end"}
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """A transform or sink table: which plugin, its validated settings, where it was written."""
+
+    plugin: str
+    settings: dict[str, Any]
+    where: str
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    name: str
+    source: SourceConfig
+    transforms: tuple[PluginSpec, ...]
+    sinks: tuple[PluginSpec, ...]
+    concurrency: int
+    batch_rows: int
+
+
+@dataclass(frozen=True)
+class Project:
+    path: Path
+    state_dir: Path
+    pipelines: dict[str, PipelineSpec]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def select(self, names: tuple[str, ...] | list[str]) -> list[PipelineSpec]:
+        """The named pipelines in the order given, or all of them."""
+        for name in names:
+            if name not in self.pipelines:
+                raise ConfigError(
+                    f"{self.path}: no pipeline {name!r}; pipelines: {', '.join(self.pipelines) or 'none'}"
+                )
+        return [self.pipelines[name] for name in names] if names else list(self.pipelines.values())
+
+
+def load(path: str | Path) -> Project:
+    """Read and validate a pipeline file; raise ConfigError naming the file on any problem."""
+    path = Path(path).absolute()
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such pipeline file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return _project(path, _substitute_env(raw, ""))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _substitute_env(value: Any, where: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _substitute_env(item, f"{where}.{key}" if where else key) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"Environment variable {name} used in {where} is not set")
+            return os.environ[name]
+
+        return _ENV.sub(replace, value)
+    return value
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    return value
+
+
+def _project(path: Path, raw: dict[str, Any]) -> Project:
+    unknown = sorted(set(raw) - {"settings", "pipelines"})
+    if unknown:
+        raise ConfigError(f"Unknown top-level key {unknown[0]!r}; valid keys: settings, pipelines")
+    settings = validate_options(_SETTINGS, _table(raw.get("settings", {}), "settings"), "settings", path.parent)
+    pipelines_raw = _table(raw.get("pipelines", {}), "pipelines")
+    if not pipelines_raw:
+        raise ConfigError("No pipelines defined; add a [pipelines.NAME.source] table")
+    pipelines = {
+        name: _pipeline(name, _table(table, f"pipelines.{name}"), settings, path.parent)
+        for name, table in pipelines_raw.items()
+    }
+    return Project(path, settings["state_dir"], pipelines)
+
+
+def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir: Path) -> PipelineSpec:
+    where = f"pipelines.{name}"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ConfigError(f"Pipeline name {name!r} in {where} may only hold letters, digits, '_', '-' and '.'")
+    unknown = sorted(set(raw) - _PIPELINE_KEYS)
+    if unknown:
+        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {', '.join(sorted(_PIPELINE_KEYS))}")
+    if "source" not in raw:
+        raise ConfigError(f"Missing [{where}.source] table")
+    sinks = raw.get("sinks", [])
+    if not sinks:
+        raise ConfigError(f"Missing [[{where}.sinks]]: a pipeline needs at least one sink")
+    local = validate_options(
+        {key: _SETTINGS[key] for key in ("concurrency", "batch_rows")},
+        {key: raw[key] for key in ("concurrency", "batch_rows") if key in raw},
+        where,
+        base_dir,
+    )
+    for key in ("concurrency", "batch_rows"):
+        if key not in raw:
+            local[key] = settings[key]
+        if local[key] < 1:
+            raise ConfigError(f"Key {key!r} in {where} must be at least 1, not {local[key]}")
+    source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir)
+    transforms = tuple(
+        _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir, {})
+        for index, item in enumerate(_list(raw.get("transforms", []), f"{where}.transforms"))
+    )
+    sink_specs = tuple(
+        _plugin_spec("sink", item, f"{where}.sinks[{index}]", base_dir, {"table": TABLE_OPTION})
+        for index, item in enumerate(_list(sinks, f"{where}.sinks"))
+    )
+    for spec in transforms:
+        _check_transform_dataset(spec, source.dataset)
+    return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"])
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be an array of tables ([[{where}]])")
+    return value
+
+
+def _plugin_name(raw: dict[str, Any], where: str) -> str:
+    plugin = raw.get("plugin")
+    if not isinstance(plugin, str):
+        raise ConfigError(f"Missing key 'plugin' in {where}")
+    return plugin
+
+
+def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[str, Option]) -> PluginSpec:
+    raw = _table(raw, where)
+    plugin = _plugin_name(raw, where)
+    cls = registry().get(kind, plugin, f"{where}.plugin")
+    given = {key: value for key, value in raw.items() if key != "plugin"}
+    settings = validate_options({**common, **cls.options}, given, where, base_dir)
+    return PluginSpec(plugin, settings, where)
+
+
+def _check_transform_dataset(spec: PluginSpec, dataset: str) -> None:
+    cls = registry().get("transform", spec.plugin)
+    if cls.datasets is not None and dataset not in cls.datasets:
+        raise ConfigError(
+            f"Transform {spec.plugin!r} in {spec.where} does not apply to dataset {dataset!r}; "
+            f"it handles: {', '.join(cls.datasets)}"
+        )
+
+
+def _source(raw: dict[str, Any], where: str, base_dir: Path) -> SourceConfig:
+    from .datasets import dataset as get_dataset
+
+    plugin = _plugin_name(raw, where)
+    cls = registry().get("source", plugin, f"{where}.plugin")
+    dataset_name = raw.get("dataset", cls.datasets[0])
+    if dataset_name not in cls.datasets:
+        raise ConfigError(
+            f"Source {plugin!r} does not offer dataset {dataset_name!r} ({where}.dataset); "
+            f"it offers: {', '.join(cls.datasets)}"
+        )
+    dataset = get_dataset(dataset_name, f"{where}.dataset")
+    symbols = _strings(raw.get("symbols", []), f"{where}.symbols")
+    if cls.requires_symbols and not symbols:
+        raise ConfigError(f"Missing key 'symbols' in {where}: list the {plugin} symbols to load")
+    if len(set(symbols)) != len(symbols):
+        raise ConfigError(f"Duplicate symbol in {where}.symbols")
+    timeframes = _strings(raw.get("timeframes", []), f"{where}.timeframes")
+    if dataset.has_timeframe:
+        _check_timeframes(cls, timeframes, where)
+    elif timeframes:
+        raise ConfigError(f"Key 'timeframes' in {where} does not apply to dataset {dataset_name!r}")
+    start = _time(raw.get("start"), f"{where}.start")
+    end = _time(raw.get("end"), f"{where}.end")
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"{where}.end ({raw['end']}) must be after {where}.start ({raw['start']})")
+    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {})}
+    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        valid = ", ".join(sorted(_SOURCE_CORE_KEYS | set(declared)))
+        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {valid}")
+    settings = validate_options(declared, given, where, base_dir)
+    config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir)
+    _construct(cls, config, where).check()
+    return config
+
+
+def _construct(cls: Any, config: SourceConfig, where: str) -> Any:
+    try:
+        return cls(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} ({where})") from None
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"{where} must be a list of non-empty strings, not {value!r}")
+    return tuple(value)
+
+
+def _check_timeframes(cls: Any, timeframes: tuple[str, ...], where: str) -> None:
+    offered = cls.timeframes or tuple(TIMEFRAMES)
+    if not timeframes:
+        raise ConfigError(f"Missing key 'timeframes' in {where}; {cls.name} offers: {', '.join(offered)}")
+    for timeframe in timeframes:
+        if timeframe not in offered:
+            raise ConfigError(
+                f"Invalid timeframe {timeframe!r} in {where}.timeframes; {cls.name} offers: {', '.join(offered)}"
+            )
+
+
+def _time(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    from datetime import UTC, date, datetime
+
+    if isinstance(value, datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be an ISO date or datetime, not {value!r}")
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise ConfigError(
+            f"Invalid date {value!r} in {where}; use an ISO date or datetime such as 2024-01-01 "
+            f"or 2024-01-01T00:00:00Z"
+        ) from None

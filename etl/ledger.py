@@ -1,0 +1,97 @@
+"""The run ledger: a SQLite database in the state dir with one row per run and one per stream run.
+
+It is what ``etl status`` reads and what a person queries when asking "what happened last night".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .report import StreamResult
+from .timeframes import iso, now_ms
+
+
+class Ledger:
+    def __init__(self, state_dir: Path):
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "ledger.db"
+        connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(connection)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.Lock()
+        self._ensure_tables()
+
+    def _ensure_tables(self) -> None:
+        with self._lock:
+            if "runs" not in self.db.table_names():
+                self.db["runs"].create(
+                    {"id": str, "command": str, "pipeline": str, "started": str, "finished": str, "status": str,
+                     "streams": int, "rows": int, "failed": int, "quarantined": int, "duration_s": float},
+                    pk="id",
+                )
+            if "stream_runs" not in self.db.table_names():
+                self.db["stream_runs"].create(
+                    {"run_id": str, "pipeline": str, "stream": str, "window_start": str, "window_end": str,
+                     "rows": int, "counters": str, "duration_s": float, "status": str, "error": str},
+                    foreign_keys=[("run_id", "runs", "id")],
+                )
+                self.db["stream_runs"].create_index(["pipeline", "stream"])
+
+    def start_run(self, command: str, pipeline: str) -> str:
+        run_id = uuid.uuid4().hex
+        with self._lock:
+            self.db["runs"].insert(
+                {"id": run_id, "command": command, "pipeline": pipeline, "started": iso(now_ms()), "status": "running"}
+            )
+        return run_id
+
+    def record_stream(self, run_id: str, result: StreamResult) -> None:
+        status = "failed" if result.error else ("skipped" if result.skipped else "ok")
+        row = {
+            "run_id": run_id,
+            "pipeline": result.pipeline,
+            "stream": result.stream.label,
+            "window_start": iso(result.window_start) if result.window_start is not None else None,
+            "window_end": iso(result.window_end) if result.window_end is not None else None,
+            "rows": result.rows,
+            "counters": json.dumps(result.counters, sort_keys=True),
+            "duration_s": round(result.duration, 3),
+            "status": status,
+            "error": result.error or result.skipped,
+        }
+        with self._lock:
+            self.db["stream_runs"].insert(row)
+
+    def finish_run(self, run_id: str, status: str, results: list[StreamResult], duration: float) -> None:
+        with self._lock:
+            self.db["runs"].update(
+                run_id,
+                {
+                    "finished": iso(now_ms()),
+                    "status": status,
+                    "streams": len(results),
+                    "rows": sum(r.rows for r in results),
+                    "failed": sum(1 for r in results if r.error),
+                    "quarantined": sum(r.counters.get("quarantined", 0) for r in results),
+                    "duration_s": round(duration, 3),
+                },
+            )
+
+    def last_stream_runs(self, pipeline: str) -> dict[str, dict[str, Any]]:
+        """The most recent ledger row of each stream of ``pipeline``."""
+        rows = self.db.query(
+            "select * from stream_runs where rowid in "
+            "(select max(rowid) from stream_runs where pipeline = ? group by stream)",
+            [pipeline],
+        )
+        return {row["stream"]: row for row in rows}
+
+    def close(self) -> None:
+        self.db.conn.close()

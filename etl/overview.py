@@ -1,0 +1,58 @@
+"""Read-only views of a project for ``etl validate`` and ``etl status``: nothing fetched, nothing written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import PluginContext
+from .checkpoint import Checkpoints
+from .config import Project
+from .errors import ConfigError
+from .plugins import registry
+from .timeframes import iso, now_ms
+
+
+def check_project(project: Project) -> int:
+    """Build every plugin of every pipeline and run its own checks; return the number of streams."""
+    streams = 0
+    for spec in project.pipelines.values():
+        context = PluginContext(spec.name, project.base_dir, project.state_dir)
+        for kind, specs in (("transform", spec.transforms), ("sink", spec.sinks)):
+            for plugin_spec in specs:
+                settings = {k: v for k, v in plugin_spec.settings.items() if k != "table"}
+                try:
+                    registry().get(kind, plugin_spec.plugin)(settings, context).check()
+                except ConfigError as exc:
+                    raise ConfigError(f"{exc} ({plugin_spec.where})") from None
+        streams += len(registry().get("source", spec.source.plugin)(spec.source).streams())
+    return streams
+
+
+def _lag(next_ms: int | None) -> str:
+    if next_ms is None:
+        return ""
+    seconds = max(0, (now_ms() - next_ms) // 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds}s"
+
+
+def status_rows(project: Project) -> list[tuple[Any, ...]]:
+    from .ledger import Ledger
+
+    ledger = Ledger(project.state_dir)
+    rows = []
+    for spec in project.pipelines.values():
+        checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
+        last = ledger.last_stream_runs(spec.name)
+        for stream in registry().get("source", spec.source.plugin)(spec.source).streams():
+            next_ms = checkpoints.next(stream.label)
+            run = last.get(stream.label, {})
+            result = run.get("status", "never run")
+            if run.get("error"):
+                result = f"{result}: {run['error']}"
+            rows.append((spec.name, stream.label, iso(next_ms) if next_ms is not None else "-", _lag(next_ms),
+                         run.get("window_end") or "", run.get("rows", ""), result))
+    ledger.close()
+    return rows

@@ -1,0 +1,274 @@
+"""Runs pipelines: streams -> transforms -> sinks, checkpoint after every sink committed, under a lock.
+
+Delivery is at-least-once into idempotent sinks: a batch is written to every sink, and only then does
+its stream's checkpoint advance. A crash anywhere replays at most the batches after the last checkpoint,
+which the sinks upsert to the same rows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import faults
+from .base import PluginContext, Sink, Stream
+from .checkpoint import Checkpoints, read_json
+from .config import PipelineSpec, Project
+from .errors import ConfigError, EtlError, LockedError
+from .ledger import Ledger
+from .lock import PipelineLock
+from .log import get_logger
+from .progress import Progress
+from .report import Report, StreamResult
+from .timeframes import floor_ts, iso, now_ms
+from .unit import WorkUnit, build_transforms, close_sources, execute, source_for
+
+log = get_logger("etl.runner")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
+
+Window = Callable[[Stream, Checkpoints], tuple[int, int]]
+
+
+@dataclass
+class Outcome:
+    """Everything the CLI needs to print a summary and choose an exit code."""
+
+    command: str
+    results: list[StreamResult] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if any(result.error for result in self.results):
+            return EXIT_FAILED
+        return EXIT_LOCKED if self.locked else EXIT_OK
+
+    def summary(self) -> str:
+        failed = [r for r in self.results if r.error]
+        rows = sum(r.rows for r in self.results)
+        quarantined = sum(r.counters.get("quarantined", 0) for r in self.results)
+        status = "failed" if failed else ("locked" if self.locked else "ok")
+        parts = [f"{len(self.results)} streams", f"{rows:,} rows", f"{quarantined:,} quarantined",
+                 f"{len(failed)} failed", f"{self.duration:.1f}s"]
+        if self.locked:
+            parts.append(f"locked: {', '.join(self.locked)}")
+        return f"etl {self.command} {status}: " + ", ".join(parts)
+
+
+def run(project: Project, names: tuple[str, ...], progress: bool = False) -> Outcome:
+    """Incremental run of the named (or all) pipelines from their checkpoints."""
+    outcome = Outcome("run")
+    started = time.monotonic()
+    specs = project.select(names)
+    for spec in specs:
+        Checkpoints(_checkpoint_path(project, spec.name))
+    for spec in specs:
+        checkpoint_path = _checkpoint_path(project, spec.name)
+        _run_locked(project, spec, "run", checkpoint_path, {"pipeline": spec.name}, _incremental(spec),
+                    outcome, progress)
+    outcome.duration = time.monotonic() - started
+    return outcome
+
+
+def _checkpoint_path(project: Project, pipeline: str) -> Path:
+    return project.state_dir / "checkpoints" / f"{pipeline}.json"
+
+
+def backfill(project: Project, pipeline: str, start: int, end: int | None, progress: bool = False) -> Outcome:
+    """Fill ``[start, end)`` for one pipeline, recording the range so ``resume`` can continue it."""
+    (spec,) = project.select([pipeline])
+    end = end if end is not None else now_ms()
+    if end <= start:
+        raise ConfigError(f"--end ({iso(end)}) must be after --start ({iso(start)})")
+    header = {"kind": "backfill", "pipeline": pipeline, "file": str(project.path), "start": iso(start),
+              "end": iso(end), "start_ms": start, "end_ms": end, "status": "running"}
+    path = project.state_dir / "backfills" / f"{pipeline}__{iso(start)}__{iso(end)}.json".replace(":", "")
+    outcome = Outcome("backfill")
+    began = time.monotonic()
+    _run_locked(project, spec, "backfill", path, header, _fixed(spec, start, end), outcome, progress)
+    outcome.duration = time.monotonic() - began
+    return outcome
+
+
+def unfinished_backfills(project: Project) -> list[tuple[Path, dict[str, Any]]]:
+    folder = project.state_dir / "backfills"
+    records = [(path, read_json(path, "Backfill record")) for path in sorted(folder.glob("*.json"))]
+    return [(path, data) for path, data in records if data.get("status") != "done"]
+
+
+def resume(project: Project, progress: bool = False) -> Outcome:
+    """Continue every unfinished backfill recorded in the state dir, with its recorded parameters."""
+    outcome = Outcome("backfill")
+    began = time.monotonic()
+    for path, record in unfinished_backfills(project):
+        (spec,) = project.select([record["pipeline"]])
+        window = _fixed(spec, record["start_ms"], record["end_ms"])
+        _run_locked(project, spec, "backfill", path, record, window, outcome, progress)
+    outcome.duration = time.monotonic() - began
+    return outcome
+
+
+def _closed_end(spec: PipelineSpec, stream: Stream, end: int) -> int:
+    """Never ask for the interval still forming: stop at the start of the current bar."""
+    now = now_ms()
+    closed = floor_ts(now, stream.timeframe) if stream.timeframe else now
+    limit = spec.source.end if spec.source.end is not None else closed
+    return min(end, closed, limit)
+
+
+def _incremental(spec: PipelineSpec) -> Window:
+    def window(stream: Stream, checkpoints: Checkpoints) -> tuple[int, int]:
+        start = checkpoints.next(stream.label)
+        if start is None:
+            start = spec.source.start if spec.source.start is not None else 0
+        return start, _closed_end(spec, stream, now_ms())
+
+    return window
+
+
+def _fixed(spec: PipelineSpec, start: int, end: int) -> Window:
+    def window(stream: Stream, checkpoints: Checkpoints) -> tuple[int, int]:
+        resumed = checkpoints.next(stream.label)
+        now = now_ms()
+        closed = floor_ts(now, stream.timeframe) if stream.timeframe else now
+        return (resumed if resumed is not None else start), min(end, closed)
+
+    return window
+
+
+def _run_locked(project: Project, spec: PipelineSpec, command: str, checkpoint_path: Path,
+                header: dict[str, Any], window: Window, outcome: Outcome, progress: bool) -> None:
+    try:
+        with PipelineLock(project.state_dir, spec.name):
+            checkpoints = Checkpoints(checkpoint_path, header)
+            results = _run_pipeline(project, spec, command, checkpoints, window, progress)
+    except LockedError as exc:
+        log.warning("pipeline locked", pipeline=spec.name, error=str(exc))
+        outcome.locked.append(spec.name)
+        return
+    outcome.results.extend(results)
+    if header.get("kind") == "backfill" and results and all(result.ok for result in results):
+        checkpoints.update(status="done", finished=iso(now_ms()))
+
+
+@dataclass
+class _SinkSlot:
+    sink: Sink
+    table: str
+    lock: threading.Lock
+
+
+def _open_sinks(project: Project, spec: PipelineSpec, dataset_name: str) -> list[_SinkSlot]:
+    from .plugins import registry
+
+    context = PluginContext(spec.name, project.base_dir, project.state_dir)
+    slots: list[_SinkSlot] = []
+    try:
+        for sink_spec in spec.sinks:
+            settings = dict(sink_spec.settings)
+            table = settings.pop("table") or dataset_name
+            sink = registry().get("sink", sink_spec.plugin)(settings, context)
+            sink.open()
+            slots.append(_SinkSlot(sink, table, threading.Lock()))
+    except Exception:
+        _close_sinks(slots)
+        raise
+    return slots
+
+
+def _close_sinks(slots: list[_SinkSlot]) -> None:
+    for slot in slots:
+        try:
+            slot.sink.close()
+        except Exception as exc:
+            log.error("sink failed to close", sink=slot.sink.name, error=str(exc))
+
+
+def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoints: Checkpoints,
+                  window: Window, progress: bool) -> list[StreamResult]:
+    from .datasets import dataset
+
+    ledger = Ledger(project.state_dir)
+    run_id = ledger.start_run(command, spec.name)
+    report = Report(spec.name, project.state_dir / "quarantine")
+    began = time.monotonic()
+    schema = dataset(spec.source.dataset)
+    source = source_for(spec.source)
+    streams = source.streams()
+    transforms = build_transforms(spec.name, spec.transforms, project.base_dir, project.state_dir)
+    units = []
+    for stream in streams:
+        start, end = window(stream, checkpoints)
+        warmup_rows = max((t.warmup(stream) for t in transforms), default=0)
+        units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows,
+                              warmup_rows * source.row_interval_ms(stream), spec.batch_rows,
+                              project.base_dir, project.state_dir))
+    bar = Progress(enabled=progress, label=f"{command} {spec.name}",
+                   total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
+    try:
+        slots = _open_sinks(project, spec, schema.name)
+    except Exception as exc:
+        message = f"cannot open sinks: {_describe(exc)}"
+        log.error("pipeline failed", pipeline=spec.name, error=message)
+        for unit in units:
+            report.result(unit.stream).error = message
+        slots = []
+    else:
+        with bar, ThreadPoolExecutor(max_workers=max(1, min(spec.concurrency, len(units)))) as pool:
+            list(pool.map(lambda unit: _run_unit(unit, slots, schema, checkpoints, report, bar), units))
+        _close_sinks(slots)
+    finally:
+        close_sources()
+    results = [report.result(unit.stream) for unit in units]
+    for result in results:
+        ledger.record_stream(run_id, result)
+    status = "failed" if any(result.error for result in results) else "ok"
+    ledger.finish_run(run_id, status, results, time.monotonic() - began)
+    ledger.close()
+    return results
+
+
+def _run_unit(unit: WorkUnit, slots: list[_SinkSlot], schema: Any, checkpoints: Checkpoints,
+              report: Report, bar: Progress) -> None:
+    result = report.result(unit.stream)
+    result.window_start, result.window_end = unit.start, unit.end
+    began = time.monotonic()
+    label = unit.stream.label
+    if unit.start >= unit.end:
+        result.skipped = "up to date"
+        return
+    position = unit.start
+    try:
+        for batch in execute(unit, report):
+            if batch.frame.height:
+                for index, slot in enumerate(slots):
+                    if index:
+                        faults.point("between_sinks")
+                    with slot.lock:
+                        faults.point("sink_commit")
+                        slot.sink.write(batch.frame, schema, slot.table)
+            checkpoints.advance(label, batch.next_ms, batch.frame.height)
+            faults.point("after_batch")
+            result.rows += batch.frame.height
+            bar.advance(min(batch.next_ms, unit.end) - position, batch.frame.height)
+            position = min(batch.next_ms, unit.end)
+        log.info("stream done", pipeline=unit.pipeline, stream=label, rows=result.rows,
+                 window=f"{iso(unit.start)}..{iso(unit.end)}", **result.counters)
+    except Exception as exc:
+        result.error = _describe(exc)
+        log.error("stream failed", pipeline=unit.pipeline, stream=label, error=result.error)
+    finally:
+        result.duration = time.monotonic() - began
+        bar.advance(unit.end - position, 0)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, EtlError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

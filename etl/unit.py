@@ -1,0 +1,133 @@
+"""The unit of work: one stream over one window, from plain specs to transformed batches.
+
+A ``WorkUnit`` holds only plain, picklable data (specs, names, integers), so an executor on another
+machine can run ``execute`` unchanged; committing the batches it yields is the runner's job.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .base import BatchContext, PluginContext, Source, SourceConfig, Stream, Transform
+from .config import PluginSpec
+from .errors import SourceError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    pipeline: str
+    source: SourceConfig
+    transforms: tuple[PluginSpec, ...]
+    stream: Stream
+    start: int
+    end: int
+    warmup_rows: int
+    warmup_ms: int
+    batch_rows: int
+    base_dir: Path
+    state_dir: Path
+
+
+@dataclass
+class Batch:
+    """Rows ready for the sinks, and the checkpoint to record once every sink has committed them."""
+
+    frame: pl.DataFrame
+    next_ms: int
+    fetched: int
+
+
+_sources: dict[Any, Source] = {}
+_sources_lock = threading.Lock()
+
+
+def source_for(config: SourceConfig) -> Source:
+    """One source object per configuration and process, so market metadata loads once per run."""
+    from .plugins import registry
+
+    key = (config.plugin, repr(config))
+    with _sources_lock:
+        if key not in _sources:
+            _sources[key] = registry().get("source", config.plugin)(config)
+        return _sources[key]
+
+
+def close_sources() -> None:
+    with _sources_lock:
+        for source in _sources.values():
+            source.close()
+        _sources.clear()
+
+
+def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Path, state_dir: Path) -> list[Transform]:
+    from .plugins import registry
+
+    context = PluginContext(pipeline, base_dir, state_dir)
+    return [registry().get("transform", spec.plugin)(spec.settings, context) for spec in specs]
+
+
+def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
+    """Fetch the unit's window (plus warm-up), transform it, and yield batches of new rows in time order."""
+    import polars as pl
+
+    from .datasets import conform, dataset
+    from .timeframes import from_ms, timeframe_ms
+
+    source = source_for(unit.source)
+    transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
+    schema = dataset(unit.stream.dataset)
+    step = timeframe_ms(unit.stream.timeframe) if unit.stream.timeframe else 1
+    fetch_start = unit.start - unit.warmup_ms
+    window = (pl.col("ts") >= from_ms(fetch_start)) & (pl.col("ts") < from_ms(unit.end))
+    context: pl.DataFrame | None = None
+    new_from = unit.start
+    pending: list[pl.DataFrame] = []
+    pending_rows = 0
+
+    def flush() -> Batch | None:
+        nonlocal context, new_from, pending, pending_rows
+        raw = pl.concat(pending, how="diagonal_relaxed").sort("ts", maintain_order=True)
+        pending, pending_rows = [], 0
+        last_ts = int(raw["ts"].max().timestamp() * 1000)
+        frame = raw if context is None else pl.concat([context, raw], how="diagonal_relaxed")
+        if unit.warmup_rows:
+            context = frame.filter(pl.col("ts") <= from_ms(last_ts)).tail(unit.warmup_rows)
+        batch_context = BatchContext(unit.stream, new_from, report)
+        for transform in transforms:
+            frame = transform.apply(frame, batch_context)
+        out = batch_context.new_rows(frame)
+        fetched = raw.filter(pl.col("ts") >= from_ms(new_from)).height
+        new_from = max(new_from, last_ts + step)
+        if last_ts < unit.start:
+            return None
+        unique = out.unique(subset=list(schema.key), keep="last", maintain_order=True)
+        if unique.height != out.height:
+            report.count(unit.stream, "duplicates_dropped", out.height - unique.height)
+        return Batch(unique, last_ts + step, fetched)
+
+    for frame in source.fetch(unit.stream, fetch_start, unit.end):
+        if not frame.height:
+            continue
+        frame = conform(frame, schema, unit.stream, unit.source.plugin)
+        if frame["ts"].null_count():
+            raise SourceError(f"{unit.source.plugin} returned rows without a timestamp for {unit.stream.label}")
+        frame = frame.filter(window)
+        if not frame.height:
+            continue
+        pending.append(frame)
+        pending_rows += frame.height
+        if pending_rows >= unit.batch_rows:
+            batch = flush()
+            if batch is not None:
+                yield batch
+    if pending_rows:
+        batch = flush()
+        if batch is not None:
+            yield batch

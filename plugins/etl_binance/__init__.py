@@ -1,0 +1,1 @@
+"""Built-in binance plugin for market-etl (in progress)."""

@@ -1,0 +1,1 @@
+"""Built-in bybit plugin for market-etl (in progress)."""

@@ -1,0 +1,1 @@
+"""Built-in ccxt plugin for market-etl (in progress)."""

@@ -1,0 +1,151 @@
+"""Files source: OHLCV (or any dataset) from CSV or Parquet files, such as vendor dumps or the monthly
+kline CSVs exchanges publish.
+
+``path`` is a file or glob, relative to the pipeline file, and may name ``{symbol}`` and ``{timeframe}``
+so one pattern covers every stream. Files holding several symbols or timeframes are filtered by those
+columns. ``columns`` maps dataset columns to the file's names; ``layout = "binance"`` reads Binance's
+headerless kline CSVs (open time in ms or, since 2025, in µs) without any mapping.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import etl
+from etl.errors import ConfigError, SourceError
+
+BINANCE_KLINE_COLUMNS = (
+    "ts", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
+    "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+)
+_BINANCE_DROPPED = ("close_time", "ignore")
+_EPOCH_UNITS = ("auto", "s", "ms", "us")
+
+
+class FilesSource(etl.Source):
+    name = "files"
+    datasets = ("ohlcv", "funding", "open_interest", "trades")
+    options = {
+        "path": etl.Option(str, help="file or glob; may contain {symbol} and {timeframe}"),
+        "format": etl.Option(str, "auto", choices=("auto", "csv", "parquet")),
+        "layout": etl.Option(str, "columns", choices=("columns", "binance")),
+        "columns": etl.Option(dict, {}, help="dataset column -> column in the file"),
+        "ts_unit": etl.Option(str, "auto", choices=_EPOCH_UNITS, help="unit of integer timestamps"),
+        "ts_format": etl.Option(str, None, help="strptime format of text timestamps; default ISO-8601"),
+        "extras": etl.Option(bool, True, help="keep the file's other columns as extra columns"),
+        "batch_rows": etl.Option(int, 200_000, help="rows per batch handed to the pipeline"),
+    }
+
+    def check(self) -> None:
+        for target, column in self.settings["columns"].items():
+            if not isinstance(column, str):
+                raise ConfigError(f"columns.{target} must name a column of the file, not {column!r}")
+        if self.settings["layout"] == "binance" and self.settings["columns"]:
+            raise ConfigError("layout = 'binance' fixes the columns; remove 'columns'")
+
+    def _files(self, stream: etl.Stream) -> list[Path]:
+        pattern = self.settings["path"].format(symbol=stream.symbol, timeframe=stream.timeframe or "")
+        path = Path(pattern).expanduser()
+        if not path.is_absolute():
+            path = self.config.base_dir / path
+        files = sorted(Path(p) for p in glob.glob(str(path)))
+        if not files:
+            raise SourceError(f"files: no file matches {path} for {stream.label}")
+        return files
+
+    def _scan(self, file: Path) -> Any:
+        import polars as pl
+
+        kind = self.settings["format"]
+        if kind == "auto":
+            kind = "parquet" if file.suffix.lower() in {".parquet", ".pq"} else "csv"
+        if kind == "parquet":
+            return pl.scan_parquet(file)
+        if self.settings["layout"] == "binance":
+            return pl.scan_csv(file, has_header=_has_header(file), new_columns=list(BINANCE_KLINE_COLUMNS),
+                               schema_overrides={"ts": pl.Int64})
+        return pl.scan_csv(file, try_parse_dates=False, infer_schema_length=10_000)
+
+    def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[Any]:
+        import polars as pl
+
+        from etl.timeframes import from_ms
+
+        frames = []
+        for file in self._files(stream):
+            try:
+                frame = self._normalise(self._scan(file), file, stream)
+                frames.append(frame.filter((pl.col("ts") >= from_ms(start)) & (pl.col("ts") < from_ms(end))))
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise SourceError(f"files: cannot read {file} for {stream.label}: {exc}") from None
+        try:
+            data = pl.concat(frames, how="diagonal_relaxed").sort("ts").collect()
+        except pl.exceptions.PolarsError as exc:
+            raise SourceError(f"files: cannot read {self.settings['path']} for {stream.label}: {exc}") from None
+        size = self.settings["batch_rows"]
+        for offset in range(0, data.height, size):
+            yield data.slice(offset, size)
+
+    def _normalise(self, lazy: Any, file: Path, stream: etl.Stream) -> Any:
+        import polars as pl
+
+        names = lazy.collect_schema().names()
+        if self.settings["layout"] == "binance":
+            lazy = lazy.drop(_BINANCE_DROPPED)
+        else:
+            mapping = {source: target for target, source in self.settings["columns"].items()}
+            unknown = [source for source in mapping if source not in names]
+            if unknown:
+                raise SourceError(f"files: {file} has no column {unknown[0]!r} (columns: {', '.join(names)})")
+            lazy = lazy.rename(mapping)
+        schema = lazy.collect_schema()
+        if "ts" not in schema:
+            raise SourceError(f"files: {file} has no 'ts' column; map it with columns = {{ ts = \"...\" }}")
+        for column, value in (("symbol", stream.symbol), ("timeframe", stream.timeframe)):
+            if column in schema and value is not None:
+                lazy = lazy.filter(pl.col(column) == value)
+        lazy = lazy.with_columns(self._ts(schema["ts"]))
+        required = etl.datasets.dataset(stream.dataset).column_names
+        if not self.settings["extras"]:
+            lazy = lazy.select([c for c in lazy.collect_schema().names() if c in required])
+        return lazy
+
+    def _ts(self, dtype: Any) -> Any:
+        import polars as pl
+
+        ts = pl.col("ts")
+        if dtype.is_integer() or dtype.is_float():
+            ts = ts.cast(pl.Int64)
+            unit = self.settings["ts_unit"]
+            if unit == "auto":
+                # Epoch seconds stay below 1e11 until the year 5138; milliseconds below 1e14 until 5138 too.
+                magnitude = ts.abs()
+                ms = (
+                    pl.when(magnitude < 100_000_000_000).then(ts * 1000)
+                    .when(magnitude < 100_000_000_000_000).then(ts)
+                    .otherwise(ts // 1000)
+                )
+            else:
+                ms = {"s": ts * 1000, "ms": ts, "us": ts // 1000}[unit]
+            return pl.from_epoch(ms, time_unit="ms").dt.replace_time_zone("UTC").alias("ts")
+        if dtype == pl.String:
+            fmt = self.settings["ts_format"]
+            parsed = ts.str.to_datetime(format=fmt, time_unit="ms", time_zone="UTC") if fmt else (
+                ts.str.to_datetime(time_unit="ms", time_zone="UTC")
+            )
+            return parsed.alias("ts")
+        return ts
+
+
+def _has_header(file: Path) -> bool:
+    with file.open("rb") as handle:
+        first = handle.readline()
+    return not first[:1].isdigit()
+
+
+@etl.hookimpl
+def register_sources(register):
+    register(FilesSource)

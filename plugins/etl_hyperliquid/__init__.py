@@ -1,0 +1,1 @@
+"""Built-in hyperliquid plugin for market-etl (in progress)."""

@@ -1,0 +1,1 @@
+"""Built-in postgres plugin for market-etl (in progress)."""

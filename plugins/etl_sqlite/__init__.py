@@ -1,0 +1,1 @@
+"""Built-in sqlite plugin for market-etl (in progress)."""

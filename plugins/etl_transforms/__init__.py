@@ -1,0 +1,1 @@
+"""Built-in transforms plugin for market-etl (in progress)."""

@@ -1,0 +1,1 @@
+"""Built-in yahoo plugin for market-etl (in progress)."""
