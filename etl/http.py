@@ -1,0 +1,178 @@
+"""HTTP for network sources: base URL, timeouts, retries with backoff, a shared rate limiter, and the
+split between transient failures (retried) and permanent ones (the stream fails at once, clearly).
+
+    client = HttpClient("https://api.binance.com", limiter=rate_limiter("api.binance.com", 6000, 60))
+    rows = client.get_json("/api/v3/klines", {"symbol": "BTCUSDT", ...}, weight=2)
+
+Sources built on another client library (ccxt, yfinance) use ``retry_call`` and ``RateLimiter`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+from .errors import PermanentError, TransientError
+from .log import get_logger
+from .ratelimit import RateLimiter, rate_limiter
+
+__all__ = ["HttpClient", "RateLimiter", "rate_limiter", "retry_after_seconds", "retry_call"]
+
+T = TypeVar("T")
+log = get_logger("etl.http")
+RETRY_STATUSES = {408, 418, 425, 429, 500, 502, 503, 504, 520, 521, 522, 524}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header: seconds, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def retry_call(
+    function: Callable[[], T],
+    *,
+    attempts: int = 8,
+    base_delay: float = 0.5,
+    max_delay: float = 30.0,
+    limiter: RateLimiter | None = None,
+    describe: str = "",
+) -> T:
+    """Call ``function`` until it returns, retrying on TransientError with exponential backoff and jitter.
+
+    A TransientError's ``retry_after`` (from the server) is honoured as a floor for the pause, and also
+    pauses ``limiter`` so every thread sharing it backs off together.
+    """
+    import tenacity
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = min(max_delay, base_delay * 2 ** (state.attempt_number - 1)) * (0.5 + random.random() / 2)
+        after = getattr(exc, "retry_after", None)
+        if after is not None and limiter is not None:
+            limiter.pause(after)
+        return max(backoff, after or 0.0)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("retrying", what=describe, attempt=state.attempt_number, error=str(exc),
+                    wait=round(state.next_action.sleep if state.next_action else 0, 2))
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(TransientError),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=wait,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(function)
+
+
+class HttpClient:
+    """A requests session bound to one base URL, with retries, rate limiting and error classification.
+
+    ``check(response)`` lets a source turn exchange-specific bodies (an error code inside a 200) into
+    TransientError or PermanentError before the generic rules apply.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        limiter: RateLimiter | None = None,
+        timeout: float = 15.0,
+        attempts: int = 8,
+        base_delay: float = 0.5,
+        headers: Mapping[str, str] | None = None,
+        check: Callable[[Any], None] | None = None,
+    ):
+        import requests
+
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter
+        self.timeout = timeout
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.check = check
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": "market-etl", **(headers or {})})
+        self.requests_sent = 0
+
+    def request(self, method: str, path: str, *, weight: float = 1, **kwargs: Any) -> Any:
+        """Send one request (retrying transient failures) and return the ``requests.Response``."""
+        url = self._url(path)
+        return retry_call(
+            lambda: self._once(method, url, weight, kwargs),
+            attempts=self.attempts,
+            base_delay=self.base_delay,
+            limiter=self.limiter,
+            describe=f"{method} {url}",
+        )
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, weight: float = 1) -> Any:
+        return self._json("GET", path, weight, params=params)
+
+    def post_json(self, path: str, body: Any, *, weight: float = 1) -> Any:
+        return self._json("POST", path, weight, json=body)
+
+    def _json(self, method: str, path: str, weight: float, **kwargs: Any) -> Any:
+        url = self._url(path)
+
+        def once() -> Any:
+            return _decode(self._once(method, url, weight, kwargs), method, url)
+
+        return retry_call(once, attempts=self.attempts, base_delay=self.base_delay, limiter=self.limiter,
+                          describe=f"{method} {url}")
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
+
+    def _once(self, method: str, url: str, weight: float, kwargs: dict[str, Any]) -> Any:
+        import requests
+
+        if self.limiter is not None:
+            self.limiter.acquire(weight)
+        self.requests_sent += 1
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise TransientError(f"{method} {url}: {type(exc).__name__}: {_short(str(exc))}") from None
+        if self.check is not None:
+            self.check(response)
+        status = response.status_code
+        if status in RETRY_STATUSES or status >= 500:
+            raise TransientError(
+                f"{method} {url}: HTTP {status}: {_short(response.text)}",
+                retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        if status >= 400:
+            raise PermanentError(f"{method} {url}: HTTP {status}: {_short(response.text)}")
+        return response
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _decode(response: Any, method: str, url: str) -> Any:
+    """Parse JSON; a truncated or HTML body from a proxy is transient, not a parse crash."""
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        raise TransientError(f"{method} {url}: body is not valid JSON: {_short(response.text)}") from None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
