@@ -111,6 +111,23 @@ class Source:
         """
         raise NotImplementedError
 
+    def trading_bars(self, stream: Stream, start: int, end: int) -> pl.Series | None:
+        """Bar starts (UTC datetimes) that should exist in ``[start, end)``, for gap detection.
+
+        ``None`` (the default) means every interval of the timeframe grid; markets with sessions and
+        holidays return their calendar's bars so a closed market is not reported as a gap.
+        """
+        return None
+
+    def plan(self, stream: Stream, start: int, end: int) -> Iterator[str]:
+        """Describe, without fetching anything, what ``fetch`` would request (``etl backfill --dry-run``).
+
+        Sources whose downloads cost money or time (requester-pays archives) list objects, bytes and cost.
+        """
+        from .timeframes import iso
+
+        yield f"{stream.label}: {iso(start)} .. {iso(end)}"
+
     def close(self) -> None:
         """Release connections and clients at the end of a run."""
 

@@ -88,10 +88,11 @@ def run(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
 @click.option("--start", help="First timestamp to load (ISO date or datetime, UTC).")
 @click.option("--end", help="End of the range, exclusive (default: now).")
 @click.option("--resume", is_flag=True, help="Continue every unfinished backfill recorded in the state dir.")
+@click.option("--dry-run", is_flag=True, help="Show what would be fetched (objects, bytes, cost); fetch nothing.")
 @click.pass_context
 @_config_errors
 def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | None, end: str | None,
-             resume: bool) -> None:
+             resume: bool, dry_run: bool) -> None:
     """One-off history fill for a range, checkpointed as it goes."""
     from . import config, runner
 
@@ -106,6 +107,10 @@ def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | N
         return
     if not pipeline or not start:
         raise click.UsageError("backfill needs --pipeline and --start (or --resume)")
+    if dry_run:
+        for line in runner.plan(project, pipeline, _time(start, "--start"), _time(end, "--end") if end else None):
+            click.echo(line)
+        return
     outcome = runner.backfill(project, pipeline, _time(start, "--start"), _time(end, "--end") if end else None,
                               progress=_interactive())
     _finish(ctx, outcome)

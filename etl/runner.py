@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +94,18 @@ def backfill(project: Project, pipeline: str, start: int, end: int | None, progr
     _run_locked(project, spec, "backfill", path, header, _fixed(spec, start, end), outcome, progress)
     outcome.duration = time.monotonic() - began
     return outcome
+
+
+def plan(project: Project, pipeline: str, start: int, end: int | None) -> Iterator[str]:
+    """What a backfill of ``[start, end)`` would fetch, stream by stream, as the source describes it."""
+    (spec,) = project.select([pipeline])
+    end = end if end is not None else now_ms()
+    source = source_for(spec.source)
+    try:
+        for stream in source.streams():
+            yield from source.plan(stream, start, _closed_end(spec, stream, end))
+    finally:
+        close_sources()
 
 
 def unfinished_backfills(project: Project) -> list[tuple[Path, dict[str, Any]]]:
