@@ -56,7 +56,10 @@ def validate_options(
         if name not in given:
             if option.required:
                 raise ConfigError(f"Missing required key {name!r} in {where}" + _help(option))
-            result[name] = option.default
+            default = option.default
+            if isinstance(default, Path) and not default.is_absolute():
+                default = base_dir / default
+            result[name] = default
             continue
         result[name] = _coerce(name, option, given[name], where, base_dir)
     return result
