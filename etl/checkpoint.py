@@ -70,6 +70,8 @@ class Checkpoints:
     def __init__(self, path: Path, header: dict[str, Any] | None = None):
         self.path = path
         self._lock = threading.Lock()
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
         try:
             self.data = read_json(path, "Checkpoint")
         except FileNotFoundError:

@@ -159,6 +159,8 @@ def _run_locked(project: Project, spec: PipelineSpec, command: str, checkpoint_p
     try:
         with PipelineLock(project.state_dir, spec.name):
             checkpoints = Checkpoints(checkpoint_path, header)
+            if header.get("kind") == "backfill":
+                checkpoints.update()
             results = _run_pipeline(project, spec, command, checkpoints, window, progress)
     except LockedError as exc:
         log.warning("pipeline locked", pipeline=spec.name, error=str(exc))
