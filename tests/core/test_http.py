@@ -1,0 +1,140 @@
+"""The core HTTP helper against a local server that misbehaves the way exchanges do."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from etl.errors import PermanentError, TransientError
+from etl.http import HttpClient, RateLimiter, rate_limiter, retry_after_seconds, retry_call
+from etl.testing import FakeServer, Reply
+
+ROWS = [[1704067200000, "42000.1"], [1704067260000, "42001.2"]]
+
+
+@pytest.fixture
+def server():
+    with FakeServer(lambda request: Reply.json({"path": request.path, "query": request.query, "rows": ROWS})) as s:
+        yield s
+
+
+def client(server: FakeServer, **kwargs) -> HttpClient:
+    return HttpClient(server.url, timeout=kwargs.pop("timeout", 2.0), base_delay=0.01, **kwargs)
+
+
+def test_get_json_joins_base_url_and_sends_params(server):
+    body = client(server).get_json("/api/v3/klines", {"symbol": "BTCUSDT", "limit": 2})
+    assert body == {"path": "/api/v3/klines", "query": {"symbol": "BTCUSDT", "limit": "2"}, "rows": ROWS}
+
+
+@pytest.mark.parametrize("fault", [
+    Reply(500, b"null"),
+    Reply(502, b"<html>Bad gateway</html>", {"Content-Type": "text/html"}),
+    Reply.reset(),
+    Reply.truncated(Reply.json({"rows": ROWS})),
+    Reply(200, b"<html>cloudflare</html>", {"Content-Type": "text/html"}),
+    Reply.timeout(1.5),
+])
+def test_transient_faults_are_retried_until_the_data_comes(server, fault):
+    server.fail_next(fault, fault)
+    body = client(server, timeout=0.5).get_json("/x")
+    assert body["rows"] == ROWS
+    assert len(server.requests) == 3
+
+
+def test_retry_after_is_honoured_and_pauses_every_thread_of_the_limiter(server):
+    limiter = RateLimiter(1000, 1)
+    server.fail_next(Reply.json({"code": -1003, "msg": "Too much request weight used"}, 429, {"Retry-After": "1"}))
+    started = time.monotonic()
+    assert client(server, limiter=limiter).get_json("/x")["rows"] == ROWS
+    assert time.monotonic() - started >= 1.0
+    assert len(server.requests) == 2
+
+
+def test_418_ban_is_transient_with_its_retry_after(server):
+    server.fail_next(Reply.json({"code": -1003, "msg": "IP banned"}, 418, {"Retry-After": "0.2"}))
+    assert client(server).get_json("/x")["rows"] == ROWS
+
+
+def test_permanent_errors_fail_at_once_with_the_body(server):
+    server.fail_next(Reply.json({"code": -1121, "msg": "Invalid symbol."}, 400))
+    with pytest.raises(PermanentError) as info:
+        client(server).get_json("/api/v3/klines")
+    assert str(info.value) == f'GET {server.url}/api/v3/klines: HTTP 400: {{"code":-1121,"msg":"Invalid symbol."}}'
+    assert len(server.requests) == 1
+
+
+def test_gives_up_after_the_attempts_with_the_last_error(server):
+    server.fail_next(*[Reply(503, b"maintenance")] * 3)
+    with pytest.raises(TransientError, match="HTTP 503: maintenance"):
+        client(server, attempts=3).get_json("/x")
+    assert len(server.requests) == 3
+
+
+def test_check_hook_classifies_errors_inside_http_200(server):
+    def check(response):
+        body = response.json()
+        if body.get("retCode") == 10006:
+            raise TransientError("bybit rate limited", retry_after=0.1)
+        if body.get("retCode") == 10001:
+            raise PermanentError(f"bybit: {body['retMsg']}")
+
+    server.fail_next(Reply.json({"retCode": 10006, "retMsg": "Too many visits!"}))
+    assert client(server, check=check).get_json("/x")["rows"] == ROWS
+    server.fail_next(Reply.json({"retCode": 10001, "retMsg": "Not supported symbols"}))
+    with pytest.raises(PermanentError, match="Not supported symbols"):
+        client(server, check=check).get_json("/x")
+
+
+def test_post_json_sends_the_body(server):
+    seen = []
+    server.handler = lambda request: (seen.append(request.json()), Reply.json([]))[1]
+    assert client(server).post_json("/info", {"type": "meta"}) == []
+    assert seen == [{"type": "meta"}]
+
+
+def test_token_bucket_spaces_requests_to_the_rate():
+    limiter = RateLimiter(capacity=10, per_seconds=1)
+    started = time.monotonic()
+    for _ in range(30):
+        limiter.acquire(1)
+    elapsed = time.monotonic() - started
+    assert 1.8 <= elapsed <= 3.0
+
+
+def test_weights_and_charges_share_one_bucket_across_threads():
+    limiter = RateLimiter(capacity=20, per_seconds=1)
+    limiter.charge(20)
+    started = time.monotonic()
+    threads = [threading.Thread(target=limiter.acquire, args=(5,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started >= 0.9
+
+
+def test_registry_returns_one_bucket_per_key():
+    assert rate_limiter("test.example:1", 5, 1) is rate_limiter("test.example:1", 99, 9)
+
+
+def test_retry_after_header_parsing():
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after_seconds("soon") is None
+
+
+def test_retry_call_wraps_other_client_libraries():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError("timeout")
+        return "ok"
+
+    assert retry_call(flaky, base_delay=0.01) == "ok"
+    assert len(calls) == 3
