@@ -173,3 +173,31 @@ def _differing(actual: pl.DataFrame, expected: pl.DataFrame, key: list[str]) -> 
     joined = actual.join(expected, on=key, how="inner", suffix="_expected")
     changed = pl.any_horizontal(pl.col(name).ne_missing(pl.col(f"{name}_expected")) for name in values)
     return joined.filter(changed).select(*key, *(c for name in values for c in (name, f"{name}_expected")))
+
+
+def align_types(actual: pl.DataFrame, expected: pl.DataFrame) -> pl.DataFrame:
+    """Cast what a sink gave back to the dtypes of ``expected``, so stores that keep timestamps as text,
+    epoch numbers or another time unit compare equal when they hold the same instants."""
+    import polars as pl
+
+    casts = []
+    for name, dtype in expected.schema.items():
+        if name not in actual.columns:
+            continue
+        if isinstance(dtype, pl.Datetime):
+            casts.append(_to_utc_ms(actual.schema[name], name))
+        elif actual.schema[name] != dtype:
+            casts.append(pl.col(name).cast(dtype))
+    return actual.with_columns(casts) if casts else actual
+
+
+def _to_utc_ms(dtype: pl.DataType, name: str) -> pl.Expr:
+    import polars as pl
+
+    column = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        column = column.dt.replace_time_zone("UTC") if dtype.time_zone is None else column.dt.convert_time_zone("UTC")
+        return column.dt.cast_time_unit("ms")
+    if dtype == pl.String:
+        return column.str.to_datetime(time_unit="ms", time_zone="UTC").alias(name)
+    return pl.from_epoch(column.cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC").alias(name)
