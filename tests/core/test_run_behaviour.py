@@ -1,0 +1,116 @@
+"""Run semantics seen from the CLI: per-stream failures, status, logs, backfill records, warm-up windows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import duckdb
+
+PIPELINE = """
+    [pipelines.synth.source]
+    plugin = "synthetic"
+    symbols = ["AAA", "BAD", "CCC"]
+    timeframes = ["1h"]
+    start = "2024-01-01"
+    end = "2024-01-02"
+    fail = ["BAD"]
+
+    [[pipelines.synth.sinks]]
+    plugin = "duckdb"
+    path = "synth.duckdb"
+"""
+
+
+def test_one_bad_symbol_fails_only_its_stream(use_plugins, write_pipeline, etl_cli, tmp_path):
+    use_plugins("etl-synthetic")
+    result = etl_cli("run", str(write_pipeline(PIPELINE)))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "FAILED synth ohlcv/BAD/1h: synthetic: unknown symbol 'BAD'"
+    assert lines[-1].startswith("etl run failed: 3 streams, 48 rows, 0 quarantined, 1 failed")
+    with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
+        assert con.execute("select symbol, count(*) from ohlcv group by 1 order by 1").fetchall() == [
+            ("AAA", 24), ("CCC", 24)
+        ]
+    logged = [json.loads(line) for line in result.stderr.splitlines()]
+    failure = next(event for event in logged if event["event"] == "stream failed")
+    assert failure["stream"] == "ohlcv/BAD/1h" and failure["level"] == "error"
+
+
+def test_status_shows_checkpoint_and_last_result(use_plugins, write_pipeline, etl_cli):
+    use_plugins("etl-synthetic")
+    path = write_pipeline(PIPELINE)
+    before = etl_cli("status", str(path))
+    assert [line.split()[:4] for line in before.stdout.splitlines()[1:]] == [
+        ["synth", "ohlcv/AAA/1h", "-", "never"], ["synth", "ohlcv/BAD/1h", "-", "never"],
+        ["synth", "ohlcv/CCC/1h", "-", "never"],
+    ]
+    etl_cli("run", str(path))
+    rows = {line.split()[1]: line for line in etl_cli("status", str(path)).stdout.splitlines()[1:]}
+    assert rows["ohlcv/AAA/1h"].split()[2] == "2024-01-02T00:00:00Z"
+    assert rows["ohlcv/AAA/1h"].split()[-2:] == ["24", "ok"]
+    assert rows["ohlcv/BAD/1h"].split()[2] == "-"
+    assert rows["ohlcv/BAD/1h"].endswith("failed: synthetic: unknown symbol 'BAD'")
+
+
+def test_run_ledger_has_one_row_per_run_and_per_stream(use_plugins, write_pipeline, etl_cli, tmp_path):
+    use_plugins("etl-synthetic")
+    path = write_pipeline(PIPELINE)
+    etl_cli("run", str(path))
+    etl_cli("run", str(path))
+    db = sqlite3.connect(tmp_path / ".etl" / "ledger.db")
+    runs = db.execute("select command, pipeline, status, streams, rows, failed from runs order by started").fetchall()
+    assert runs == [("run", "synth", "failed", 3, 48, 1), ("run", "synth", "failed", 3, 0, 1)]
+    streams = db.execute(
+        "select stream, window_start, window_end, rows, status from stream_runs where stream = 'ohlcv/AAA/1h'"
+    ).fetchall()
+    assert streams == [
+        ("ohlcv/AAA/1h", "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", 24, "ok"),
+        ("ohlcv/AAA/1h", "2024-01-02T00:00:00Z", "2024-01-02T00:00:00Z", 0, "skipped"),
+    ]
+
+
+def test_quiet_run_prints_nothing_on_success(use_plugins, write_pipeline, etl_cli):
+    use_plugins("etl-synthetic")
+    path = write_pipeline(PIPELINE.replace('"BAD", ', ""))
+    result = etl_cli("-q", "run", str(path))
+    assert result.exit_code == 0
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_backfill_requires_pipeline_and_start(use_plugins, write_pipeline, etl_cli):
+    use_plugins("etl-synthetic")
+    path = write_pipeline(PIPELINE)
+    result = etl_cli("backfill", str(path), "--pipeline", "synth")
+    assert result.exit_code == 2
+    assert "backfill needs --pipeline and --start (or --resume)" in result.stderr
+    bad = etl_cli("backfill", str(path), "--pipeline", "synth", "--start", "yesterday")
+    assert bad.exit_code == 2 and "'yesterday' is not an ISO date or datetime" in bad.stderr
+
+
+def test_backfill_fills_a_range_outside_the_incremental_checkpoint(use_plugins, write_pipeline, etl_cli, tmp_path):
+    use_plugins("etl-synthetic")
+    path = write_pipeline(PIPELINE.replace('"BAD", ', ""))
+    etl_cli("run", str(path))
+    result = etl_cli("backfill", str(path), "--pipeline", "synth", "--start", "2023-12-31", "--end", "2024-01-01")
+    assert result.exit_code == 0, result.output
+    assert "2 streams, 48 rows" in result.stdout
+    with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*), min(ts)::varchar from ohlcv").fetchall() == [
+            (96, "2023-12-31 00:00:00+00")
+        ]
+    checkpoint = json.loads((tmp_path / ".etl" / "checkpoints" / "synth.json").read_text())
+    assert checkpoint["streams"]["ohlcv/AAA/1h"]["next"] == "2024-01-02T00:00:00Z"
+
+
+def test_dry_run_fetches_and_writes_nothing(use_plugins, write_pipeline, etl_cli, tmp_path):
+    use_plugins("etl-synthetic")
+    path = write_pipeline(PIPELINE)
+    result = etl_cli("backfill", str(path), "--pipeline", "synth", "--start", "2023-01-01", "--end", "2023-02-01",
+                     "--dry-run")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"ohlcv/{symbol}/1h: 2023-01-01T00:00:00Z .. 2023-02-01T00:00:00Z" for symbol in ("AAA", "BAD", "CCC")
+    ]
+    assert not (tmp_path / "synth.duckdb").exists()
