@@ -130,7 +130,8 @@ def _ts_expr(dtype: pl.DataType, name: str) -> pl.Expr:
     import polars as pl
 
     if dtype.is_integer():
-        return pl.from_epoch(pl.col(name), time_unit="ms").dt.replace_time_zone("UTC").alias(name)
+        epoch = pl.from_epoch(pl.col(name), time_unit="ms")  # polars 2 returns microseconds here
+        return epoch.dt.replace_time_zone("UTC").dt.cast_time_unit("ms").alias(name)
     if isinstance(dtype, pl.Datetime):
         col = pl.col(name)
         col = col.dt.replace_time_zone("UTC") if dtype.time_zone is None else col.dt.convert_time_zone("UTC")
