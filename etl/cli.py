@@ -181,12 +181,16 @@ def validate(file: str) -> None:
 
 @cli.command()
 @file_argument
+@click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (missing bars) the runs have found.")
 @_config_errors
-def status(file: str) -> None:
-    """Per stream: checkpoint, lag behind now, last run result."""
+def status(file: str, show_gaps: bool) -> None:
+    """Per stream: checkpoint, lag behind now, missing bars, last run result."""
     from . import config
-    from .overview import status_rows
+    from .overview import gap_rows, status_rows
 
     project = config.load(file)
-    headers = ("pipeline", "stream", "checkpoint", "lag", "last run", "rows", "result")
+    if show_gaps:
+        click.echo(_table(("pipeline", "stream", "from", "to", "bars"), gap_rows(project)))
+        return
+    headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))

@@ -39,10 +39,17 @@ class Ledger:
             if "stream_runs" not in self.db.table_names():
                 self.db["stream_runs"].create(
                     {"run_id": str, "pipeline": str, "stream": str, "window_start": str, "window_end": str,
-                     "rows": int, "counters": str, "duration_s": float, "status": str, "error": str},
+                     "rows": int, "counters": str, "duration_s": float, "finished": str, "status": str,
+                     "error": str},
                     foreign_keys=[("run_id", "runs", "id")],
                 )
                 self.db["stream_runs"].create_index(["pipeline", "stream"])
+            if "gaps" not in self.db.table_names():
+                self.db["gaps"].create(
+                    {"run_id": str, "pipeline": str, "stream": str, "start": str, "end": str, "bars": int},
+                    foreign_keys=[("run_id", "runs", "id")],
+                )
+                self.db["gaps"].create_index(["pipeline", "stream"])
 
     def start_run(self, command: str, pipeline: str) -> str:
         run_id = uuid.uuid4().hex
@@ -63,11 +70,19 @@ class Ledger:
             "rows": result.rows,
             "counters": json.dumps(result.counters, sort_keys=True),
             "duration_s": round(result.duration, 3),
+            "finished": iso(now_ms()),
             "status": status,
             "error": result.error or result.skipped,
         }
+        gaps = [
+            {"run_id": run_id, "pipeline": result.pipeline, "stream": result.stream.label, "start": iso(gap.start),
+             "end": iso(gap.end), "bars": gap.bars}
+            for gap in result.gaps
+        ]
         with self._lock:
             self.db["stream_runs"].insert(row)
+            if gaps:
+                self.db["gaps"].insert_all(gaps)
 
     def finish_run(self, run_id: str, status: str, results: list[StreamResult], duration: float) -> None:
         with self._lock:
@@ -92,6 +107,14 @@ class Ledger:
             [pipeline],
         )
         return {row["stream"]: row for row in rows}
+
+    def gaps(self, pipeline: str) -> list[dict[str, Any]]:
+        """Every gap any run of ``pipeline`` found, once each, by stream and time."""
+        return list(self.db.query(
+            "select stream, start, end, max(bars) as bars from gaps where pipeline = ? "
+            "group by stream, start, end order by stream, start",
+            [pipeline],
+        ))
 
     def close(self) -> None:
         self.db.conn.close()

@@ -46,6 +46,9 @@ def status_rows(project: Project) -> list[tuple[Any, ...]]:
     for spec in project.pipelines.values():
         checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
         last = ledger.last_stream_runs(spec.name)
+        gaps: dict[str, int] = {}
+        for gap in ledger.gaps(spec.name):
+            gaps[gap["stream"]] = gaps.get(gap["stream"], 0) + gap["bars"]
         for stream in registry().get("source", spec.source.plugin)(spec.source).streams():
             next_ms = checkpoints.next(stream.label)
             run = last.get(stream.label, {})
@@ -53,6 +56,19 @@ def status_rows(project: Project) -> list[tuple[Any, ...]]:
             if run.get("error"):
                 result = f"{result}: {run['error']}"
             rows.append((spec.name, stream.label, iso(next_ms) if next_ms is not None else "-", _lag(next_ms),
-                         run.get("window_end") or "", run.get("rows", ""), result))
+                         gaps.get(stream.label, 0), run.get("finished") or "", run.get("rows", ""), result))
+    ledger.close()
+    return rows
+
+
+def gap_rows(project: Project) -> list[tuple[Any, ...]]:
+    from .ledger import Ledger
+
+    ledger = Ledger(project.state_dir)
+    rows = [
+        (name, gap["stream"], gap["start"], gap["end"], gap["bars"])
+        for name in project.pipelines
+        for gap in ledger.gaps(name)
+    ]
     ledger.close()
     return rows

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .timeframes import from_ms
+from .gaps import Gap
 
 if TYPE_CHECKING:
     import polars as pl
@@ -24,6 +24,7 @@ class StreamResult:
     rows: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    gaps: list[Gap] = field(default_factory=list)
     duration: float = 0.0
     skipped: str | None = None
 
@@ -49,6 +50,13 @@ class Report:
         result = self.result(stream)
         with self._lock:
             result.counters[metric] = result.counters.get(metric, 0) + n
+
+    def gaps(self, stream: Stream, gaps: list[Gap]) -> None:
+        result = self.result(stream)
+        with self._lock:
+            result.gaps.extend(gaps)
+            result.counters["gaps"] = result.counters.get("gaps", 0) + len(gaps)
+            result.counters["missing_bars"] = result.counters.get("missing_bars", 0) + sum(g.bars for g in gaps)
 
     def quarantine(self, stream: Stream, rows: pl.DataFrame, transform: str) -> None:
         """Write rows to ``quarantine/<pipeline>/<dataset>/`` as Parquet, named by stream and time span.
@@ -81,8 +89,3 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
     frame.write_parquet(buffer, compression="zstd")
     return buffer.getvalue()
 
-
-def describe_window(result: StreamResult) -> str:
-    if result.window_start is None or result.window_end is None:
-        return ""
-    return f"{from_ms(result.window_start):%Y-%m-%d %H:%M} .. {from_ms(result.window_end):%Y-%m-%d %H:%M}"

@@ -25,7 +25,7 @@ from .lock import PipelineLock
 from .log import get_logger
 from .progress import Progress
 from .report import Report, StreamResult
-from .timeframes import floor_ts, iso, now_ms
+from .timeframes import floor_ts, iso, now_ms, timeframe_ms
 from .unit import WorkUnit, build_transforms, close_sources, execute, source_for
 
 log = get_logger("etl.runner")
@@ -220,9 +220,11 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     for stream in streams:
         start, end = window(stream, checkpoints)
         warmup_rows = max((t.warmup(stream) for t in transforms), default=0)
+        resumed = checkpoints.next(stream.label)
+        previous = resumed - timeframe_ms(stream.timeframe) if resumed is not None and stream.timeframe else None
         units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows,
                               warmup_rows * source.row_interval_ms(stream), spec.batch_rows,
-                              project.base_dir, project.state_dir))
+                              project.base_dir, project.state_dir, previous))
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
     try:

@@ -33,6 +33,7 @@ class WorkUnit:
     batch_rows: int
     base_dir: Path
     state_dir: Path
+    previous_ts: int | None = None
 
 
 @dataclass
@@ -78,6 +79,7 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
     import polars as pl
 
     from .datasets import conform, dataset
+    from .gaps import find_gaps, on_calendar
     from .timeframes import from_ms, timeframe_ms
 
     source = source_for(unit.source)
@@ -88,13 +90,27 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
     window = (pl.col("ts") >= from_ms(fetch_start)) & (pl.col("ts") < from_ms(unit.end))
     context: pl.DataFrame | None = None
     new_from = unit.start
+    last_seen = unit.previous_ts
     pending: list[pl.DataFrame] = []
     pending_rows = 0
+
+    def record_gaps(raw: pl.DataFrame) -> None:
+        nonlocal last_seen
+        if not unit.stream.timeframe:
+            return
+        loaded = raw.filter(pl.col("ts") >= from_ms(unit.start))["ts"].dt.epoch("ms")
+        if not loaded.len():
+            return
+        gaps = on_calendar(find_gaps(loaded, last_seen, step), source, unit.stream)
+        if gaps:
+            report.gaps(unit.stream, gaps)
+        last_seen = max(loaded.max(), last_seen or 0)
 
     def flush() -> Batch | None:
         nonlocal context, new_from, pending, pending_rows
         raw = pl.concat(pending, how="diagonal_relaxed").sort("ts", maintain_order=True)
         pending, pending_rows = [], 0
+        record_gaps(raw)
         last_ts = int(raw["ts"].max().timestamp() * 1000)
         frame = raw if context is None else pl.concat([context, raw], how="diagonal_relaxed")
         if unit.warmup_rows:

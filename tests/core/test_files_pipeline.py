@@ -115,11 +115,11 @@ def test_new_rows_in_the_file_are_picked_up_incrementally(write_pipeline, etl_cl
     source = tmp_path / "BTCUSDT_1d.csv"
     lines = (FIXTURES / "BTCUSDT_1d.csv").read_text().splitlines()
     source.write_text("\n".join(lines[:31]) + "\n")
-    path = write_pipeline(f"""
+    path = write_pipeline("""
         [pipelines.d.source]
         plugin = "files"
-        path = "{{symbol}}_{{timeframe}}.csv"
-        columns = {{ ts = "timestamp" }}
+        path = "{symbol}_{timeframe}.csv"
+        columns = { ts = "timestamp" }
         symbols = ["BTCUSDT"]
         timeframes = ["1d"]
 

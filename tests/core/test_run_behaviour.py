@@ -42,9 +42,13 @@ def test_status_shows_checkpoint_and_last_result(use_plugins, write_pipeline, et
     use_plugins("etl-synthetic")
     path = write_pipeline(PIPELINE)
     before = etl_cli("status", str(path))
-    assert [line.split()[:4] for line in before.stdout.splitlines()[1:]] == [
-        ["synth", "ohlcv/AAA/1h", "-", "never"], ["synth", "ohlcv/BAD/1h", "-", "never"],
-        ["synth", "ohlcv/CCC/1h", "-", "never"],
+    assert before.stdout.splitlines()[0].split() == [
+        "pipeline", "stream", "checkpoint", "lag", "gaps", "last", "run", "rows", "result"
+    ]
+    assert [line.split()[:5] for line in before.stdout.splitlines()[1:]] == [
+        ["synth", "ohlcv/AAA/1h", "-", "0", "never"],
+        ["synth", "ohlcv/BAD/1h", "-", "0", "never"],
+        ["synth", "ohlcv/CCC/1h", "-", "0", "never"],
     ]
     etl_cli("run", str(path))
     rows = {line.split()[1]: line for line in etl_cli("status", str(path)).stdout.splitlines()[1:]}
@@ -114,3 +118,42 @@ def test_dry_run_fetches_and_writes_nothing(use_plugins, write_pipeline, etl_cli
         f"ohlcv/{symbol}/1h: 2023-01-01T00:00:00Z .. 2023-02-01T00:00:00Z" for symbol in ("AAA", "BAD", "CCC")
     ]
     assert not (tmp_path / "synth.duckdb").exists()
+
+
+GAPPY = """
+    [pipelines.g.source]
+    plugin = "files"
+    path = "{symbol}.csv"
+    columns = { ts = "timestamp" }
+    symbols = ["AAA"]
+    timeframes = ["1h"]
+
+    [[pipelines.g.sinks]]
+    plugin = "duckdb"
+    path = "g.duckdb"
+"""
+
+
+def write_hours(path, hours):
+    lines = ["timestamp,open,high,low,close,volume"]
+    lines += [f"2024-01-01T{hour:02d}:00:00Z,1,2,0.5,1.5,10" for hour in hours]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_gaps_are_recorded_per_stream_and_listed_by_status(write_pipeline, etl_cli, tmp_path):
+    path = write_pipeline(GAPPY)
+    write_hours(tmp_path / "AAA.csv", [0, 1, 2, 5, 6, 7, 8])
+    result = etl_cli("run", str(path))
+    assert result.exit_code == 0
+    write_hours(tmp_path / "AAA.csv", [0, 1, 2, 5, 6, 7, 8, 10, 11])
+    assert etl_cli("run", str(path)).exit_code == 0
+
+    status = etl_cli("status", str(path)).stdout.splitlines()[1].split()
+    assert status[1:5] == ["ohlcv/AAA/1h", "2024-01-01T12:00:00Z", status[3], "3"]
+    listed = etl_cli("status", str(path), "--gaps").stdout.splitlines()
+    assert [line.split() for line in listed[1:]] == [
+        ["g", "ohlcv/AAA/1h", "2024-01-01T03:00:00Z", "2024-01-01T05:00:00Z", "2"],
+        ["g", "ohlcv/AAA/1h", "2024-01-01T09:00:00Z", "2024-01-01T10:00:00Z", "1"],
+    ]
+    with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from ohlcv").fetchall() == [(9,)]
