@@ -1,0 +1,101 @@
+"""Daily and weekly bars from the fake Yahoo through the real yfinance HTTP path into DuckDB.
+
+Daily bars are keyed at the exchange's session date, 00:00 UTC, however the session's open moves in
+UTC across DST; weekly bars at their Monday.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from fixtures.fake_yahoo import recording
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def test_new_york_daily_bars_keep_their_session_date_across_the_dst_change(fake_yahoo, yahoo_pipeline, etl_cli,
+                                                                           stored):
+    fake_yahoo.add_recording("1d_AAPL_events")
+    path = yahoo_pipeline(["AAPL"], ["1d"], start="2020-10-28", end="2020-11-05")
+
+    result = etl_cli("run", str(path))
+
+    assert result.exit_code == 0, result.output
+    rows = stored(path)
+    # 2020-10-30 opened 13:30 UTC (EDT), 2020-11-02 at 14:30 UTC (EST): both keyed at their date.
+    assert rows["ts"].to_list() == [utc(2020, 10, 28), utc(2020, 10, 29), utc(2020, 10, 30), utc(2020, 11, 2),
+                                    utc(2020, 11, 3), utc(2020, 11, 4)]
+    chart = recording("1d_AAPL_events")["chart"]["result"][0]
+    quote = chart["indicators"]
+    first = chart["timestamp"].index(1603891800)  # 2020-10-28 13:30 UTC
+    assert rows["open"].to_list() == quote["quote"][0]["open"][first:first + 6]
+    assert rows["close"].to_list() == quote["quote"][0]["close"][first:first + 6]
+    assert rows["adj_close"].to_list() == quote["adjclose"][0]["adjclose"][first:first + 6]
+    assert rows["volume"].to_list() == [float(v) for v in quote["quote"][0]["volume"][first:first + 6]]
+    assert set(rows["source"]) == {"yahoo"} and set(rows["timeframe"]) == {"1d"}
+
+
+def test_berlin_daily_bars_keep_their_session_date_across_the_dst_change(fake_yahoo, yahoo_pipeline, etl_cli,
+                                                                         stored):
+    bars = fake_yahoo.add_sessions("SAP.DE", "1d_WSU.DE", "XETR", "1d", "2023-10-25", "2023-11-01")
+    path = yahoo_pipeline(["SAP.DE"], ["1d"], start="2023-10-26", end="2023-11-01")
+
+    result = etl_cli("run", str(path))
+
+    assert result.exit_code == 0, result.output
+    opens = {datetime.fromtimestamp(bar.ts, UTC).strftime("%m-%d %H:%M") for bar in bars}
+    assert {"10-27 07:00", "10-30 08:00"} <= opens  # 09:00 CEST, then 09:00 CET
+    rows = stored(path)
+    assert rows["ts"].to_list() == [utc(2023, 10, 26), utc(2023, 10, 27), utc(2023, 10, 30), utc(2023, 10, 31)]
+    assert rows["open"].to_list() == [100.25, 100.5, 100.75, 101.0]
+    assert rows["adj_close"].to_list() == [50.375, 50.5, 50.625, 50.75]
+
+
+def test_shanghai_daily_bars_open_on_the_previous_utc_day_are_not_missed(fake_yahoo, yahoo_pipeline, etl_cli,
+                                                                         stored):
+    fake_yahoo.add_sessions("600519.SS", "1d_600497.SS_leading_null_row", "XSHG", "1d", "2024-01-02",
+                            "2024-01-10")
+    fake_yahoo.add_sessions("BHP.AX", "1d_600497.SS_leading_null_row", "XASX", "1d", "2024-01-02", "2024-01-10")
+    path = yahoo_pipeline(["600519.SS", "BHP.AX"], ["1d"], start="2024-01-03", end="2024-01-06")
+
+    result = etl_cli("run", str(path))
+
+    assert result.exit_code == 0, result.output
+    rows = stored(path)
+    # Sydney opens 10:00 AEDT, 23:00 UTC the day before: still keyed at its own date.
+    expected = [utc(2024, 1, 3), utc(2024, 1, 4), utc(2024, 1, 5)]
+    assert rows.filter(pl.col("symbol") == "BHP.AX")["ts"].to_list() == expected
+    assert rows.filter(pl.col("symbol") == "600519.SS")["ts"].to_list() == expected
+
+
+def test_weekly_bars_are_keyed_at_their_monday(fake_yahoo, yahoo_pipeline, etl_cli, stored):
+    fake_yahoo.add_sessions("AAPL", "1d_AAPL_events", "XNYS", "1wk", "2024-01-02", "2024-02-02")
+    path = yahoo_pipeline(["AAPL"], ["1w"], start="2024-01-01", end="2024-02-05")
+
+    result = etl_cli("run", str(path))
+
+    assert result.exit_code == 0, result.output
+    # 2024-01-15 was a holiday (the week opened on Tuesday): still keyed at Monday.
+    assert stored(path)["ts"].to_list() == [utc(2024, 1, 1), utc(2024, 1, 8), utc(2024, 1, 15), utc(2024, 1, 22),
+                                            utc(2024, 1, 29)]
+
+
+def test_adjusted_scales_prices_by_the_adjusted_close(fake_yahoo, yahoo_pipeline, etl_cli, stored):
+    fake_yahoo.add_recording("1d_AAPL_events")
+    path = yahoo_pipeline(["AAPL"], ["1d"], start="2020-08-31", end="2020-09-01", adjusted=True)
+
+    result = etl_cli("run", str(path))
+
+    assert result.exit_code == 0, result.output
+    rows = stored(path)
+    assert "adj_close" not in rows.columns
+    quote = recording("1d_AAPL_events")["chart"]["result"][0]["indicators"]
+    ratio = quote["adjclose"][0]["adjclose"][0] / quote["quote"][0]["close"][0]
+    assert rows["close"].to_list() == [quote["quote"][0]["close"][0] * ratio]
+    assert rows["open"].to_list() == [quote["quote"][0]["open"][0] * ratio]
+    assert rows["high"].to_list() == [quote["quote"][0]["high"][0] * ratio]
+    assert rows["low"].to_list() == [quote["quote"][0]["low"][0] * ratio]
