@@ -86,12 +86,13 @@ class HyperliquidArchiveSource(etl.Source):
 
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         if stream.dataset == "l2_top":
-            for rows, _ in self._snapshots(stream, *self._hours(stream, start, end)):
-                yield rows
+            frames = (rows for rows, _ in self._snapshots(stream, *self._hours(stream, start, end)))
         elif stream.dataset == "ohlcv":
-            yield from self._bars(stream, start, end)
+            frames = self._bars(stream, start, end)
         else:
-            yield from self._contexts(stream, start, end)
+            frames = self._contexts(stream, start, end)
+        for frame in frames:
+            yield parsing.within(frame, start, end)
 
     def _hours(self, stream: etl.Stream, start: int, end: int) -> tuple[int, int]:
         """First hour file to read, and the hour whose file is read last, only for stragglers."""
@@ -110,31 +111,26 @@ class HyperliquidArchiveSource(etl.Source):
 
         store, catalog = self._archive()
         carry: pl.DataFrame | None = None
-        gaps = 0
-        now = now_ms()
+        gaps = _Gaps(stream)
         for hour in range(first, lookahead + HOUR, HOUR):
             status = catalog.l2_day(floor_ts(hour, "1d"))
-            if status is DayStatus.UNPUBLISHED or hour + HOUR > now:
+            if status is DayStatus.UNPUBLISHED or hour + HOUR > now_ms():
                 if hour == lookahead and carry is not None:
                     yield carry, lookahead
                 elif hour < lookahead:
                     log.info("hyperliquid archive not published yet", stream=stream.label, hour=iso(hour))
                 break
-            frame = None
-            if status is DayStatus.PUBLISHED:
-                frame = self._hour_file(store, l2_key(stream.symbol, hour))
-            if frame is None and status is not DayStatus.BEFORE and hour < lookahead:
-                gaps += 1
-                log.warning("hyperliquid archive hour missing (gap)", stream=stream.label, hour=iso(hour),
-                            key=l2_key(stream.symbol, hour), day=status.value)
+            key = l2_key(stream.symbol, hour)
+            frame = self._hour_file(store, key) if status is DayStatus.PUBLISHED else None
+            if hour < lookahead and status is not DayStatus.BEFORE:
+                gaps.hour(hour, key, found=frame is not None)
             parts = [part for part in (carry, frame) if part is not None]
             if not parts:
                 continue
             pending = pl.concat(parts).sort("ts", maintain_order=True).unique("ts", keep="last", maintain_order=True)
             carry = pending.filter(pl.col("ts") >= hour)
             yield pending.filter(pl.col("ts") < hour), hour
-        if gaps:
-            log.warning("hyperliquid archive gaps", stream=stream.label, missing_hours=gaps)
+        gaps.close()
 
     def _hour_file(self, store: ArchiveStore, key: str) -> pl.DataFrame | None:
         with store.fetch(key) as path:
@@ -249,6 +245,40 @@ class HyperliquidArchiveSource(etl.Source):
         with self._lock:
             self._store = None
             self._catalog = None
+
+
+class _Gaps:
+    """Reports missing archive hours of a stream, a run of consecutive hours as one warning."""
+
+    def __init__(self, stream: etl.Stream):
+        self.stream = stream
+        self.run: list[tuple[int, str]] = []
+        self.missing = 0
+        self.found = 0
+
+    def hour(self, hour: int, key: str, found: bool) -> None:
+        if found:
+            self.found += 1
+            self._flush()
+        else:
+            self.missing += 1
+            self.run.append((hour, key))
+
+    def _flush(self) -> None:
+        if self.run:
+            (first, key), (last, _) = self.run[0], self.run[-1]
+            log.warning("hyperliquid archive hours missing (gap)", stream=self.stream.label, first_key=key,
+                        hours=len(self.run), gap=f"{iso(first)}..{iso(last + HOUR)}")
+            self.run = []
+
+    def close(self) -> None:
+        self._flush()
+        if self.missing and not self.found:
+            log.warning("hyperliquid archive holds no snapshot of this coin in the window", stream=self.stream.label,
+                        coin=self.stream.symbol, hint="archive coins are perp names such as BTC; a coin appears "
+                        "only from its listing on")
+        elif self.missing:
+            log.warning("hyperliquid archive gaps", stream=self.stream.label, missing_hours=self.missing)
 
 
 def _context_columns(frame: pl.DataFrame, dataset: str) -> pl.DataFrame:

@@ -51,6 +51,13 @@ def to_float(frame: pl.DataFrame, columns: Sequence[str], where: str) -> pl.Data
         raise
 
 
+def within(frame: pl.DataFrame, start: int, end: int) -> pl.DataFrame:
+    """Rows with ``start <= ts < end`` (epoch ms): APIs answer with whole bars around the bounds."""
+    import polars as pl
+
+    return frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+
+
 def candles(rows: list[dict[str, Any]], now_ms: int, where: str) -> pl.DataFrame:
     """``candleSnapshot`` rows -> ohlcv columns plus ``trades``; a candle still forming (T >= now) is dropped."""
     import polars as pl
@@ -212,7 +219,7 @@ def _with_mid(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def asset_ctxs(path: Path, coin: str) -> pl.DataFrame:
-    """One coin's rows of a daily asset-context CSV: ts plus the numeric columns (empty or ``null`` -> null)."""
+    """One coin's rows of a daily asset-context CSV: ts (epoch ms) and the numbers (empty or ``null`` -> null)."""
     import polars as pl
 
     header: list[str] | None = None
@@ -234,10 +241,10 @@ def asset_ctxs(path: Path, coin: str) -> pl.DataFrame:
         frames.append(frame.filter(pl.col("coin") == coin))
     columns = ("time", *ASSET_CTX_NUMBERS)
     if not frames:
-        return pl.DataFrame(schema={"ts": pl.Datetime("ms", "UTC"), **dict.fromkeys(ASSET_CTX_NUMBERS, pl.Float64)})
+        return pl.DataFrame(schema={"ts": pl.Int64, **dict.fromkeys(ASSET_CTX_NUMBERS, pl.Float64)})
     frame = pl.concat(frames).select(columns)
     try:
-        frame = frame.with_columns(pl.col("time").str.to_datetime(time_unit="ms", time_zone="UTC"))
+        frame = frame.with_columns(pl.col("time").str.to_datetime(time_unit="ms", time_zone="UTC").dt.epoch("ms"))
     except pl.exceptions.PolarsError as exc:
         raise CorruptObject(f"time column is not ISO-8601 ({_first_line(exc)})") from None
     try:

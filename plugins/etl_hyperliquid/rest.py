@@ -71,7 +71,8 @@ class HyperliquidSource(etl.Source):
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         pages = self._candles(stream, start, end) if stream.dataset == "ohlcv" else self._funding(stream, start, end)
         try:
-            yield from pages
+            for page in pages:
+                yield parsing.within(page, start, end)
         except SourceError as exc:
             raise type(exc)(f"hyperliquid {stream.symbol}: {exc}") from None
 
