@@ -1,1 +1,19 @@
-"""Built-in transforms plugin for market-etl (in progress)."""
+"""Built-in transforms: ``validate`` (quarantine bad rows), ``dedup`` (repeated keys), ``features``
+(indicators exact to TA-Lib) and ``resample`` (to a coarser timeframe).
+
+Each transform lives in its own module; polars is imported only when a transform runs, so listing
+plugins stays fast.
+"""
+
+import etl
+
+from .dedup import DedupTransform
+from .features import FeaturesTransform
+from .resample import ResampleTransform
+from .validate import ValidateTransform
+
+
+@etl.hookimpl
+def register_transforms(register):
+    for transform in (ValidateTransform, DedupTransform, FeaturesTransform, ResampleTransform):
+        register(transform)

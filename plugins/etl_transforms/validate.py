@@ -1,0 +1,161 @@
+"""The ``validate`` transform: rows that break a check go to the quarantine with the reason, or fail the stream.
+
+Checks (each applies where the dataset has the columns it needs):
+
+- ``not_null``: no required column (key, prices, sizes) is null
+- ``finite``: no required float column is NaN or infinite
+- ``positive_prices``: OHLC prices (ohlcv) and trade prices are above zero
+- ``non_negative``: volumes, trade sizes, open interest and their extras are zero or more
+- ``ohlc_consistent``: high >= max(open, close), low <= min(open, close), high >= low
+- ``aligned``: ``ts`` is the start of a bar of the row's timeframe (UTC; weeks start on Monday)
+- ``not_future``: ``ts`` is not after now
+
+A row's ``reason`` lists every check it failed. Bad rows are removed from the batch, warm-up rows
+included (so later transforms never see them), but only the batch's new rows are quarantined or
+reported: the warm-up rows were dealt with by the run that loaded them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import etl
+from etl.timeframes import TIMEFRAMES, floor_ts
+
+_PRICE_COLUMNS = {"ohlcv": ("open", "high", "low", "close"), "trades": ("price",)}
+_NON_NEGATIVE_COLUMNS = (
+    "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trades", "size",
+    "open_interest", "open_interest_value",
+)
+
+
+def _not_null(dataset: etl.Dataset, schema: Any) -> Any:
+    import polars as pl
+
+    return pl.any_horizontal(pl.col(name).is_null() for name in dataset.column_names)
+
+
+def _finite(dataset: etl.Dataset, schema: Any) -> Any:
+    import polars as pl
+
+    floats = [name for name, kind in dataset.columns if kind == "f64"]
+    return pl.any_horizontal(~pl.col(name).is_finite() for name in floats) if floats else None
+
+
+def _positive_prices(dataset: etl.Dataset, schema: Any) -> Any:
+    import polars as pl
+
+    prices = _PRICE_COLUMNS.get(dataset.name)
+    return pl.any_horizontal(pl.col(name) <= 0 for name in prices) if prices else None
+
+
+def _non_negative(dataset: etl.Dataset, schema: Any) -> Any:
+    import polars as pl
+
+    present = [name for name in _NON_NEGATIVE_COLUMNS if name in schema and schema[name].is_numeric()]
+    return pl.any_horizontal(pl.col(name) < 0 for name in present) if present else None
+
+
+def _ohlc_consistent(dataset: etl.Dataset, schema: Any) -> Any:
+    import polars as pl
+
+    if dataset.name != "ohlcv":
+        return None
+    high, low = pl.col("high"), pl.col("low")
+    body_top = pl.max_horizontal("open", "close")
+    body_bottom = pl.min_horizontal("open", "close")
+    return (high < body_top) | (low > body_bottom) | (high < low)
+
+
+def _aligned(dataset: etl.Dataset, schema: Any) -> Any:
+    """Misaligned when ``ts`` minus the timeframe's origin (Monday for weeks) is not a whole number of bars."""
+    import polars as pl
+
+    if not dataset.has_timeframe:
+        return None
+    origins = {name: floor_ts(0, name) % step for name, step in TIMEFRAMES.items()}
+    timeframe = pl.col("timeframe")
+    step = timeframe.replace_strict(TIMEFRAMES, default=None, return_dtype=pl.Int64)
+    origin = timeframe.replace_strict(origins, default=None, return_dtype=pl.Int64)
+    misaligned = (pl.col("ts").dt.epoch("ms") - origin) % step != 0
+    return misaligned.fill_null(True)
+
+
+def _not_future(dataset: etl.Dataset, schema: Any) -> Any:
+    import polars as pl
+
+    from etl.timeframes import from_ms, now_ms
+
+    return pl.col("ts") > from_ms(now_ms())
+
+
+CHECKS: dict[str, Callable[[etl.Dataset, Any], Any]] = {
+    "not_null": _not_null,
+    "finite": _finite,
+    "positive_prices": _positive_prices,
+    "non_negative": _non_negative,
+    "ohlc_consistent": _ohlc_consistent,
+    "aligned": _aligned,
+    "not_future": _not_future,
+}
+
+
+def _check_checks(value: list[str] | None) -> None:
+    if value == []:
+        raise ValueError("name at least one check, or leave 'checks' out to run every check that applies")
+
+
+class ValidateTransform(etl.Transform):
+    name = "validate"
+    options = {
+        "checks": etl.Option(list, None, item_type=str, choices=tuple(CHECKS), check=_check_checks,
+                             help="checks to run; default: every check that applies to the dataset"),
+        "on_error": etl.Option(str, "quarantine", choices=("quarantine", "fail"),
+                               help="quarantine: set bad rows aside and go on; fail: stop the stream"),
+    }
+
+    def apply(self, frame: Any, batch: etl.BatchContext) -> Any:
+        import polars as pl
+
+        checks = self._checks(batch.stream, frame.schema)
+        flags = {name: f"__failed_{name}" for name in checks}
+        failed = [expression.fill_null(False).alias(flags[name]) for name, expression in checks.items()]
+        flagged = frame.with_columns(failed).with_columns(pl.any_horizontal(flags.values()).alias("__bad"))
+        if not flagged["__bad"].any():
+            return frame
+        reason = pl.concat_str([pl.when(pl.col(flag)).then(pl.lit(name)) for name, flag in flags.items()],
+                               separator=", ", ignore_nulls=True)
+        bad = flagged.filter("__bad").select(*frame.columns, reason.alias("reason"))
+        new_bad = batch.new_rows(bad)
+        if new_bad.height and self.settings["on_error"] == "fail":
+            raise etl.PermanentError(_describe_failure(new_bad, batch.stream))
+        batch.quarantine(bad, self.name)
+        return flagged.filter(~pl.col("__bad")).select(frame.columns)
+
+    def _checks(self, stream: etl.Stream, schema: Any) -> dict[str, Any]:
+        """The bad-row expression of every selected check; an error for a chosen check that cannot apply."""
+        from etl.datasets import dataset
+
+        built = {name: build(dataset(stream.dataset), schema) for name, build in CHECKS.items()}
+        chosen = self.settings["checks"]
+        if chosen is None:
+            return {name: expression for name, expression in built.items() if expression is not None}
+        for name in chosen:
+            if built[name] is None:
+                usable = ", ".join(name for name, expression in built.items() if expression is not None)
+                raise etl.PermanentError(
+                    f"validate: check {name!r} does not apply to {stream.dataset} data ({stream.label}); "
+                    f"checks for {stream.dataset}: {usable}"
+                )
+        return {name: built[name] for name in chosen}
+
+
+def _describe_failure(bad: Any, stream: etl.Stream) -> str:
+    row = bad.row(0, named=True)
+    values = ", ".join(f"{name}={value}" for name, value in row.items()
+                       if name not in ("source", "symbol", "timeframe", "ts", "reason"))
+    return (
+        f"validate: {bad.height} bad row(s) in {stream.label}; the first, at {row['ts']:%Y-%m-%dT%H:%M:%SZ}, "
+        f"failed {row['reason']} ({values}); on_error = 'quarantine' would set such rows aside instead"
+    )
