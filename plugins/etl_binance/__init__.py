@@ -1,1 +1,38 @@
-"""Built-in binance plugin for market-etl (in progress)."""
+"""Binance source: OHLCV, funding rates and open interest from Binance's public REST API, through ccxt.
+
+    [pipelines.btc.source]
+    plugin = "binance"
+    market = "usdm"                 # spot (default) | usdm (USD-M perpetual futures)
+    dataset = "ohlcv"               # ohlcv | funding | open_interest (the last two: market = "usdm")
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    timeframes = ["1m", "1h"]
+    start = "2024-01-01"
+
+- ``ohlcv`` keeps Binance's extra kline fields: ``quote_volume``, ``trades``, ``taker_buy_volume``,
+  ``taker_buy_quote_volume``. Bars are read forward from ``startTime``, 1000 per request on spot (weight 2)
+  and 499 on USD-M (weight 2: the most candles per unit of weight). A bar Binance still considers open (its
+  clock is read once per run) is never emitted; the next run picks it up.
+- ``funding``: every settlement (``ts`` is Binance's ``fundingTime``, often a few ms after the hour), with
+  ``mark_price``. Pages of 1000 from ``startTime``.
+- ``open_interest``: ``openInterestHist`` sampled every ``period`` (default ``1h``), with
+  ``open_interest_value`` and ``circulating_supply``. Binance keeps only the last 30 days: an older ``start``
+  begins at the oldest available sample, with a warning.
+
+Rate limits: request weight is taken from a token bucket shared by every stream of the process (spot 6000
+per minute, USD-M 2400; fundingRate 500 and openInterestHist 1000 requests per 5 minutes), sized so that no
+window of the exchange's can be exceeded. ``rate_limit`` lowers the weight per minute used, to leave room
+for other clients on the same IP. 429 and 418 answers are retried after their ``Retry-After``, which pauses
+every stream; 5xx, timeouts and cut-off answers are retried with backoff. An unknown symbol or a request
+Binance rejects fails that stream at once, with Binance's message.
+"""
+
+import etl
+
+from .source import BinanceSource
+
+__all__ = ["BinanceSource"]
+
+
+@etl.hookimpl
+def register_sources(register):
+    register(BinanceSource)

@@ -1,0 +1,191 @@
+"""One ccxt exchange for one source: every request sent to ``base_url``, metered, retried and classified.
+
+- ``base_url`` replaces the scheme and host of every ``urls['api']`` entry (paths kept), so market metadata,
+  the server clock and data all go to the same address (a proxy, a testnet, a local fake).
+- ccxt's own throttle is off; every request ccxt sends, including the ones inside ``load_markets``, first
+  takes its documented weight from the shared ``etl.http`` token buckets (``meter``).
+- ccxt's sync exchanges keep per-request state (the last response's headers carry Retry-After), so each
+  stream thread gets its own instance. Markets and the exchange's clock are read once per run, by the
+  first thread, under a lock, and handed to the other threads; a failure to load them is kept too, so
+  the other streams fail with the same message instead of asking again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from etl.errors import SourceError
+from etl.http import retry_call
+from etl.timeframes import now_ms
+
+from .errors import etl_error
+
+if TYPE_CHECKING:
+    from etl.http import RateLimiter
+
+T = TypeVar("T")
+Meter = Callable[[Any, Any, str, str, dict[str, Any], dict[str, Any]], None]
+
+
+class ExchangeClient:
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        base_url: str | None,
+        options: dict[str, Any],
+        meter: Meter,
+        limiter: RateLimiter,
+        timeout: float,
+        attempts: int,
+        base_delay: float,
+        time_params: Callable[[Any], dict[str, Any] | None],
+    ):
+        """``meter(exchange, api, method, path, params, config)`` acquires the weight of one request;
+        ``limiter`` is paused by a Retry-After; ``time_params(exchange)`` gives the arguments of
+        ``fetch_time``, or None where the exchange has no clock endpoint (the local clock is used)."""
+        self.exchange_id = exchange_id
+        self.base_url = base_url
+        self.options = options
+        self.meter = meter
+        self.limiter = limiter
+        self.timeout = timeout
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.time_params = time_params
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._exchanges: list[Any] = []
+        self._markets: dict[str, Any] | None = None
+        self._markets_by_id: dict[str, list[dict[str, Any]]] = {}
+        self._clock_offset = 0
+        self._failure: SourceError | None = None
+        self._class: type | None = None
+
+    # --- the exchange objects ---
+
+    def exchange(self) -> Any:
+        """This thread's ccxt exchange, with markets loaded."""
+        exchange = getattr(self._local, "exchange", None)
+        if exchange is None:
+            exchange = self._thread_exchange()
+            self._local.exchange = exchange
+        return exchange
+
+    def _thread_exchange(self) -> Any:
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            if self._markets is None:
+                exchange = self._new_exchange()
+                try:
+                    self._load(exchange)
+                except SourceError as exc:
+                    self._failure = exc
+                    raise
+                return exchange
+        exchange = self._new_exchange()
+        exchange.set_markets(self._markets)
+        return exchange
+
+    def _new_exchange(self) -> Any:
+        import ccxt
+
+        if self._class is None:
+            self._class = _metered(getattr(ccxt, self.exchange_id), self.meter)
+        exchange = self._class({
+            "enableRateLimit": False,
+            "timeout": int(self.timeout * 1000),
+            "has": {"fetchCurrencies": False},
+            "options": self.options,
+        })
+        if self.base_url:
+            _point_at(exchange.urls["api"], self.base_url)
+        self._exchanges.append(exchange)
+        return exchange
+
+    def _load(self, exchange: Any) -> None:
+        self._markets = self._retry(exchange, lambda ex: ex.load_markets(), f"{self.exchange_id} load markets")
+        self._markets_by_id = exchange.markets_by_id
+        params = self.time_params(exchange)
+        if params is not None:
+            server = self._retry(exchange, lambda ex: ex.fetch_time(params), f"{self.exchange_id} server time")
+            # Measured after the answer arrived: the offset errs towards an earlier server clock, so a bar
+            # is never taken for closed before the exchange itself closes it.
+            self._clock_offset = int(server) - now_ms()
+
+    # --- what sources use ---
+
+    def markets(self) -> dict[str, Any]:
+        """Loaded markets by ccxt's unified symbol (``BTC/USDT``)."""
+        self.exchange()
+        return self._markets or {}
+
+    def markets_by_id(self) -> dict[str, list[dict[str, Any]]]:
+        """Loaded markets by the exchange's own id (``BTCUSDT``); one id can name several market types."""
+        self.exchange()
+        return self._markets_by_id
+
+    def server_now(self) -> int:
+        """Now on the exchange's clock (the local clock corrected by the offset measured at load)."""
+        self.exchange()
+        return now_ms() + self._clock_offset
+
+    def call(self, function: Callable[[Any], T], what: str) -> T:
+        """Run ``function(exchange)``, retrying transient failures; ``what`` names the request in errors."""
+        return self._retry(self.exchange(), function, what)
+
+    def close(self) -> None:
+        with self._lock:
+            for exchange in self._exchanges:
+                exchange.session.close()
+            self._exchanges.clear()
+
+    # --- retries and error mapping ---
+
+    def _retry(self, exchange: Any, function: Callable[[Any], T], what: str) -> T:
+        return retry_call(lambda: self._attempt(exchange, function, what), attempts=self.attempts,
+                          base_delay=self.base_delay, limiter=self.limiter, describe=what)
+
+    @staticmethod
+    def _attempt(exchange: Any, function: Callable[[Any], T], what: str) -> T:
+        import ccxt
+
+        exchange.last_response_headers = None
+        try:
+            return function(exchange)
+        except ccxt.BaseError as exc:
+            raise etl_error(exc, what, exchange.last_response_headers) from None
+
+
+def _point_at(urls: dict[str, Any], base_url: str) -> None:
+    """Rewrite every URL of ccxt's ``urls['api']`` (nested tables included) to ``base_url`` + its path."""
+    base = base_url.rstrip("/")
+    for key, value in urls.items():
+        if isinstance(value, dict):
+            _point_at(value, base_url)
+        elif isinstance(value, str) and value.startswith(("http://", "https://")):
+            urls[key] = base + urlsplit(value).path
+
+
+def _metered(cls: type, meter: Meter) -> type:
+    """A subclass of a ccxt exchange class whose every request first passes ``meter``, and whose non-JSON
+    answers (an HTML error page, an empty body) raise ccxt's BadResponse instead of reaching a parser."""
+    import ccxt
+
+    class Metered(cls):  # type: ignore[misc, valid-type]
+        def fetch2(self, path: str, api: Any = "public", method: str = "GET", params: Any = None,
+                   config: Any = None) -> Any:
+            params, config = params if params is not None else {}, config if config is not None else {}
+            meter(self, api, method, path, params, config)
+            response = super().fetch2(path, api, method, params, config)
+            if isinstance(response, str | bytes):
+                text = response if isinstance(response, str) else response.decode(errors="replace")
+                raise ccxt.BadResponse(f"{self.id} {method} {path}: the answer is not JSON: {text[:200]!r}")
+            return response
+
+    Metered.__name__ = Metered.__qualname__ = f"Metered{cls.__name__}"
+    return Metered

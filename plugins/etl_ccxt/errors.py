@@ -1,0 +1,31 @@
+"""ccxt's exceptions, sorted into what the runner understands: retried or fatal for the stream.
+
+ccxt already reads each exchange's error bodies (Binance ``-1121``, Bybit ``retCode`` 10001 / 10006, HTTP
+418 / 429 / 5xx) into its own classes. Everything under ``OperationFailed`` (NetworkError, RateLimitExceeded,
+DDoSProtection, ExchangeNotAvailable, RequestTimeout, BadResponse) may work on a retry; everything under
+``ExchangeError`` (BadSymbol, BadRequest, AuthenticationError, ...) will not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from etl.errors import PermanentError, SourceError, TransientError
+from etl.http import retry_after_seconds
+
+
+def etl_error(exc: Exception, what: str, response_headers: Mapping[str, Any] | None) -> SourceError:
+    """The etl error for a ccxt exception raised while doing ``what``; Retry-After is kept for the backoff."""
+    import ccxt
+
+    message = f"{what}: {type(exc).__name__}: {_short(str(exc))}"
+    if isinstance(exc, ccxt.OperationFailed):
+        retry_after = retry_after_seconds((response_headers or {}).get("Retry-After"))
+        return TransientError(message, retry_after)
+    return PermanentError(message)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

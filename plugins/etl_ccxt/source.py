@@ -1,0 +1,185 @@
+"""The base of the exchange sources (``binance``, ``bybit``, ``ccxt``): what they do the same way.
+
+A subclass says which ccxt exchange it drives (``exchange_id``), which market types its ``market`` option
+offers (``market_types``), its rate limits (``budgets``) and the weight of each request (``request_cost``),
+and implements ``fetch_<dataset>`` for the datasets it offers. This class builds the ccxt client once per
+source (one source object serves every stream of a run), resolves symbols through the loaded markets,
+sends the exchange's raw endpoints through ccxt's request path (so ccxt's error mapping applies), and
+drops bars the exchange still considers open.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import etl
+from etl.errors import ConfigError, PermanentError, TransientError
+from etl.timeframes import HOUR, timeframe_ms
+
+from .budget import Budget
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .client import ExchangeClient
+
+
+def _positive(value: float) -> None:
+    if value <= 0:
+        raise ValueError("must be more than 0")
+
+
+def is_list(answer: Any) -> bool:
+    return isinstance(answer, list)
+
+
+COMMON_OPTIONS: dict[str, etl.Option] = {
+    "rate_limit": etl.Option(int, None, help="the exchange's rate limit to stay under, in its own unit (see the "
+                             "source's docs); default: the documented limit. Lower it to leave room for other "
+                             "clients on the same IP", check=_positive),
+    "timeout": etl.Option(float, 10.0, help="seconds to wait for an answer before retrying", check=_positive),
+    "retry_attempts": etl.Option(int, 8, help="attempts per request before the stream fails", check=_positive),
+    "retry_base_delay": etl.Option(float, 0.5, help="first pause between attempts in seconds, doubled each time "
+                                   "(a Retry-After from the exchange is always honoured)", check=_positive),
+}
+
+
+class ExchangeSource(etl.Source):
+    network = True
+    exchange_id: ClassVar[str]
+    market_types: ClassVar[dict[str, str]] = {}
+    derivative_markets: ClassVar[tuple[str, ...]] = ()
+    funding_interval_ms: ClassVar[int] = 8 * HOUR
+
+    def __init__(self, config: etl.SourceConfig):
+        super().__init__(config)
+        self._client: ExchangeClient | None = None
+        self._client_lock = threading.Lock()
+
+    # --- what subclasses describe ---
+
+    @property
+    def market(self) -> str:
+        return self.settings["market"]
+
+    def ccxt_options(self) -> dict[str, Any]:
+        """ccxt ``options`` for the exchange: load only the market type this source reads."""
+        return {"fetchMarkets": {"types": [self.market_types[self.market]]}}
+
+    def budgets(self) -> dict[str, Budget]:
+        """Rate limits by bucket name; the first is the main one, which a Retry-After pauses."""
+        raise NotImplementedError
+
+    def request_cost(self, exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
+                     config: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+        """(bucket, weight) pairs one request costs."""
+        raise NotImplementedError
+
+    def time_params(self, exchange: Any) -> dict[str, Any] | None:
+        """Arguments of ccxt's ``fetch_time`` for this market, or None to trust the local clock."""
+        return {}
+
+    # --- checks ---
+
+    def check(self) -> None:
+        dataset = self.config.dataset
+        if dataset in ("funding", "open_interest") and self.market not in self.derivative_markets:
+            raise ConfigError(
+                f"{self.name} dataset {dataset!r} needs a perpetual-futures market: set market to "
+                f"{' or '.join(repr(m) for m in self.derivative_markets)} (it is {self.market!r})"
+            )
+
+    def row_interval_ms(self, stream: etl.Stream) -> int:
+        if stream.dataset == "open_interest":
+            return timeframe_ms(self.settings["period"])
+        if stream.dataset == "funding":
+            return self.funding_interval_ms
+        return super().row_interval_ms(stream)
+
+    # --- the client ---
+
+    @property
+    def client(self) -> ExchangeClient:
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    def _build_client(self) -> ExchangeClient:
+        from .client import ExchangeClient
+
+        where = self.base_url or "default"
+        limiters = {
+            bucket: budget.limiter(f"{self.name} {bucket} {where}") for bucket, budget in self.budgets().items()
+        }
+
+        def meter(exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
+                  config: dict[str, Any]) -> None:
+            for bucket, weight in self.request_cost(exchange, api, method, path, params, config):
+                limiters[bucket].acquire(weight)
+
+        return ExchangeClient(
+            self.exchange_id,
+            base_url=self.base_url,
+            options=self.ccxt_options(),
+            meter=meter,
+            limiter=next(iter(limiters.values())),
+            timeout=self.settings["timeout"],
+            attempts=self.settings["retry_attempts"],
+            base_delay=self.settings["retry_base_delay"],
+            time_params=self.time_params,
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # --- fetching ---
+
+    def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
+        market = self.resolve(stream.symbol)
+        fetcher = getattr(self, f"fetch_{stream.dataset}")
+        yield from fetcher(stream, market, start, end)
+
+    def resolve(self, symbol: str) -> dict[str, Any]:
+        """The loaded ccxt market of ``symbol`` (the exchange's own id); PermanentError naming it if unknown."""
+        found = self.client.markets_by_id().get(symbol) or []
+        if found:
+            return found[0]
+        known = sorted(self.client.markets_by_id())
+        close = difflib.get_close_matches(symbol, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise PermanentError(
+            f"{self.name}: unknown symbol {symbol!r} on the {self.market} market "
+            f"({len(known)} symbols listed by the exchange){hint}"
+        )
+
+    def request(self, stream: etl.Stream, method: str, params: dict[str, Any],
+                valid: Callable[[Any], bool] = is_list) -> Any:
+        """One call of a raw ccxt endpoint (``publicGetKlines``), retried; errors name the stream.
+
+        An answer that is not ``valid`` (a proxy's page, an object of the wrong shape) is retried like a timeout.
+        """
+        what = f"{self.name} {stream.label} ({method})"
+
+        def send(exchange: Any) -> Any:
+            answer = getattr(exchange, method)(params)
+            if not valid(answer):
+                raise TransientError(f"{what}: unexpected answer: {str(answer)[:200]}")
+            return answer
+
+        return self.client.call(send, what)
+
+    def closed_bars(self, frame: pl.DataFrame, step: int) -> pl.DataFrame:
+        """Drop bars still open on the exchange's clock.
+
+        The runner stops windows at the last bar closed on the local clock; when that clock runs ahead of
+        the exchange's, the exchange still serves that bar as open (partial volume, last price as close).
+        """
+        import polars as pl
+
+        return frame.filter(pl.col("ts") + step <= self.client.server_now())
+
