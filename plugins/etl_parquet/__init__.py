@@ -1,9 +1,29 @@
-"""Parquet sink: a hive-partitioned lake, one file per stream and month, zstd-compressed.
+"""Parquet sink: a hive-partitioned lake, one zstd file per stream and month, merged on the key.
 
-Layout: ``<path>/<table>/source=<s>/symbol=<sym>/[timeframe=<tf>/]month=<YYYY-MM>/data.parquet``, with
-partition values percent-encoded (DuckDB decodes them). A write merges the batch into each month file it
-touches, keeps the newest row per key, and replaces the file atomically, so a replayed batch never
-duplicates. Read it all with ``duckdb.read_parquet('<path>/<table>/**/*.parquet', hive_partitioning=true)``.
+Options::
+
+    [[pipelines.NAME.sinks]]
+    plugin = "parquet"
+    path = "data/lake"            # root folder, created if missing; relative to the pipeline file
+    # table = "ohlcv"             # default: the dataset name
+    # compression_level = 3       # zstd level
+
+Layout: ``<path>/<table>/source=<s>/symbol=<sym>/[timeframe=<tf>/]month=<YYYY-MM>/data.parquet``, the
+month of ``ts`` in UTC. Partition values are percent-encoded (``BTC/USDT`` is ``symbol=BTC%2FUSDT``;
+DuckDB and polars decode them), and the files hold every column, partition columns included, so each
+file reads on its own. Read the table as one dataset with::
+
+    duckdb.read_parquet('<path>/<table>/**/*.parquet', hive_partitioning=true, union_by_name=true)
+
+(``union_by_name`` because files written before a column was added lack it; the hive ``month`` column
+comes along). A write merges the batch into each month file it touches: the file's rows and the batch
+are concatenated, the batch's row wins for a key, rows are sorted by ``ts`` and key, and the file is
+replaced atomically (temp file, fsync, rename), so a replayed batch never duplicates. A batch that
+spans several months replaces several files, each atomically; a crash between two leaves the batch
+partly applied until the runner replays it, which it always does since the checkpoint did not move.
+A batch replaces whole rows: a column the batch lacks becomes null for the rows it rewrites, the same
+in every sink of this project. A column whose type differs from the file's is a SinkError naming the
+table, file, column and both types. A key's ``ts`` is assumed fixed (it picks the month file).
 """
 
 from __future__ import annotations
@@ -15,38 +35,77 @@ from urllib.parse import quote
 
 import etl
 from etl.checkpoint import atomic_write_bytes
+from etl.errors import SinkError
+
+PARTITION_COLUMNS = ("source", "symbol", "timeframe")
+
+
+def _check_level(level: int) -> None:
+    if not 1 <= level <= 22:
+        raise ValueError("zstd levels run from 1 to 22")
 
 
 class ParquetSink(etl.Sink):
     name = "parquet"
     options = {
         "path": etl.Option(Path, help="root folder of the lake"),
-        "compression_level": etl.Option(int, 3, help="zstd level"),
+        "compression_level": etl.Option(int, 3, help="zstd level", check=_check_level),
     }
 
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         import polars as pl
 
+        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
         if not frame.height:
             return
-        partition_columns = [c for c in ("source", "symbol", "timeframe") if c in dataset.column_names]
-        keyed = frame.with_columns(pl.col("ts").dt.strftime("%Y-%m").alias("__month"))
+        _check_keys(frame, dataset, table)
+        partition_columns = [column for column in PARTITION_COLUMNS if column in dataset.column_names]
+        keyed = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC").dt.strftime("%Y-%m").alias("__month"))
+        names = [*partition_columns, "month"]
         for values, part in keyed.group_by([*partition_columns, "__month"], maintain_order=True):
-            names = [*partition_columns, "month"]
-            folder = Path(self.settings["path"], table, *(f"{n}={quote(str(v), safe='')}" for n, v in zip(
-                names, values, strict=True)))
-            self._merge(folder / "data.parquet", part.drop("__month"), dataset)
+            folder = Path(self.settings["path"], table,
+                          *(f"{name}={quote(str(value), safe='')}" for name, value in zip(names, values, strict=True)))
+            self._merge(folder / "data.parquet", part.drop("__month"), dataset, table)
 
-    def _merge(self, target: Path, batch: Any, dataset: etl.Dataset) -> None:
+    def _merge(self, target: Path, batch: Any, dataset: etl.Dataset, table: str) -> None:
         import polars as pl
 
         if target.exists():
             existing = pl.read_parquet(target)
-            batch = pl.concat([existing, batch], how="diagonal_relaxed")
-        merged = batch.unique(subset=list(dataset.key), keep="last", maintain_order=True).sort("ts")
+            batch = pl.concat([existing, _conformed(existing, batch, table, target)], how="diagonal")
+        merged = batch.unique(subset=list(dataset.key), keep="last", maintain_order=True)
+        merged = merged.sort(["ts", *(column for column in dataset.key if column != "ts")])
         buffer = io.BytesIO()
         merged.write_parquet(buffer, compression="zstd", compression_level=self.settings["compression_level"])
         atomic_write_bytes(target, buffer.getvalue())
+
+
+def _check_keys(frame: Any, dataset: etl.Dataset, table: str) -> None:
+    missing = [column for column in (*dataset.key, "ts") if column not in frame.columns]
+    if missing:
+        raise SinkError(f"parquet table {table!r}: the batch lacks column(s) {', '.join(dict.fromkeys(missing))}")
+    for column in dataset.key:
+        nulls = frame[column].null_count()
+        if nulls:
+            raise SinkError(f"parquet table {table!r}: key column {column!r} is null in {nulls} row(s)")
+
+
+def _conformed(existing: Any, batch: Any, table: str, target: Path) -> Any:
+    """The batch with the file's types; datetimes of another unit are converted, any other change refused."""
+    import polars as pl
+
+    casts = []
+    for column, dtype in batch.schema.items():
+        stored = existing.schema.get(column)
+        if stored is None or stored == dtype:
+            continue
+        if isinstance(stored, pl.Datetime) and isinstance(dtype, pl.Datetime) and \
+                (stored.time_zone is None) == (dtype.time_zone is None):
+            casts.append(pl.col(column).cast(stored))
+            continue
+        raise SinkError(f"parquet table {table!r} column {column!r} is {stored} in {target} but the batch "
+                        f"has {dtype}")
+    return batch.with_columns(casts)
 
 
 @etl.hookimpl

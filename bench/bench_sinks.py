@@ -1,0 +1,133 @@
+"""Rows per second of each sink: a first load and an idempotent reload of the same rows into one table.
+
+    python bench/bench_sinks.py                       # 1M rows x 18 columns, every sink
+    python bench/bench_sinks.py --rows 5000000 --sinks duckdb
+    python bench/bench_sinks.py --batch-rows 100000   # as the runner hands them over, batch by batch
+
+The data is one OHLCV stream of one-minute candles plus float feature columns up to ``--columns``. The
+reference row is a plain DuckDB ``INSERT INTO t SELECT * FROM arrow_table`` of the same data into a
+table without a key: what a load costs before anything guarantees uniqueness. PostgreSQL runs on a
+private server started from the machine's binaries (durable settings: fsync on), unless ``--dsn`` names
+one. Sinks are driven through the plugin registry, exactly as the runner drives them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SINKS = ("duckdb", "parquet", "sqlite", "postgres")
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
+
+def candles(rows: int, columns: int) -> Any:
+    """One stream of one-minute candles; columns beyond the nine of ohlcv are float features."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(7)
+    close = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.001, rows)))
+    frame = pl.DataFrame({
+        "source": pl.repeat("bench", rows, eager=True),
+        "symbol": pl.repeat("BTCUSDT", rows, eager=True),
+        "timeframe": pl.repeat("1m", rows, eager=True),
+        "ts": pl.int_range(0, rows, eager=True) * 60_000 + 1_577_836_800_000,
+        "open": close * (1 + rng.normal(0, 0.0005, rows)),
+        "high": close * 1.001,
+        "low": close * 0.999,
+        "close": close,
+        "volume": rng.gamma(2.0, 50.0, rows),
+    }).with_columns(pl.from_epoch("ts", time_unit="ms").dt.replace_time_zone("UTC"))
+    extras = {f"feature_{index}": rng.normal(0, 1, rows) for index in range(max(0, columns - frame.width))}
+    return frame.with_columns(**{name: pl.Series(values) for name, values in extras.items()})
+
+
+def timed(action: Callable[[], None]) -> float:
+    began = time.perf_counter()
+    action()
+    return time.perf_counter() - began
+
+
+def reference(frame: Any, folder: Path) -> float:
+    """Plain insert from Arrow into DuckDB: the yardstick for every sink."""
+    import duckdb
+
+    connection = duckdb.connect(str(folder / "reference.duckdb"))
+    arrow_table = frame.to_arrow()
+    connection.register("arrow_table", arrow_table)
+    connection.execute("CREATE TABLE t AS SELECT * FROM arrow_table LIMIT 0")
+    seconds = timed(lambda: connection.execute("INSERT INTO t SELECT * FROM arrow_table"))
+    connection.close()
+    return seconds
+
+
+def settings_for(sink: str, folder: Path, stack: ExitStack, dsn: str | None) -> dict[str, Any]:
+    if sink == "duckdb":
+        return {"path": folder / "bench.duckdb"}
+    if sink == "parquet":
+        return {"path": folder / "lake", "compression_level": 3}
+    if sink == "sqlite":
+        return {"path": folder / "bench.sqlite"}
+    if dsn is None:
+        sys.path.insert(0, str(ROOT))
+        from fixtures.postgres_server import PostgresServer
+
+        server = stack.enter_context(PostgresServer(settings=DURABLE))
+        dsn = server.create_database("bench")
+    return {"dsn": dsn, "schema": "bench", "hypertable": False, "retries": 3}
+
+
+def load(sink_name: str, settings: dict[str, Any], frame: Any, batch_rows: int, folder: Path) -> tuple[float, float]:
+    """Seconds for the first load and for the identical reload, batch by batch, through the real sink."""
+    import etl
+    from etl.datasets import dataset
+    from etl.plugins import registry
+
+    sink = registry().get("sink", sink_name)(settings, etl.PluginContext("bench", folder, folder / ".etl"))
+    sink.check()
+    sink.open()
+    schema = dataset("ohlcv")
+    batches = [frame.slice(offset, batch_rows) for offset in range(0, frame.height, batch_rows)]
+
+    def write_all() -> None:
+        for batch in batches:
+            sink.write(batch, schema, "ohlcv")
+
+    try:
+        return timed(write_all), timed(write_all)
+    finally:
+        sink.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--columns", type=int, default=18, help="total columns, at least the 9 of ohlcv")
+    parser.add_argument("--batch-rows", type=int, default=0, help="rows per sink write; default: all in one")
+    parser.add_argument("--sinks", default=",".join(SINKS), help=f"comma list of {', '.join(SINKS)}")
+    parser.add_argument("--dsn", help="benchmark this PostgreSQL server instead of a private one")
+    args = parser.parse_args()
+    frame = candles(args.rows, args.columns)
+    batch_rows = args.batch_rows or args.rows
+    print(f"{args.rows:,} rows x {frame.width} columns, {batch_rows:,} rows per write")
+    with tempfile.TemporaryDirectory(prefix="bench-sinks-") as temp, ExitStack() as stack:
+        folder = Path(temp)
+        base = args.rows / reference(frame, folder)
+        print(f"{'sink':<34}{'first load':>14}{'reload':>14}{'first/ref':>11}")
+        print(f"{'duckdb INSERT SELECT from Arrow':<34}{base:>12,.0f}/s{'':>14}{100:>10.0f}%")
+        for sink in [name.strip() for name in args.sinks.split(",") if name.strip()]:
+            settings = settings_for(sink, folder, stack, args.dsn)
+            first, again = load(sink, settings, frame, batch_rows, folder)
+            rate = args.rows / first
+            print(f"{sink:<34}{rate:>12,.0f}/s{args.rows / again:>12,.0f}/s{100 * rate / base:>10.0f}%")
+
+
+if __name__ == "__main__":
+    main()
