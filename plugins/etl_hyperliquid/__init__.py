@@ -13,12 +13,15 @@
 ``hyperliquid_archive`` (``s3://hyperliquid-archive``, requester pays)
     ``l2_top``: per L2 book snapshot, ``ts`` (exchange time), ``bid_px``, ``bid_sz``, ``ask_px``,
     ``ask_sz`` (best level of each side), ``mid`` = (bid + ask) / 2 and ``spread`` = ask - bid; two
-    snapshots with the same millisecond keep the later one. ``ohlcv`` at any timeframe, built from
-    those mids: open/close are the first/last mid of the bar, high/low its extremes, ``volume`` is
-    null because the archive holds no trades, and ``snapshots`` counts the snapshots behind the bar.
-    ``asset_ctxs``: per coin and minute, funding, open_interest, mark/oracle/mid prices, premium,
-    impact prices, prev_day_px, day_ntl_vlm. ``funding`` and ``open_interest`` are those per-minute
-    columns (funding is the current rate, not a settlement: use ``hyperliquid`` for settlements).
+    snapshots with the same millisecond keep the later one, and a snapshot with an empty side (no top
+    of book) is left out with a warning. ``ohlcv`` at any timeframe, built from those mids: open and
+    close are the first and last mid of the bar, high and low its extremes, ``volume`` is null because
+    the archive holds no trades, and ``snapshots`` counts the snapshots behind the bar (a bar thinned
+    by a missing hour shows it). ``asset_ctxs``: per coin and minute, ``funding``, ``open_interest``
+    (coins), ``mark_px``, ``oracle_px``, and the extras ``mid_px``, ``premium``, ``impact_bid_px``,
+    ``impact_ask_px`` (null when the book is thin), ``prev_day_px``, ``day_ntl_vlm``. ``funding``
+    (with ``premium``) and ``open_interest`` are those per-minute columns: the funding rate is the
+    current one, not a settlement (the ``hyperliquid`` source has settlements).
     Credentials come from the usual AWS chain and the account pays the transfer; ``etl backfill
     --dry-run`` lists the objects, their sizes and the estimated cost first. Downloads are cached in
     ``cache_dir`` (default ``~/.cache/market-etl``) so nothing is paid twice. Hours missing from the

@@ -133,16 +133,22 @@ class HyperliquidArchiveSource(etl.Source):
         gaps.close()
 
     def _hour_file(self, store: ArchiveStore, key: str) -> pl.DataFrame | None:
+        """One hour's snapshots; those with an empty side have no top of book to offer and are left out."""
         with store.fetch(key) as path:
             if path is None:
                 return None
             try:
-                return parsing.l2_top(path)
+                frame = parsing.l2_top(path)
             except parsing.CorruptObject as exc:
                 raise PermanentError(
                     f"{store.url(key)} is corrupt: {exc}; this hour fails and the object is not cached "
                     f"(a rerun downloads it again)"
                 ) from None
+        complete = frame.drop_nulls("mid")
+        if complete.height < frame.height:
+            log.warning("hyperliquid archive snapshots with an empty book side left out", key=key,
+                        snapshots=frame.height - complete.height)
+        return complete
 
     def _bars(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         """Mid-price bars, each released once every hour file it spans has been read."""

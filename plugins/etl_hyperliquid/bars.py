@@ -25,13 +25,12 @@ def bar_start(timeframe: str) -> pl.Expr:
 
 
 def mid_bars(snapshots: pl.DataFrame, timeframe: str) -> pl.DataFrame:
-    """OHLC of ``mid`` per bar from time-ordered snapshots (``ts`` epoch ms); snapshots without a mid are skipped."""
+    """OHLC of ``mid`` per bar from time-ordered snapshots (``ts`` epoch ms)."""
     import polars as pl
 
     mid = pl.col("mid")
     return (
-        snapshots.drop_nulls("mid")
-        .group_by(bar_start(timeframe).alias("bar"), maintain_order=True)
+        snapshots.group_by(bar_start(timeframe).alias("bar"), maintain_order=True)
         .agg(open=mid.first(), high=mid.max(), low=mid.min(), close=mid.last(), snapshots=pl.len().cast(pl.Int64))
         .select(ts="bar", open="open", high="high", low="low", close="close",
                 volume=pl.lit(None, pl.Float64), snapshots="snapshots")

@@ -22,7 +22,7 @@ L2_TOP = etl.Dataset(
     ),
     ("source", "symbol", "ts"),
     "best bid and ask of each L2 book snapshot; ts is the exchange time of the snapshot; mid = (bid + ask) / 2, "
-    "spread = ask - bid, both null when a side of the book is empty",
+    "spread = ask - bid; snapshots with an empty side are left out (and logged)",
 )
 
 ASSET_CTXS = etl.Dataset(
@@ -35,14 +35,9 @@ ASSET_CTXS = etl.Dataset(
         ("open_interest", "f64"),
         ("mark_px", "f64"),
         ("oracle_px", "f64"),
-        ("mid_px", "f64"),
-        ("premium", "f64"),
-        ("impact_bid_px", "f64"),
-        ("impact_ask_px", "f64"),
-        ("prev_day_px", "f64"),
-        ("day_ntl_vlm", "f64"),
     ),
     ("source", "symbol", "ts"),
-    "per-minute context of a perpetual: current funding rate, open interest (coins), mark/oracle/mid prices, "
-    "premium, impact prices, previous-day price and 24h notional volume; mid/premium/impact may be null",
+    "per-minute context of a perpetual: current funding rate, open interest (coins), mark and oracle prices; "
+    "extra columns mid_px, premium, impact_bid_px, impact_ask_px (null when the book is too thin), prev_day_px "
+    "and day_ntl_vlm (24h notional volume)",
 )

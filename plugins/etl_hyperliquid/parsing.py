@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 CHUNK_BYTES = 16 << 20
+# The required columns of the asset_ctxs dataset first, then its extras (which can be empty).
 ASSET_CTX_NUMBERS = (
     "funding", "open_interest", "mark_px", "oracle_px", "mid_px", "premium", "impact_bid_px", "impact_ask_px",
     "prev_day_px", "day_ntl_vlm",
