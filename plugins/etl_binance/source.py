@@ -89,10 +89,11 @@ class BinanceSource(ExchangeSource):
             want = min(page, -(-(end - cursor) // step))
             params = {"symbol": market["id"], "interval": stream.timeframe, "startTime": cursor,
                       "endTime": end - 1, "limit": want}
+            asked_at = self.asked_at()
             rows = self.request(stream, method, params)
             if not rows:
                 return
-            yield self.closed_bars(rows_to_frame(rows, KLINE_FIELDS), step)
+            yield self.closed_bars(rows_to_frame(rows, KLINE_FIELDS), step, asked_at)
             if len(rows) < want:
                 return
             cursor = int(rows[-1][0]) + step

@@ -71,10 +71,11 @@ class BybitSource(ExchangeSource):
         step = timeframe_ms(timeframe)
         base = {"category": self.market, "symbol": market["id"], "interval": INTERVALS[timeframe]}
         for lo, hi in windows(self.listed_from(market, start, timeframe), end, KLINE_PAGE * step):
+            asked_at = self.asked_at()
             rows = self._newest_first(stream, "publicGetV5MarketKline", base, ("start", "end"), lo, hi,
                                       min(KLINE_PAGE, -(-(hi - lo) // step)), 0)
             if rows:
-                yield self.closed_bars(rows_to_frame(rows, KLINE_FIELDS), step)
+                yield self.closed_bars(rows_to_frame(rows, KLINE_FIELDS), step, asked_at)
 
     def fetch_funding(self, stream: etl.Stream, market: dict[str, Any], start: int, end: int) -> Iterator[pl.DataFrame]:
         interval = int(market["info"].get("fundingInterval") or 480) * MINUTE

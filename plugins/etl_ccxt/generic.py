@@ -95,12 +95,13 @@ class CcxtSource(ExchangeSource):
         what = f"{self.name} {self.exchange_id} {stream.label} (fetch_ohlcv)"
         cursor = start
         while cursor < end:
+            asked_at = self.asked_at()
             rows = self.client.call(lambda exchange, since=cursor: _ohlcv(exchange, market, timeframe, since, what),
                                     what)
             rows = [row for row in rows if cursor <= row[0] < end]
             if not rows:
                 return
-            yield self.closed_bars(rows_to_frame(rows, OHLCV_FIELDS), step)
+            yield self.closed_bars(rows_to_frame(rows, OHLCV_FIELDS), step, asked_at)
             cursor = int(rows[-1][0]) + step
 
 

@@ -173,13 +173,17 @@ class ExchangeSource(etl.Source):
 
         return self.client.call(send, what)
 
-    def closed_bars(self, frame: pl.DataFrame, step: int) -> pl.DataFrame:
-        """Drop bars still open on the exchange's clock.
+    def asked_at(self) -> int:
+        """The exchange's time now: take it just before a request, to pass to ``closed_bars``."""
+        return self.client.server_now()
+
+    def closed_bars(self, frame: pl.DataFrame, step: int, asked_at: int) -> pl.DataFrame:
+        """Drop bars that may still have been open when the exchange answered (it answered after ``asked_at``).
 
         The runner stops windows at the last bar closed on the local clock; when that clock runs ahead of
         the exchange's, the exchange still serves that bar as open (partial volume, last price as close).
         """
         import polars as pl
 
-        return frame.filter(pl.col("ts") + step <= self.client.server_now())
+        return frame.filter(pl.col("ts") + step <= asked_at)
 

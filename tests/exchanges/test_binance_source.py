@@ -1,0 +1,201 @@
+"""The binance source, through the whole CLI into DuckDB, against the local fake of Binance's REST API."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl.testing import Reply
+from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, now_ms, parse_time
+
+KLINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "quote_volume", "trades", "taker_buy_volume",
+                 "taker_buy_quote_volume")
+KLINE_LIMIT_ERROR = {"code": -1003, "msg": "Too much request weight used; current limit is 6000 request weight per 1 "
+                     "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."}
+
+
+def ohlcv(binance, symbols, fast, **options):
+    return {"plugin": "binance", "symbols": list(symbols), "timeframes": ["1m"], "start": "2024-01-01",
+            "base_url": binance.url, **fast, **options}
+
+
+def test_two_months_of_1m_bars_for_two_symbols_land_exactly(binance, pipeline, fast):
+    market = pipeline(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast))
+
+    result = market.backfill("2024-01-01", "2024-03-01")
+
+    assert result.exit_code == 0, result
+    start, end = parse_time("2024-01-01"), parse_time("2024-03-01")
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        stored = market.rows("ohlcv", symbol, KLINE_COLUMNS)
+        assert len(stored) == (end - start) // MINUTE
+        assert stored == binance.expected_klines(symbol, "1m", start, end)
+        requests = binance.requests_to("/api/v3/klines")
+        pages = [int(r.query["startTime"]) for r in requests if r.query["symbol"] == symbol]
+        assert pages == list(range(start, end, 1000 * MINUTE)), "full pages of 1000, each starting after the last"
+    assert len(binance.requests_to("/api/v3/exchangeInfo")) == 1, "markets load once per run, not per stream"
+    assert not binance.requests_to("/fapi/v1/exchangeInfo"), "only the spot market type is loaded"
+    assert market.columns("ohlcv")[:9] == ["source", "symbol", "timeframe", "ts", "open", "high", "low", "close",
+                                           "volume"]
+
+
+def test_usdm_pages_of_499_cost_weight_2(binance, pipeline, fast):
+    market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, market="usdm", timeframes=["5m"]))
+
+    result = market.backfill("2024-01-01", "2024-01-08")
+
+    assert result.exit_code == 0, result
+    start, end = parse_time("2024-01-01"), parse_time("2024-01-08")
+    assert market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS) == binance.expected_klines("BTCUSDT", "5m", start, end)
+    limits = [int(r.query["limit"]) for r in binance.requests_to("/fapi/v1/klines")]
+    assert limits == [499, 499, 499, 499, 20], "7 days of 5m bars are 2016: weight 2 a page, never 5"
+    assert not binance.requests_to("/api/v3/klines")
+
+
+def test_faults_are_retried_and_the_data_is_still_exact(binance, pipeline, fast, log_events):
+    market = pipeline(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast))
+    page = binance.klines({"symbol": "BTCUSDT", "interval": "1m", "startTime": "1704067200000"}, "spot")
+    binance.fail_on(
+        "/api/v3/klines",
+        Reply.json(KLINE_LIMIT_ERROR, 429, {"Retry-After": "1"}),
+        Reply.json({"code": -1003, "msg": "Way too much request weight used; IP banned until 1704067260000."}, 418,
+                   {"Retry-After": "1"}),
+        Reply.json({"code": -1000, "msg": "An unknown error occurred while processing the request."}, 500),
+        Reply.timeout(2.0),
+        Reply.reset(),
+        Reply.truncated(page),
+        Reply.text("<html><body>502 Bad Gateway</body></html>", 200, {"Content-Type": "text/html"}),
+    )
+    binance.fail_next(Reply.reset())  # the market metadata request too
+
+    result = market.backfill("2024-01-01", "2024-01-03")
+
+    assert result.exit_code == 0, result
+    start, end = parse_time("2024-01-01"), parse_time("2024-01-03")
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        assert market.rows("ohlcv", symbol, KLINE_COLUMNS) == binance.expected_klines(symbol, "1m", start, end)
+    retries = log_events(result.stderr, "retrying")
+    assert len(retries) == 8
+    banned = [event for event in retries if "DDoSProtection" in event["error"]]
+    assert len(banned) == 2 and all(event["wait"] >= 1.0 for event in banned), "Retry-After is honoured"
+    kinds = ("RequestTimeout", "NetworkError", "BadResponse", "OperationFailed")  # timeout, reset/cut, HTML, 500
+    assert {kind for event in retries for kind in kinds if f": {kind}: " in event["error"]} == set(kinds)
+
+
+def test_an_unknown_symbol_fails_only_its_own_stream(binance, pipeline, fast):
+    market = pipeline(ohlcv(binance, ["BTCUSDT", "BTCUSTD"], fast))
+
+    result = market.backfill("2024-01-01", "2024-01-02")
+
+    assert result.exit_code == 1
+    assert "FAILED market ohlcv/BTCUSTD/1m: binance: unknown symbol 'BTCUSTD' on the spot market" in result.stdout
+    assert "did you mean BTCUSDT?" in result.stdout
+    start, end = parse_time("2024-01-01"), parse_time("2024-01-02")
+    assert market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS) == binance.expected_klines("BTCUSDT", "1m", start, end)
+
+
+@pytest.mark.parametrize(("path", "dataset", "body", "said"), [
+    ("/api/v3/klines", "ohlcv", {"code": -1121, "msg": "Invalid symbol."}, "BadSymbol"),
+    ("/futures/data/openInterestHist", "open_interest", {"code": -1130, "msg": "parameter 'startTime' is invalid."},
+     "BadRequest"),
+])
+def test_a_request_binance_rejects_fails_the_stream_at_once_with_its_message(binance, pipeline, fast, path, dataset,
+                                                                              body, said):
+    source = ohlcv(binance, ["BTCUSDT"], fast)
+    if dataset == "open_interest":
+        del source["timeframes"]
+        source.update(market="usdm", dataset=dataset, start=iso(now_ms() - 2 * DAY))
+    market = pipeline(source)
+    binance.fail_on(path, Reply.json(body, 400))
+
+    result = market.run()
+
+    assert result.exit_code == 1
+    assert f"FAILED market {dataset}/BTCUSDT" in result.stdout
+    assert said in result.stdout and body["msg"] in result.stdout
+    assert len(binance.requests_to(path)) == 1, "a permanent error is not retried"
+
+
+def test_the_open_bar_is_never_stored_and_the_next_run_takes_it_once_closed(binance, pipeline, fast):
+    binance.clock_offset_ms = -150_000  # Binance 2.5 minutes behind us: it still builds a bar we'd call closed
+    start = floor_ts(now_ms() - 30 * MINUTE, "1m")
+    market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, start=iso(start)))
+    open_bar = floor_ts(binance.now_ms(), "1m")
+
+    first = market.run()
+
+    assert first.exit_code == 0, first
+    assert binance.open_bars_served >= 1, "the fake did serve the forming bar"
+    stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
+    last = stored[-1][0]
+    assert open_bar - MINUTE <= last < floor_ts(binance.now_ms(), "1m")
+    assert stored == binance.expected_klines("BTCUSDT", "1m", start, last + MINUTE)
+
+    binance.clock_offset_ms = 0
+    second = market.run()
+
+    assert second.exit_code == 0, second
+    stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
+    assert stored[-1][0] > open_bar
+    assert stored == binance.expected_klines("BTCUSDT", "1m", start, stored[-1][0] + MINUTE)
+
+
+def test_funding_rates_page_from_start_time(binance, pipeline, fast):
+    market = pipeline({"plugin": "binance", "market": "usdm", "dataset": "funding", "symbols": ["BTCUSDT", "ETHUSDT"],
+                       "start": "2023-01-01", "base_url": binance.url, **fast})
+
+    result = market.backfill("2023-01-01", "2024-03-01")
+
+    assert result.exit_code == 0, result
+    start, end = parse_time("2023-01-01"), parse_time("2024-03-01")
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        expected = binance.expected_funding(symbol, start, end)
+        assert len(expected) > 1000
+        assert market.rows("funding", symbol, ("ts", "funding_rate", "mark_price")) == expected
+        pages = [r.query for r in binance.requests_to("/fapi/v1/fundingRate") if r.query["symbol"] == symbol]
+        assert [int(page["startTime"]) for page in pages] == [start, expected[999][0] + 1]
+    assert expected[0][0] % HOUR != 0 or expected[1][0] % HOUR != 0, "funding times keep Binance's late milliseconds"
+
+
+@pytest.mark.parametrize("clock_offset", [0, 10 * MINUTE], ids=["same-clock", "binance-10-minutes-ahead"])
+def test_open_interest_starts_at_the_30_days_binance_keeps(binance, pipeline, fast, log_events, clock_offset):
+    binance.clock_offset_ms = clock_offset
+    asked = floor_ts(now_ms() - 60 * DAY, "1d")
+    market = pipeline({"plugin": "binance", "market": "usdm", "dataset": "open_interest", "symbols": ["BTCUSDT"],
+                       "period": "1h", "start": iso(asked), "base_url": binance.url, **fast})
+
+    result = market.run()
+
+    assert result.exit_code == 0, result
+    requests = binance.requests_to("/futures/data/openInterestHist")
+    assert min(int(r.query["startTime"]) for r in requests) >= binance.now_ms() - 30 * DAY - MINUTE
+    assert all(r.query["period"] == "1h" and r.query["limit"] == "500" for r in requests)
+    stored = market.rows("open_interest", "BTCUSDT", ("ts", "open_interest", "open_interest_value"))
+    first, last = stored[0][0], stored[-1][0]
+    assert first <= binance.now_ms() - 30 * DAY + 2 * HOUR
+    assert last >= floor_ts(now_ms(), "1h") - HOUR
+    assert stored == binance.expected_open_interest("BTCUSDT", "1h", first, last + 1)
+    assert len(stored) > 500 and len(requests) == 2
+    [warning] = log_events(result.stderr, "open interest history starts later")
+    assert warning["asked"] == iso(asked)
+
+
+def test_funding_on_the_spot_market_is_a_configuration_error(binance, pipeline):
+    market = pipeline({"plugin": "binance", "dataset": "funding", "symbols": ["BTCUSDT"], "start": "2024-01-01",
+                       "base_url": binance.url})
+
+    result = market.run()
+
+    assert result.exit_code == 2
+    assert "binance dataset 'funding' needs a perpetual-futures market: set market to 'usdm'" in result.stderr
+    assert not binance.requests
+
+
+def test_validate_touches_no_network(binance, pipeline):
+    market = pipeline(ohlcv(binance, ["BTCUSDT"], {}, market="usdm", period="5m"))
+
+    from etl.testing import run_cli
+
+    result = run_cli("validate", str(market.path))
+
+    assert result.exit_code == 0, result
+    assert not binance.requests
