@@ -99,7 +99,8 @@ def _known_span(code: str, first: date, last: date) -> tuple[Any, date, date] | 
     if first > last:
         return None
     exchange = _calendar(code, max(date(first.year, 1, 1), low), min(date(last.year, 12, 31), high))
-    return exchange, first, last
+    first, last = max(first, exchange.first_session.date()), min(last, exchange.last_session.date())
+    return (exchange, first, last) if first <= last else None
 
 
 @functools.lru_cache(maxsize=32)

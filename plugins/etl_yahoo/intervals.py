@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from etl.timeframes import DAY, HOUR, MINUTE, WEEK, iso
+from etl.timeframes import DAY, HOUR, MINUTE, WEEK, ceil_ts, iso
 
 # Yahoo counts its history limits from its own clock; starting an hour later avoids a refusal at the edge.
 HISTORY_MARGIN_MS = HOUR
@@ -60,7 +60,7 @@ def clamp_start(interval: Interval, start: int, now: int) -> tuple[int, str | No
     """The earliest start Yahoo can serve, and a note saying why when ``start`` had to move."""
     if interval.history_days is None:
         return start, None
-    earliest = now - interval.history_days * DAY + HISTORY_MARGIN_MS
+    earliest = ceil_ts(now - interval.history_days * DAY + HISTORY_MARGIN_MS, "1m")
     if start >= earliest:
         return start, None
     note = (f"Yahoo keeps {interval.timeframe} bars for the last {interval.history_days} days only; "
