@@ -56,6 +56,12 @@ class Outcome:
         status = "failed" if failed else ("locked" if self.locked else "ok")
         parts = [f"{len(self.results)} streams", f"{rows:,} rows", f"{quarantined:,} quarantined",
                  f"{len(failed)} failed", f"{self.duration:.1f}s"]
+        counters: dict[str, int] = {}
+        for result in self.results:
+            for name, value in result.counters.items():
+                counters[name] = counters.get(name, 0) + value
+        parts += [f"{name.replace('_', ' ')}: {value:,}" for name, value in sorted(counters.items())
+                  if name != "quarantined" and value]
         if self.locked:
             parts.append(f"locked: {', '.join(self.locked)}")
         return f"etl {self.command} {status}: " + ", ".join(parts)
@@ -274,7 +280,7 @@ def _run_unit(unit: WorkUnit, slots: list[_SinkSlot], schema: Any, checkpoints: 
             result.rows += batch.frame.height
             bar.advance(min(batch.next_ms, unit.end) - position, batch.frame.height)
             position = min(batch.next_ms, unit.end)
-        log.info("stream done", pipeline=unit.pipeline, stream=label, rows=result.rows,
+        log.debug("stream done", pipeline=unit.pipeline, stream=label, rows=result.rows,
                  window=f"{iso(unit.start)}..{iso(unit.end)}", **result.counters)
     except Exception as exc:
         result.error = _describe(exc)

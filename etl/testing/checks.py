@@ -200,4 +200,4 @@ def _to_utc_ms(dtype: pl.DataType, name: str) -> pl.Expr:
         return column.dt.cast_time_unit("ms")
     if dtype == pl.String:
         return column.str.to_datetime(time_unit="ms", time_zone="UTC").alias(name)
-    return pl.from_epoch(column.cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC").alias(name)
+    return column.cast(pl.Int64).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias(name)

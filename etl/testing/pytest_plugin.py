@@ -24,6 +24,7 @@ pytest.register_assert_rewrite("etl.testing.suite", "etl.testing.source_suite", 
 @pytest.fixture
 def fake_server() -> Iterator[Callable[..., Any]]:
     """Start a local HTTP server: ``server = fake_server(handler)``; ``server.url`` is its base URL."""
+    from .fakes import stop_soon
     from .server import FakeServer
 
     started: list[FakeServer] = []
@@ -35,7 +36,7 @@ def fake_server() -> Iterator[Callable[..., Any]]:
 
     yield start
     for server in started:
-        server.stop()
+        stop_soon(server)
 
 
 @pytest.fixture

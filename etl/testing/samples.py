@@ -54,10 +54,8 @@ def sample_rows(dataset: Dataset, stream: Stream, start_ms: int, rows: int, *, s
             values = walk[name][first_index:]
         else:
             values = [_value(name, kind, stream, index) for index in indexes]
-        series = pl.Series(name, values)
-        columns[name] = (
-            pl.from_epoch(series, "ms").dt.replace_time_zone("UTC") if kind == "ts" else series.cast(polars_type(kind))
-        )
+        series = pl.Series(name, values).cast(pl.Datetime("ms") if kind == "ts" else polars_type(kind))
+        columns[name] = series.dt.replace_time_zone("UTC") if kind == "ts" else series
     frame = pl.DataFrame(columns)
     if dataset.name == "ohlcv":
         frame = frame.with_columns(pl.Series("trades", walk["trades"][first_index:], pl.Int64))

@@ -33,6 +33,7 @@ from etl.options import Option
 from etl.timeframes import floor_ts, iso, now_ms, parse_time, timeframe_ms
 
 from . import checks
+from .fakes import serving
 from .pipelines import run_cli, single_pipeline, write_pipeline
 from .server import FakeServer, Reply
 from .suite import PluginSuite
@@ -175,7 +176,7 @@ class SourceConformance(PluginSuite):
     def test_validate_touches_no_network(self, tmp_path: Path, valid_options: dict[str, Any]) -> None:
         if not self.plugin_class().network:
             pytest.skip(f"{self.plugin} is not a network source")
-        with FakeServer(lambda request: Reply.text("etl validate must not send requests", 500)) as tripwire:
+        with serving(lambda request: Reply.text("etl validate must not send requests", 500)) as tripwire:
             run = self.validate(tmp_path, {**valid_options, "base_url": tripwire.url})
         assert run.exit_code == 0, f"etl validate failed:\n{run}"
         assert not tripwire.requests, (
@@ -246,7 +247,7 @@ class SourceConformance(PluginSuite):
         for stream, whole in window.items():
             if whole.rows.height < self.min_rows:
                 pytest.fail(f"{whole.label}: too few rows ({whole.rows.height}) to cut the window")
-            ms = whole.rows["ts"].dt.epoch("ms")
+            ms = whole.rows["ts"].dt.epoch("ms").sort()
             first_cut, second_cut = ms[whole.rows.height // 3], ms[2 * whole.rows.height // 3] + 1
             bounds = [whole.start, first_cut, second_cut, whole.end]
             parts = [read_window(source, stream, a, b) for a, b in itertools.pairwise(bounds)]

@@ -145,8 +145,9 @@ def test_gaps_are_recorded_per_stream_and_listed_by_status(write_pipeline, etl_c
     write_hours(tmp_path / "AAA.csv", [0, 1, 2, 5, 6, 7, 8])
     result = etl_cli("run", str(path))
     assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1].endswith(", gaps: 1, missing bars: 2")
     write_hours(tmp_path / "AAA.csv", [0, 1, 2, 5, 6, 7, 8, 10, 11])
-    assert etl_cli("run", str(path)).exit_code == 0
+    assert etl_cli("run", str(path)).stdout.splitlines()[-1].endswith(", gaps: 1, missing bars: 1")
 
     status = etl_cli("status", str(path)).stdout.splitlines()[1].split()
     assert status[1:5] == ["ohlcv/AAA/1h", "2024-01-01T12:00:00Z", status[3], "3"]
