@@ -123,10 +123,17 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         new_from = max(new_from, last_ts + step)
         if last_ts < unit.start:
             return None
-        unique = out.unique(subset=list(schema.key), keep="last", maintain_order=True)
-        if unique.height != out.height:
-            report.count(unit.stream, "duplicates_dropped", out.height - unique.height)
-        return Batch(unique, last_ts + step, fetched)
+        return Batch(drop_repeated_keys(out), last_ts + step, fetched)
+
+    def drop_repeated_keys(out: pl.DataFrame) -> pl.DataFrame:
+        """Sinks rely on unique keys per batch; keep the last row of a repeated key and count it."""
+        varying = [column for column in schema.key if column not in ("source", "symbol", "timeframe")]
+        keys = out.select(varying)
+        if not keys.is_duplicated().any():
+            return out
+        unique = out.unique(subset=varying, keep="last", maintain_order=True)
+        report.count(unit.stream, "duplicates_dropped", out.height - unique.height)
+        return unique
 
     for frame in source.fetch(unit.stream, fetch_start, unit.end):
         if not frame.height:

@@ -158,3 +158,15 @@ def test_gaps_are_recorded_per_stream_and_listed_by_status(write_pipeline, etl_c
     ]
     with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from ohlcv").fetchall() == [(9,)]
+
+
+def test_repeated_keys_never_reach_a_sink_and_are_counted(write_pipeline, etl_cli, tmp_path):
+    path = write_pipeline(GAPPY)
+    lines = ["timestamp,open,high,low,close,volume"]
+    lines += [f"2024-01-01T{hour:02d}:00:00Z,1,2,0.5,1.5,{hour}" for hour in (0, 1, 1, 2)]
+    (tmp_path / "AAA.csv").write_text("\n".join(lines) + "\n")
+    result = etl_cli("run", str(path))
+    assert result.stdout.splitlines()[-1].endswith(", duplicates dropped: 1")
+    with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
+        rows = con.execute("select hour(ts), volume from ohlcv order by ts").fetchall()
+    assert rows == [(0, 0.0), (1, 1.0), (2, 2.0)]
