@@ -79,16 +79,6 @@ def test_the_calendar_option_overrides_the_suffix(yahoo_source):
     assert yahoo_source(["ODD.ZZ"], ["1d"], calendar="none").trading_bars(stream, *window) is None
 
 
-def test_an_unknown_calendar_is_a_config_error(yahoo_pipeline, etl_cli):
-    path = yahoo_pipeline(["AAPL"], ["1d"], calendar="XNYZ")
-
-    result = etl_cli("validate", str(path))
-
-    assert result.exit_code == 2
-    assert "Invalid value 'XNYZ' for 'calendar' in pipelines.stocks.source" in result.output
-    assert str(path) in result.output and "XNYS" in result.output
-
-
 def test_a_bar_missing_inside_a_session_is_a_gap_but_nights_weekends_and_holidays_are_not(
         fake_yahoo, yahoo_pipeline, etl_cli):
     first = date.today() - timedelta(days=30)

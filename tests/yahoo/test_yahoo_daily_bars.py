@@ -99,3 +99,18 @@ def test_adjusted_scales_prices_by_the_adjusted_close(fake_yahoo, yahoo_pipeline
     assert rows["open"].to_list() == [quote["quote"][0]["open"][0] * ratio]
     assert rows["high"].to_list() == [quote["quote"][0]["high"][0] * ratio]
     assert rows["low"].to_list() == [quote["quote"][0]["low"][0] * ratio]
+
+
+def test_an_incremental_run_continues_from_the_checkpoint(fake_yahoo, yahoo_pipeline, etl_cli, stored):
+    fake_yahoo.add_sessions("SAP.DE", "1d_WSU.DE", "XETR", "1d", "2024-03-01", "2024-03-29")
+    etl_cli("run", str(yahoo_pipeline(["SAP.DE"], ["1d"], start="2024-03-04", end="2024-03-11")))
+    path = yahoo_pipeline(["SAP.DE"], ["1d"], start="2024-03-04", end="2024-03-18")
+
+    result = etl_cli("run", str(path))
+
+    assert result.exit_code == 0, result.output
+    days = [ts.day for ts in stored(path)["ts"]]
+    assert days == [4, 5, 6, 7, 8, 11, 12, 13, 14, 15]
+    second = fake_yahoo.chart_requests[-1]
+    # The checkpoint is 03-09 (after the last bar, 03-08); the request starts a day earlier for early opens.
+    assert datetime.fromtimestamp(int(second.query["period1"]), UTC) == utc(2024, 3, 8)

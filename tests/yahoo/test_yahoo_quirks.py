@@ -52,6 +52,24 @@ def test_intraday_live_row_is_never_stored(fake_yahoo, yahoo_pipeline, etl_cli, 
     assert len(log_events(result.stderr, "yahoo live row dropped")) == 1
 
 
+def test_the_bar_still_forming_is_never_stored(fake_yahoo, yahoo_pipeline, etl_cli, stored):
+    # Hourly bars at :59 past the hour: the core's window ends at the current hour, yet the bar that started
+    # a minute before it is still forming (unless the run happens at :59).
+    hour = int(time.time()) // 3600 * 3600
+    stamps = [hour - 3600 * back - 60 for back in range(5, -3, -1)]
+    fake_yahoo.add_bars("AAPL", "1d_AAPL_events", "60m", stamps)
+    path = yahoo_pipeline(["AAPL"], ["1h"], start=str(date.today() - timedelta(days=2)))
+
+    began = time.time()
+    result = etl_cli("run", str(path))
+    ended = time.time()
+
+    assert result.exit_code == 0, result.output
+    rows = [ts.timestamp() for ts in stored(path)["ts"]]
+    closed_by = {moment: [ts for ts in stamps if ts + 3600 <= moment] for moment in (began, ended)}
+    assert rows in closed_by.values()  # the same list unless a bar closed during the run
+
+
 def test_an_empty_range_is_no_error(fake_yahoo, yahoo_pipeline, etl_cli, log_events):
     # The recorded answer for a range without bars: meta, "quote": [{}], no timestamp.
     fake_yahoo.add_recording("1m_AAPL_empty_weekend")
@@ -115,6 +133,7 @@ def test_dry_run_shows_the_requests_and_the_clamp(fake_yahoo, yahoo_pipeline, et
     assert result.exit_code == 0, result.output
     one_minute, daily = result.stdout.splitlines()
     assert one_minute.startswith("ohlcv/AAPL/1m: 5 chart request(s) of up to 7 days, ")
-    assert f"(Yahoo keeps 1m bars for the last 30 days only; window start moved from {start}T00:00:00Z to " in one_minute
+    note = f"(Yahoo keeps 1m bars for the last 30 days only; window start moved from {start}T00:00:00Z to "
+    assert note in one_minute
     assert daily.startswith(f"ohlcv/AAPL/1d: 1 chart request(s) of up to 3650 days, {start}T00:00:00Z .. ")
     assert not fake_yahoo.server.requests
