@@ -19,6 +19,13 @@ def pipeline_file(folder: Path, source: dict[str, Any], name: str = "hl", **keys
     return write_pipeline(folder, single_pipeline(source, [{"plugin": "duckdb", "path": DB}], name=name, **keys))
 
 
+def pipelines_file(folder: Path, sources: dict[str, dict[str, Any]]) -> Path:
+    """A file of several pipelines (name -> source table), all writing to ``folder/out.duckdb``."""
+    sink = {"plugin": "duckdb", "path": DB}
+    return write_pipeline(folder, {"pipelines": {name: {"source": source, "sinks": [sink]}
+                                                 for name, source in sources.items()}})
+
+
 def etl(*args: str) -> PipelineRun:
     """``etl ARGS`` in-process, logs as JSON lines; -v so debug events (request weights) are visible."""
     return run_cli("-v", *args)
