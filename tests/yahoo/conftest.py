@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from fixtures.fake_yahoo import FakeYahoo
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # fixtures/ and tests/ are imported from the repository root
+    sys.path.insert(0, str(ROOT))
+
+from fixtures.fake_yahoo import FakeYahoo  # noqa: E402
 
 
 @pytest.fixture

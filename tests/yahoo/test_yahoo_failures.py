@@ -38,7 +38,7 @@ def test_an_unknown_symbol_fails_its_stream_and_the_others_finish(fake_yahoo, ya
 def test_throttling_and_flaky_answers_are_retried_until_the_bars_land(fake_yahoo, yahoo_pipeline, etl_cli, stored,
                                                                        log_events, faults):
     fake_yahoo.add_recording("1d_WSU.DE")
-    fake_yahoo.fail_chart(*faults)
+    fake_yahoo.fail_chart("WSU.DE", *faults)
     path = yahoo_pipeline(["WSU.DE"], ["1d"], start="2023-08-01", end="2023-08-10", timeout=1.0)
 
     result = etl_cli("run", str(path))
@@ -64,7 +64,7 @@ def test_throttling_and_flaky_answers_are_retried_until_the_bars_land(fake_yahoo
 def test_answers_that_retrying_cannot_fix_fail_the_stream_naming_the_symbol(fake_yahoo, yahoo_pipeline, etl_cli,
                                                                              faults, message):
     fake_yahoo.add_recording("1d_WSU.DE")
-    fake_yahoo.fail_chart(*faults)
+    fake_yahoo.fail_chart("WSU.DE", *faults)
     path = yahoo_pipeline(["WSU.DE"], ["1d"], start="2023-08-01", end="2023-08-10")
 
     result = etl_cli("run", str(path))
