@@ -28,10 +28,13 @@ def fake_yahoo() -> Iterator[FakeYahoo]:
 
 @pytest.fixture
 def yahoo_pipeline(tmp_path: Path, fake_yahoo: FakeYahoo):
-    """Write a one-pipeline file ("stocks") reading from the fake into data/yahoo.duckdb; returns its path."""
+    """Write a one-pipeline file ("stocks") reading from the fake into data/yahoo.duckdb; returns its path.
+
+    ``features`` adds the features transform with those features.
+    """
 
     def write(symbols: list[str], timeframes: list[str] | None = None, start: str = "2020-01-01",
-              end: str | None = None, **options: Any) -> Path:
+              end: str | None = None, features: list[str] | None = None, **options: Any) -> Path:
         settings = {"base_url": fake_yahoo.url, "requests_per_minute": 6000, **options}
         lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
         if timeframes is not None:
@@ -50,6 +53,9 @@ def yahoo_pipeline(tmp_path: Path, fake_yahoo: FakeYahoo):
             plugin = "duckdb"
             path = "data/yahoo.duckdb"
             """))
+        if features:
+            transform = f'[[pipelines.stocks.transforms]]\nplugin = "features"\ninclude = {json.dumps(features)}\n'
+            path.write_text(path.read_text() + "\n" + transform)
         return path
 
     return write
