@@ -60,7 +60,8 @@ class ParquetSink(etl.Sink):
             return
         _check_keys(frame, dataset, table)
         partition_columns = [column for column in PARTITION_COLUMNS if column in dataset.column_names]
-        keyed = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC").dt.strftime("%Y-%m").alias("__month"))
+        ts = pl.col("ts").dt.convert_time_zone("UTC") if frame.schema["ts"].time_zone else pl.col("ts")
+        keyed = frame.with_columns(ts.dt.strftime("%Y-%m").alias("__month"))
         names = [*partition_columns, "month"]
         for values, part in keyed.group_by([*partition_columns, "__month"], maintain_order=True):
             folder = Path(self.settings["path"], table,

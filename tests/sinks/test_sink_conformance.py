@@ -89,6 +89,22 @@ class FourSinkConformance(SinkConformance):
                     expected[index] = row
         self.assert_stored(sink_settings, pl.concat(expected.values()), "12 random overlapping rewrites")
 
+    def test_null_key_is_refused_and_the_batch_lands_nowhere(self, sink_settings, context) -> None:
+        """A batch with a null key column is a SinkError; none of its rows land, earlier rows stay."""
+        from etl.datasets import dataset
+        from etl.errors import SinkError
+
+        trades = dataset("trades")
+        good = sample_rows(trades, Stream("trades", "BTC-USD"), START, 10)
+        bad = sample_rows(trades, Stream("trades", "BTC-USD"), START, 10, first_index=10).with_columns(
+            pl.when(pl.int_range(pl.len()) == 6).then(None).otherwise(pl.col("trade_id")).alias("trade_id"))
+        with self.session(sink_settings, context) as sink:
+            sink.write(good, trades, "trades")
+            with pytest.raises(SinkError) as raised:
+                sink.write(bad, trades, "trades")
+        assert "trade_id" in str(raised.value), raised.value
+        self.assert_stored(sink_settings, good, "a batch with a null trade_id", table="trades", dataset=trades)
+
     def test_million_row_batch(self, sink_settings, context) -> None:
         batch = million_candles()
         self.write(sink_settings, context, batch)
