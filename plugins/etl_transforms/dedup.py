@@ -14,6 +14,8 @@ from typing import Any
 
 import etl
 
+from .frames import varying
+
 
 class DedupTransform(etl.Transform):
     name = "dedup"
@@ -23,29 +25,40 @@ class DedupTransform(etl.Transform):
     }
 
     def apply(self, frame: Any, batch: etl.BatchContext) -> Any:
-        import polars as pl
-
         from etl.datasets import dataset
 
         key = list(dataset(batch.stream.dataset).key)
-        repeated = frame.select(pl.struct(key).is_duplicated()).to_series()
+        columns = varying(frame, key) or key[:1]
+        repeated, survivors = _marks(frame, columns, self.settings["keep"])
         if not repeated.any():
             return frame
-        _count(batch.new_rows(frame.filter(repeated)), key, batch)
-        survivor = pl.struct(key).is_last_distinct() if self.settings["keep"] == "last" else (
-            pl.struct(key).is_first_distinct()
-        )
-        return frame.filter(survivor)
+        _count(batch.new_rows(frame.filter(repeated)), columns, batch)
+        return frame.filter(survivors)
 
 
-def _count(repeated: Any, key: list[str], batch: etl.BatchContext) -> None:
-    """Count exact repeats and conflicting versions among rows that share a key."""
+def _marks(frame: Any, columns: list[str], keep: str) -> tuple[Any, Any]:
+    """Which rows share their key with another, and which rows survive.
+
+    The runner sorts a stream's batch by ``ts``, so there repeats are neighbours and comparing each row
+    with the next finds them, ten times faster than hashing; other frames are hashed.
+    """
     import polars as pl
 
-    groups = repeated.group_by(key).agg(
-        pl.len().alias("rows"), pl.struct(pl.all().exclude(key)).n_unique().alias("versions")
-    )
-    totals = groups.select((pl.col("rows") - pl.col("versions")).sum(), (pl.col("versions") - 1).sum())
-    exact, conflicts = totals.row(0)
-    batch.count("duplicates", exact)
-    batch.count("dedup_conflicts", conflicts)
+    if len(columns) == 1 and frame[columns[0]].is_sorted():
+        column = pl.col(columns[0])
+        same_as_next = (column == column.shift(-1)).fill_null(False)
+        same_as_previous = (column == column.shift(1)).fill_null(False)
+        survivor = ~(same_as_next if keep == "last" else same_as_previous)
+        marks = frame.select((same_as_next | same_as_previous).alias("repeated"), survivor.alias("survivor"))
+    else:
+        identity = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+        survivor = identity.is_last_distinct() if keep == "last" else identity.is_first_distinct()
+        marks = frame.select(identity.is_duplicated().alias("repeated"), survivor.alias("survivor"))
+    return marks["repeated"], marks["survivor"]
+
+
+def _count(repeated: Any, columns: list[str], batch: etl.BatchContext) -> None:
+    """Per key, n rows in d distinct versions are n - d exact repeats and d - 1 conflicts; summed here."""
+    versions = repeated.n_unique()
+    batch.count("duplicates", repeated.height - versions)
+    batch.count("dedup_conflicts", versions - repeated.select(columns).n_unique())

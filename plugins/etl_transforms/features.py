@@ -17,6 +17,7 @@ from typing import Any
 import etl
 
 from . import catalog
+from .frames import varying
 
 
 def _check_include(value: list[str] | None) -> None:
@@ -40,6 +41,10 @@ class FeaturesTransform(etl.Transform):
                                     help="standard deviations between the Bollinger middle and outer bands"),
     }
 
+    def __init__(self, settings: dict[str, Any], context: etl.PluginContext):
+        super().__init__(settings, context)
+        self._built: dict[tuple, tuple[list, list]] = {}
+
     def features(self, dataset: str, numeric_columns: list[str] | tuple[str, ...]) -> list[catalog.Feature]:
         """What this transform adds for a dataset whose batches have ``numeric_columns``."""
         return catalog.parse_include(self.settings["include"]) or catalog.defaults(dataset, numeric_columns)
@@ -48,17 +53,32 @@ class FeaturesTransform(etl.Transform):
         return max((feature.history for feature in self.features(stream.dataset, ())), default=0)
 
     def apply(self, frame: Any, batch: etl.BatchContext) -> Any:
+        from etl.datasets import dataset
+
         numeric = [name for name, dtype in frame.schema.items() if dtype.is_numeric()]
         features = self.features(batch.stream.dataset, numeric)
         _check_applicable(features, batch.stream, numeric)
         if not frame.height:
             return frame.with_columns(_empty(feature) for feature in features)
-        _check_one_row_per_ts(frame, batch.stream)
-        plan = _Plan(self.settings["bb_deviations"])
-        outputs = [plan.build(feature) for feature in features]
-        if not plan.helpers:
-            return frame.with_columns(outputs)
-        return frame.with_columns(plan.helpers.values()).with_columns(outputs).drop(list(plan.helpers))
+        streams = tuple(varying(frame, [name for name in dataset(batch.stream.dataset).key if name != "ts"]))
+        _check_one_row_per_ts(frame, batch.stream, streams)
+        helpers, outputs = self._expressions(tuple(features), streams)
+        inputs = _finite_inputs(frame, sorted({column for feature in features for column in feature.family.columns}))
+        computed = frame.select(*streams, *inputs).with_columns(helpers).select(outputs)
+        return frame.with_columns(computed.get_columns())
+
+    def _expressions(self, features: tuple[catalog.Feature, ...], streams: tuple[str, ...]) -> tuple[list, list]:
+        """Helper and output expressions, per stream when the batch holds several; built once per shape."""
+        key = (features, streams)
+        if key not in self._built:
+            plan = _Plan(self.settings["bb_deviations"])
+            outputs = [plan.build(feature) for feature in features]
+            helpers = list(plan.helpers.values())
+            if streams:
+                helpers = [expression.over(streams) for expression in helpers]
+                outputs = [expression.over(streams) for expression in outputs]
+            self._built[key] = (helpers, outputs)
+        return self._built[key]
 
 
 def _check_applicable(features: list[catalog.Feature], stream: etl.Stream, numeric_columns: list[str]) -> None:
@@ -74,11 +94,25 @@ def _check_applicable(features: list[catalog.Feature], stream: etl.Stream, numer
                                      f"{stream.label} does not have (numeric columns: {', '.join(numeric_columns)})")
 
 
-def _check_one_row_per_ts(frame: Any, stream: etl.Stream) -> None:
+def _finite_inputs(frame: Any, columns: list[str]) -> list[Any]:
+    """The input columns, with NaN and infinite values as null: no feature can then come out NaN."""
+    import polars as pl
+
+    floats = [name for name in columns if frame.schema[name].is_float()]
+    if not floats or frame.select(pl.any_horizontal(~pl.col(floats).is_finite()).any()).item() is not True:
+        return [pl.col(name) for name in columns]
+    return [pl.when(pl.col(name).is_finite()).then(pl.col(name)).alias(name) if name in floats else pl.col(name)
+            for name in columns]
+
+
+def _check_one_row_per_ts(frame: Any, stream: etl.Stream, streams: tuple[str, ...]) -> None:
     """Indicators count rows as bars: repeated or unordered timestamps would silently skew them."""
     from datetime import timedelta
 
-    backwards = frame["ts"].diff() <= timedelta(0)
+    import polars as pl
+
+    step = pl.col("ts").diff()
+    backwards = frame.select((step.over(streams) if streams else step) <= timedelta(0)).to_series()
     if backwards.any():
         ts = frame["ts"][backwards.arg_true()[0]]
         raise etl.PermanentError(
@@ -114,12 +148,9 @@ class _Plan:
         return pl.col(column)
 
     def build(self, feature: catalog.Feature) -> Any:
-        import polars as pl
 
         expression = self._expression(feature.family.prefix, feature.window or 0)
-        if _dtype(feature) == pl.Float64:
-            expression = expression.cast(pl.Float64).fill_nan(None)
-        return expression.alias(feature.name)
+        return expression.cast(_dtype(feature)).alias(feature.name)
 
     def _expression(self, prefix: str, n: int) -> Any:
         import polars as pl

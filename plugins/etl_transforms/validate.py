@@ -30,34 +30,34 @@ _NON_NEGATIVE_COLUMNS = (
 )
 
 
-def _not_null(dataset: etl.Dataset, schema: Any) -> Any:
+def _not_null(dataset: etl.Dataset, frame: Any) -> Any:
     import polars as pl
 
     return pl.any_horizontal(pl.col(name).is_null() for name in dataset.column_names)
 
 
-def _finite(dataset: etl.Dataset, schema: Any) -> Any:
+def _finite(dataset: etl.Dataset, frame: Any) -> Any:
     import polars as pl
 
     floats = [name for name, kind in dataset.columns if kind == "f64"]
     return pl.any_horizontal(~pl.col(name).is_finite() for name in floats) if floats else None
 
 
-def _positive_prices(dataset: etl.Dataset, schema: Any) -> Any:
+def _positive_prices(dataset: etl.Dataset, frame: Any) -> Any:
     import polars as pl
 
     prices = _PRICE_COLUMNS.get(dataset.name)
     return pl.any_horizontal(pl.col(name) <= 0 for name in prices) if prices else None
 
 
-def _non_negative(dataset: etl.Dataset, schema: Any) -> Any:
+def _non_negative(dataset: etl.Dataset, frame: Any) -> Any:
     import polars as pl
 
-    present = [name for name in _NON_NEGATIVE_COLUMNS if name in schema and schema[name].is_numeric()]
+    present = [name for name in _NON_NEGATIVE_COLUMNS if name in frame.schema and frame.schema[name].is_numeric()]
     return pl.any_horizontal(pl.col(name) < 0 for name in present) if present else None
 
 
-def _ohlc_consistent(dataset: etl.Dataset, schema: Any) -> Any:
+def _ohlc_consistent(dataset: etl.Dataset, frame: Any) -> Any:
     import polars as pl
 
     if dataset.name != "ohlcv":
@@ -68,21 +68,30 @@ def _ohlc_consistent(dataset: etl.Dataset, schema: Any) -> Any:
     return (high < body_top) | (low > body_bottom) | (high < low)
 
 
-def _aligned(dataset: etl.Dataset, schema: Any) -> Any:
-    """Misaligned when ``ts`` minus the timeframe's origin (Monday for weeks) is not a whole number of bars."""
+def _aligned(dataset: etl.Dataset, frame: Any) -> Any:
+    """Misaligned when ``ts`` minus the timeframe's origin (Monday for weeks) is not a whole number of bars.
+
+    A batch normally holds one timeframe, checked with plain integers; several are looked up per row.
+    """
     import polars as pl
 
     if not dataset.has_timeframe:
         return None
     origins = {name: floor_ts(0, name) % step for name, step in TIMEFRAMES.items()}
-    timeframe = pl.col("timeframe")
-    step = timeframe.replace_strict(TIMEFRAMES, default=None, return_dtype=pl.Int64)
-    origin = timeframe.replace_strict(origins, default=None, return_dtype=pl.Int64)
+    timeframes = frame["timeframe"]
+    if timeframes.null_count() == 0 and timeframes.min() == timeframes.max():
+        only = timeframes[0] if frame.height else None
+        if only not in TIMEFRAMES:
+            return pl.lit(True)
+        step, origin = pl.lit(TIMEFRAMES[only]), pl.lit(origins[only])
+    else:
+        step = pl.col("timeframe").replace_strict(TIMEFRAMES, default=None, return_dtype=pl.Int64)
+        origin = pl.col("timeframe").replace_strict(origins, default=None, return_dtype=pl.Int64)
     misaligned = (pl.col("ts").dt.epoch("ms") - origin) % step != 0
     return misaligned.fill_null(True)
 
 
-def _not_future(dataset: etl.Dataset, schema: Any) -> Any:
+def _not_future(dataset: etl.Dataset, frame: Any) -> Any:
     import polars as pl
 
     from etl.timeframes import from_ms, now_ms
@@ -116,28 +125,27 @@ class ValidateTransform(etl.Transform):
     }
 
     def apply(self, frame: Any, batch: etl.BatchContext) -> Any:
+        """One pass flags bad rows; reasons are worked out on the (few) flagged rows only."""
         import polars as pl
 
-        checks = self._checks(batch.stream, frame.schema)
-        flags = {name: f"__failed_{name}" for name in checks}
-        failed = [expression.fill_null(False).alias(flags[name]) for name, expression in checks.items()]
-        flagged = frame.with_columns(failed).with_columns(pl.any_horizontal(flags.values()).alias("__bad"))
-        if not flagged["__bad"].any():
+        checks = {name: expression.fill_null(False) for name, expression in self._checks(batch.stream, frame).items()}
+        bad = frame.select(pl.any_horizontal(checks.values())).to_series()
+        if not bad.any():
             return frame
-        reason = pl.concat_str([pl.when(pl.col(flag)).then(pl.lit(name)) for name, flag in flags.items()],
+        reason = pl.concat_str([pl.when(failed).then(pl.lit(name)) for name, failed in checks.items()],
                                separator=", ", ignore_nulls=True)
-        bad = flagged.filter("__bad").select(*frame.columns, reason.alias("reason"))
-        new_bad = batch.new_rows(bad)
-        if new_bad.height and self.settings["on_error"] == "fail":
-            raise etl.PermanentError(_describe_failure(new_bad, batch.stream))
-        batch.quarantine(bad, self.name)
-        return flagged.filter(~pl.col("__bad")).select(frame.columns)
+        rejected = frame.filter(bad).with_columns(reason.alias("reason"))
+        new_rejected = batch.new_rows(rejected)
+        if new_rejected.height and self.settings["on_error"] == "fail":
+            raise etl.PermanentError(_describe_failure(new_rejected, batch.stream))
+        batch.quarantine(rejected, self.name)
+        return frame.filter(~bad)
 
-    def _checks(self, stream: etl.Stream, schema: Any) -> dict[str, Any]:
+    def _checks(self, stream: etl.Stream, frame: Any) -> dict[str, Any]:
         """The bad-row expression of every selected check; an error for a chosen check that cannot apply."""
         from etl.datasets import dataset
 
-        built = {name: build(dataset(stream.dataset), schema) for name, build in CHECKS.items()}
+        built = {name: build(dataset(stream.dataset), frame) for name, build in CHECKS.items()}
         chosen = self.settings["checks"]
         if chosen is None:
             return {name: expression for name, expression in built.items() if expression is not None}

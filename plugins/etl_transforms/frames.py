@@ -1,0 +1,15 @@
+"""What transforms need to know about the shape of a batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def varying(frame: Any, columns: list[str]) -> list[str]:
+    """The columns whose value differs between rows (a null counts as different).
+
+    The runner hands over one stream per batch, so its stream columns (source, symbol, timeframe) are
+    constant: knowing that lets dedup hash only ``ts`` and features skip per-stream windows. A frame
+    holding several streams (a bulk job, the benchmark) is handled too, just at a higher cost.
+    """
+    return [name for name in columns if frame[name].null_count() or frame[name].min() != frame[name].max()]
