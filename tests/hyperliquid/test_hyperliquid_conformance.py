@@ -39,8 +39,12 @@ class TestHyperliquidArchiveL2Top(SourceConformance):
     start, end = "2023-06-01T03:00:00Z", "2023-06-01T09:00:00Z"
 
     @pytest.fixture
-    def plugin_options(self, archive_source: dict[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in archive_source.items() if key != "plugin"}
+    def plugin_options(self, archive_source: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+                       ) -> dict[str, Any]:
+        """The seeded day, through one cache for the whole suite: its reads need not download again."""
+        cache = tmp_path_factory.getbasetemp() / "hyperliquid-conformance-cache"
+        options = {key: value for key, value in archive_source.items() if key != "plugin"}
+        return {**options, "cache_dir": str(cache)}
 
 
 class TestHyperliquidArchiveMidCandles(TestHyperliquidArchiveL2Top):
