@@ -73,7 +73,9 @@ def trading_bars(calendar: str, timeframe: str, start: int, end: int, now: int) 
 
     step = timeframe_ms(timeframe)
     starts: list[int] = []
-    span = _known_span(calendar, _day(start) - timedelta(days=7), _day(end) + timedelta(days=7))
+    # A session dated D can open on D-1 in UTC (Sydney); a week keyed at Monday holds sessions up to Friday.
+    reach = timedelta(days=7 if timeframe == "1w" else 1)
+    span = _known_span(calendar, _day(start) - timedelta(days=1), _day(end) + reach)
     if span is not None:
         exchange, first, last = span
         if timeframe in ("1d", "1w"):
@@ -83,24 +85,31 @@ def trading_bars(calendar: str, timeframe: str, start: int, end: int, now: int) 
             starts = [to_ms(datetime.combine(day, time(), UTC)) for day in days]
         else:
             index = exchange.trading_index(first, last, f"{step // MINUTE}min", intervals=False)
-            starts = [stamp.value // 1_000_000 for stamp in index]
-    kept = [ts for ts in starts if start <= ts < end and ts + step <= now]
-    return pl.Series("ts", kept, pl.Int64).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+            starts = list(index.asi8 // 1_000_000)
+    bars = pl.Series("ts", starts, pl.Int64)
+    bars = bars.filter((bars >= start) & (bars < end) & (bars + step <= now))
+    return bars.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
 
 
 def _known_span(code: str, first: date, last: date) -> tuple[Any, date, date] | None:
     """The calendar and the part of ``first..last`` it knows, or None when it knows none of it."""
-    import exchange_calendars
-
-    bounds = type(exchange_calendars.get_calendar(code))
-    low = bounds.bound_min().date() if bounds.bound_min() is not None else date.min
-    high = bounds.bound_max().date() if bounds.bound_max() is not None else date.max
+    low, high = _bounds(code)
     first, last = max(first, low), min(last, high)
     if first > last:
         return None
     exchange = _calendar(code, max(date(first.year, 1, 1), low), min(date(last.year, 12, 31), high))
     first, last = max(first, exchange.first_session.date()), min(last, exchange.last_session.date())
     return (exchange, first, last) if first <= last else None
+
+
+@functools.lru_cache(maxsize=32)
+def _bounds(code: str) -> tuple[date, date]:
+    """The dates a calendar can be built for (most have no limit)."""
+    import exchange_calendars
+
+    factory = type(exchange_calendars.get_calendar(code))
+    low, high = factory.bound_min(), factory.bound_max()
+    return (low.date() if low is not None else date.min), (high.date() if high is not None else date.max)
 
 
 @functools.lru_cache(maxsize=32)
