@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from etl_ccxt.budget import Budget
 from etl_ccxt.frames import Field, rows_to_frame
 from etl_ccxt.paging import windows
-from etl_ccxt.source import COMMON_OPTIONS, ExchangeSource
+from etl_ccxt.source import COMMON_OPTIONS, ExchangeSource, api_name
 
 import etl
 from etl.log import get_logger
@@ -69,13 +69,14 @@ class BinanceSource(ExchangeSource):
 
     def request_cost(self, exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
                      config: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+        section = api_name(api)
         if path == "fundingRate":
             return (("funding", 1),)
-        if api == "fapiData":
+        if section == "fapiData":
             return (("open_interest", 1),)
-        if api == "fapiPublic" and path == "klines":
+        if section == "fapiPublic" and path == "klines":
             return (("weight", futures_kline_weight(int(params.get("limit", 500)))),)
-        return (("weight", SPOT_WEIGHTS.get(path, 1) if api == "public" else 1),)
+        return (("weight", SPOT_WEIGHTS.get(path, 1) if section == "public" else 1),)
 
     def time_params(self, exchange: Any) -> dict[str, Any]:
         return {} if self.market == "spot" else {"type": "swap"}

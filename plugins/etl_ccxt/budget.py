@@ -2,8 +2,8 @@
 
 Exchanges count request weight over a window (Binance per minute, Bybit per 5 seconds). A token bucket
 holding ``C`` tokens and refilling ``r`` per second spends at most ``C + r * W`` in any window of ``W``
-seconds, so the bucket is sized to keep that sum under the limit: 5% of the limit as burst, 92% refilled
-over the window, 3% kept for clock skew and requests in flight. Sustained use is 92% of the limit.
+seconds, so the bucket is sized to keep that sum under the limit: 3% of the limit as burst, 95% refilled
+over the window, 2% kept for clock skew and requests in flight. Sustained use is 95% of the limit.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from etl.http import RateLimiter
 
-BURST_SHARE = 0.05
-SUSTAINED_SHARE = 0.92
+BURST_SHARE = 0.03
+SUSTAINED_SHARE = 0.95
 
 
 @dataclass(frozen=True)

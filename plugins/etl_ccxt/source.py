@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import difflib
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import etl
 from etl.errors import ConfigError, PermanentError, TransientError
+from etl.log import get_logger
 from etl.timeframes import HOUR, timeframe_ms
 
 from .budget import Budget
@@ -30,6 +32,14 @@ if TYPE_CHECKING:
 def _positive(value: float) -> None:
     if value <= 0:
         raise ValueError("must be more than 0")
+
+
+log = get_logger("etl_ccxt")
+
+
+def api_name(api: Any) -> str:
+    """ccxt's name of an API section as one string: ``["fapiPublic"]`` -> ``"fapiPublic"``."""
+    return "/".join(api) if isinstance(api, list | tuple) else str(api)
 
 
 def is_list(answer: Any) -> bool:
@@ -58,6 +68,7 @@ class ExchangeSource(etl.Source):
         super().__init__(config)
         self._client: ExchangeClient | None = None
         self._client_lock = threading.Lock()
+        self.spent: Counter[str] = Counter()
 
     # --- what subclasses describe ---
 
@@ -75,7 +86,8 @@ class ExchangeSource(etl.Source):
 
     def request_cost(self, exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
                      config: dict[str, Any]) -> tuple[tuple[str, float], ...]:
-        """(bucket, weight) pairs one request costs."""
+        """(bucket, weight) pairs one request costs; ``api`` and ``path`` as ccxt names them (``["fapiPublic"]``,
+        ``"klines"``: see ``api_name``), ``config`` the endpoint's entry in ccxt's API table."""
         raise NotImplementedError
 
     def time_params(self, exchange: Any) -> dict[str, Any] | None:
@@ -120,6 +132,8 @@ class ExchangeSource(etl.Source):
                   config: dict[str, Any]) -> None:
             for bucket, weight in self.request_cost(exchange, api, method, path, params, config):
                 limiters[bucket].acquire(weight)
+                with self._client_lock:
+                    self.spent[bucket] += weight
 
         return ExchangeClient(
             self.exchange_id,
@@ -134,8 +148,11 @@ class ExchangeSource(etl.Source):
         )
 
     def close(self) -> None:
+        """Close the connections and log how much of each rate limit the run used."""
         if self._client is not None:
             self._client.close()
+        if self.spent:
+            log.info("rate limit use", source=self.name, market=self.market, **self.spent)
 
     # --- fetching ---
 

@@ -18,7 +18,7 @@ def ohlcv(binance, symbols, fast, **options):
             "base_url": binance.url, **fast, **options}
 
 
-def test_two_months_of_1m_bars_for_two_symbols_land_exactly(binance, pipeline, fast):
+def test_two_months_of_1m_bars_for_two_symbols_land_exactly(binance, pipeline, fast, log_events):
     market = pipeline(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast))
 
     result = market.backfill("2024-01-01", "2024-03-01")
@@ -34,11 +34,13 @@ def test_two_months_of_1m_bars_for_two_symbols_land_exactly(binance, pipeline, f
         assert pages == list(range(start, end, 1000 * MINUTE)), "full pages of 1000, each starting after the last"
     assert len(binance.requests_to("/api/v3/exchangeInfo")) == 1, "markets load once per run, not per stream"
     assert not binance.requests_to("/fapi/v1/exchangeInfo"), "only the spot market type is loaded"
+    [use] = log_events(result.stderr, "rate limit use")
+    assert use["weight"] == binance.weight["spot"].total == 20 + 1 + 2 * 2 * 87, "exchangeInfo, time, klines"
     assert market.columns("ohlcv")[:9] == ["source", "symbol", "timeframe", "ts", "open", "high", "low", "close",
                                            "volume"]
 
 
-def test_usdm_pages_of_499_cost_weight_2(binance, pipeline, fast):
+def test_usdm_pages_of_499_cost_weight_2(binance, pipeline, fast, log_events):
     market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, market="usdm", timeframes=["5m"]))
 
     result = market.backfill("2024-01-01", "2024-01-08")
@@ -48,6 +50,8 @@ def test_usdm_pages_of_499_cost_weight_2(binance, pipeline, fast):
     assert market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS) == binance.expected_klines("BTCUSDT", "5m", start, end)
     limits = [int(r.query["limit"]) for r in binance.requests_to("/fapi/v1/klines")]
     assert limits == [499, 499, 499, 499, 20], "7 days of 5m bars are 2016: weight 2 a page, never 5"
+    [use] = log_events(result.stderr, "rate limit use")
+    assert use["weight"] == binance.weight["usdm"].total == 1 + 1 + 4 * 2 + 1, "exchangeInfo, time, klines"
     assert not binance.requests_to("/api/v3/klines")
 
 
@@ -139,7 +143,7 @@ def test_the_open_bar_is_never_stored_and_the_next_run_takes_it_once_closed(bina
     assert stored == binance.expected_klines("BTCUSDT", "1m", start, stored[-1][0] + MINUTE)
 
 
-def test_funding_rates_page_from_start_time(binance, pipeline, fast):
+def test_funding_rates_page_from_start_time(binance, pipeline, fast, log_events):
     market = pipeline({"plugin": "binance", "market": "usdm", "dataset": "funding", "symbols": ["BTCUSDT", "ETHUSDT"],
                        "start": "2023-01-01", "base_url": binance.url, **fast})
 
@@ -154,6 +158,8 @@ def test_funding_rates_page_from_start_time(binance, pipeline, fast):
         pages = [r.query for r in binance.requests_to("/fapi/v1/fundingRate") if r.query["symbol"] == symbol]
         assert [int(page["startTime"]) for page in pages] == [start, expected[999][0] + 1]
     assert expected[0][0] % HOUR != 0 or expected[1][0] % HOUR != 0, "funding times keep Binance's late milliseconds"
+    [use] = log_events(result.stderr, "rate limit use")
+    assert use["funding"] == binance.funding_window.total == 4, "fundingRate has its own limit"
 
 
 @pytest.mark.parametrize("clock_offset", [0, 10 * MINUTE], ids=["same-clock", "binance-10-minutes-ahead"])
@@ -175,6 +181,8 @@ def test_open_interest_starts_at_the_30_days_binance_keeps(binance, pipeline, fa
     assert last >= floor_ts(now_ms(), "1h") - HOUR
     assert stored == binance.expected_open_interest("BTCUSDT", "1h", first, last + 1)
     assert len(stored) > 500 and len(requests) == 2
+    [use] = log_events(result.stderr, "rate limit use")
+    assert use["open_interest"] == binance.open_interest_window.total == 2, "openInterestHist has its own limit"
     [warning] = log_events(result.stderr, "open interest history starts later")
     assert warning["asked"] == iso(asked)
 

@@ -16,7 +16,7 @@ def ohlcv(bybit, symbols, fast, **options):
             "start": "2024-01-01", "base_url": bybit.url, **fast, **options}
 
 
-def test_two_months_of_1m_bars_for_two_symbols_land_exactly_and_ascending(bybit, pipeline, fast):
+def test_two_months_of_1m_bars_for_two_symbols_land_exactly_and_ascending(bybit, pipeline, fast, log_events):
     market = pipeline(ohlcv(bybit, ["BTCUSDT", "ETHUSDT"], fast))
 
     result = market.backfill("2024-01-01", "2024-03-01")
@@ -34,6 +34,8 @@ def test_two_months_of_1m_bars_for_two_symbols_land_exactly_and_ascending(bybit,
     loads = bybit.requests_to("/v5/market/instruments-info")
     assert {r.query["category"] for r in loads} == {"linear"}
     assert len(loads) == 2, "markets load once per run (ccxt asks for trading and pre-launch instruments)"
+    [use] = log_events(result.stderr, "rate limit use")
+    assert use["requests"] == bybit.window.total == len(bybit.requests), "every request takes a token"
 
 
 @pytest.mark.parametrize(("market_type", "symbol", "interval", "timeframe"), [
