@@ -6,8 +6,12 @@ over the whole history.
 
 Features are built in two passes: the first computes helper columns that several features share
 (the close's SMA for ``sma_20`` and the three Bollinger bands, the one-bar log return for every
-volatility, the true range for ATR), the second the features themselves; the helpers are then dropped.
-Evaluating shared parts once keeps the transform at millions of rows per second.
+volatility, the true range for ATR), the second the features themselves from them. Evaluating shared
+parts once, and building the expressions once per transform, keeps a 20,000-row batch at a few
+milliseconds. NaN or infinite inputs are read as null, so no feature is ever NaN.
+
+A batch from the runner is one stream. A frame holding several streams (several symbols, say) is
+computed per stream, with the same results; it is only slower.
 """
 
 from __future__ import annotations
@@ -148,7 +152,6 @@ class _Plan:
         return pl.col(column)
 
     def build(self, feature: catalog.Feature) -> Any:
-
         expression = self._expression(feature.family.prefix, feature.window or 0)
         return expression.cast(_dtype(feature)).alias(feature.name)
 

@@ -1,4 +1,4 @@
-"""What transforms need to know about the shape of a batch."""
+"""What transforms need to know about a batch: which key columns vary, where bars start."""
 
 from __future__ import annotations
 
@@ -13,3 +13,10 @@ def varying(frame: Any, columns: list[str]) -> list[str]:
     holding several streams (a bulk job, the benchmark) is handled too, just at a higher cost.
     """
     return [name for name in columns if frame[name].null_count() or frame[name].min() != frame[name].max()]
+
+
+def bar_origin(timeframe: str) -> int:
+    """Where bars of ``timeframe`` start, modulo their length, in ms from the epoch (Monday for weeks)."""
+    from etl.timeframes import floor_ts, timeframe_ms
+
+    return floor_ts(0, timeframe) % timeframe_ms(timeframe)

@@ -35,6 +35,8 @@ from typing import Any
 import etl
 from etl.timeframes import TIMEFRAMES, floor_ts, timeframe_ms
 
+from .frames import bar_origin
+
 _OHLCV = ("source", "symbol", "timeframe", "ts", "open", "high", "low", "close", "volume")
 
 
@@ -44,38 +46,39 @@ class ResampleTransform(etl.Transform):
     options = {"to": etl.Option(str, choices=tuple(TIMEFRAMES), help="the coarser timeframe to build, e.g. 1h")}
 
     def warmup(self, stream: etl.Stream) -> int:
-        ratio = self._sub_bars(stream)
-        return 2 * ratio if ratio else 0
+        bars = self._bars(stream)
+        return 2 * bars[1] // bars[0] if bars else 0
 
-    def _sub_bars(self, stream: etl.Stream) -> int | None:
-        """Input bars per target bar, or None when target bars are not whole, aligned groups of them."""
+    def _bars(self, stream: etl.Stream) -> tuple[int, int, int] | None:
+        """Input bar length, target bar length and target origin (ms), or None when target bars are not
+        whole, aligned groups of input bars."""
         step, target = timeframe_ms(stream.timeframe), timeframe_ms(self.settings["to"])
-        origin = floor_ts(0, self.settings["to"]) % target
+        origin = bar_origin(self.settings["to"])
         if target <= step or target % step or origin % step:
             return None
-        return target // step
+        return step, target, origin
 
     def apply(self, frame: Any, batch: etl.BatchContext) -> Any:
         import polars as pl
 
         to = self.settings["to"]
-        if self._sub_bars(batch.stream) is None:
+        bars = self._bars(batch.stream)
+        if bars is None:
             raise etl.PermanentError(
                 f"resample: cannot build {to} bars from the {batch.stream.timeframe} bars of {batch.stream.label}; "
                 f"'to' must be a coarser timeframe made of whole, aligned {batch.stream.timeframe} bars"
             )
+        step, target, origin = bars
         batch.new_from = floor_ts(batch.new_from, to)
-        step, target = timeframe_ms(batch.stream.timeframe), timeframe_ms(to)
-        origin = floor_ts(0, to) % target
         ms = pl.col("ts").dt.epoch("ms")
-        bars = (
+        built = (
             frame.with_columns(((ms - origin) // target * target + origin).alias("__bar"))
             .group_by("source", "symbol", "__bar", maintain_order=True)
             .agg(*_aggregations(frame), pl.col("ts").max().dt.epoch("ms").alias("__last"))
         )
         last_sub_bar = pl.col("__bar") + (target - step)
         trailing = pl.col("__bar") == pl.col("__bar").max().over("source", "symbol")
-        complete = bars.filter(~trailing | (pl.col("__last") == last_sub_bar))
+        complete = built.filter(~trailing | (pl.col("__last") == last_sub_bar))
         ts = pl.col("__bar").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias("ts")
         extras = [name for name in frame.columns if name not in _OHLCV]
         return complete.select("source", "symbol", pl.lit(to).alias("timeframe"), ts,

@@ -21,7 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 import etl
-from etl.timeframes import TIMEFRAMES, floor_ts
+from etl.timeframes import TIMEFRAMES
+
+from .frames import bar_origin
 
 _PRICE_COLUMNS = {"ohlcv": ("open", "high", "low", "close"), "trades": ("price",)}
 _NON_NEGATIVE_COLUMNS = (
@@ -77,7 +79,7 @@ def _aligned(dataset: etl.Dataset, frame: Any) -> Any:
 
     if not dataset.has_timeframe:
         return None
-    origins = {name: floor_ts(0, name) % step for name, step in TIMEFRAMES.items()}
+    origins = {name: bar_origin(name) for name in TIMEFRAMES}
     timeframes = frame["timeframe"]
     if timeframes.null_count() == 0 and timeframes.min() == timeframes.max():
         only = timeframes[0] if frame.height else None
