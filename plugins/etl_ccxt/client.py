@@ -154,11 +154,11 @@ class ExchangeClient:
     def _attempt(exchange: Any, function: Callable[[Any], T], what: str) -> T:
         import ccxt
 
-        exchange.last_response_headers = None
+        exchange.last_response_headers = exchange.last_status = None
         try:
             return function(exchange)
         except ccxt.BaseError as exc:
-            raise etl_error(exc, what, exchange.last_response_headers) from None
+            raise etl_error(exc, what, exchange.last_status, exchange.last_response_headers) from None
 
 
 def _point_at(urls: dict[str, Any], base_url: str) -> None:
@@ -172,11 +172,18 @@ def _point_at(urls: dict[str, Any], base_url: str) -> None:
 
 
 def _metered(cls: type, meter: Meter) -> type:
-    """A subclass of a ccxt exchange class whose every request first passes ``meter``, and whose non-JSON
-    answers (an HTML error page, an empty body) raise ccxt's BadResponse instead of reaching a parser."""
+    """A subclass of a ccxt exchange class whose every request first passes ``meter``, which keeps the HTTP
+    status of the last answer (``last_status``), and whose non-JSON answers (an HTML error page, an empty
+    body) raise ccxt's BadResponse instead of reaching a parser."""
     import ccxt
 
     class Metered(cls):  # type: ignore[misc, valid-type]
+        last_status: int | None = None
+
+        def on_rest_response(self, code: int, *args: Any) -> Any:
+            self.last_status = code
+            return super().on_rest_response(code, *args)
+
         def fetch2(self, path: str, api: Any = "public", method: str = "GET", params: Any = None,
                    config: Any = None) -> Any:
             params, config = params if params is not None else {}, config if config is not None else {}

@@ -3,7 +3,8 @@
 ccxt already reads each exchange's error bodies (Binance ``-1121``, Bybit ``retCode`` 10001 / 10006, HTTP
 418 / 429 / 5xx) into its own classes. Everything under ``OperationFailed`` (NetworkError, RateLimitExceeded,
 DDoSProtection, ExchangeNotAvailable, RequestTimeout, BadResponse) may work on a retry; everything under
-``ExchangeError`` (BadSymbol, BadRequest, AuthenticationError, ...) will not.
+``ExchangeError`` (BadSymbol, BadRequest, AuthenticationError, ...) will not, unless the HTTP status says
+otherwise: a 429 or 5xx from a proxy, with a body the exchange's parser does not know, is still transient.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from etl.errors import PermanentError, SourceError, TransientError
-from etl.http import retry_after_seconds
+from etl.http import RETRY_STATUSES, retry_after_seconds
 
 
-def etl_error(exc: Exception, what: str, response_headers: Mapping[str, Any] | None) -> SourceError:
-    """The etl error for a ccxt exception raised while doing ``what``; Retry-After is kept for the backoff."""
+def etl_error(exc: Exception, what: str, status: int | None, response_headers: Mapping[str, Any] | None) -> SourceError:
+    """The etl error for a ccxt exception raised while doing ``what``, given the HTTP status and headers of
+    the last answer (None when there was none); Retry-After is kept for the backoff."""
     import ccxt
 
     message = f"{what}: {type(exc).__name__}: {_short(str(exc))}"
-    if isinstance(exc, ccxt.OperationFailed):
+    retry_status = status is not None and (status in RETRY_STATUSES or status >= 500)
+    if isinstance(exc, ccxt.OperationFailed) or retry_status:
         retry_after = retry_after_seconds((response_headers or {}).get("Retry-After"))
         return TransientError(message, retry_after)
     return PermanentError(message)

@@ -66,6 +66,7 @@ def test_faults_are_retried_and_the_data_is_still_exact(bybit, pipeline, fast, l
         Reply.reset(),
         Reply.truncated(page),
         Reply.json({"retCode": 0, "retMsg": "OK", "result": {}, "retExtInfo": {}, "time": 1}),
+        Reply.json({"message": "Too Many Requests"}, 429, {"Retry-After": "1"}),  # a proxy's, not Bybit's
     )
     bybit.fail_next(Reply.reset())  # the market metadata request too
 
@@ -75,10 +76,13 @@ def test_faults_are_retried_and_the_data_is_still_exact(bybit, pipeline, fast, l
     start, end = parse_time("2024-01-01"), parse_time("2024-01-03")
     for symbol in ("BTCUSDT", "ETHUSDT"):
         assert market.rows("ohlcv", symbol, KLINE_COLUMNS) == bybit.expected_klines(symbol, "linear", "1", start, end)
-    retries = [event["error"] for event in log_events(result.stderr, "retrying")]
-    assert len(retries) == 8
+    events = log_events(result.stderr, "retrying")
+    retries = [event["error"] for event in events]
+    assert len(retries) == 9
     assert sum("RateLimitExceeded" in error for error in retries) == 2, "retCode 10006 and HTTP 403"
     assert any("unexpected answer" in error for error in retries), "an envelope without a list is retried"
+    [proxy] = [event for event in events if "Too Many Requests" in event["error"]]
+    assert proxy["wait"] >= 1.0, "a 429 is transient whatever its body, and its Retry-After is honoured"
 
 
 def test_an_unknown_symbol_fails_only_its_own_stream(bybit, pipeline, fast):
