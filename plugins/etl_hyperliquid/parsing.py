@@ -21,16 +21,19 @@ from etl.errors import SourceError
 if TYPE_CHECKING:
     import polars as pl
 
-CHUNK_BYTES = 16 << 20
+READ_BYTES = 2 << 20  # compressed bytes read at a time (~10 MB once decompressed)
 # The required columns of the asset_ctxs dataset first, then its extras (which can be empty).
 ASSET_CTX_NUMBERS = (
     "funding", "open_interest", "mark_px", "oracle_px", "mid_px", "premium", "impact_bid_px", "impact_ask_px",
     "prev_day_px", "day_ntl_vlm",
 )
 _TOP_FIELDS = ("bid_px", "bid_sz", "ask_px", "ask_sz")
-_BOOK_START = '"levels":[['
-_FIRST_LEVEL = r'^\{[^}]*?"%s":"([^"]*)"'
-_LEVEL_CHARS = 128  # a first level object is ~40 characters; a longer one takes the slow path
+# The archive writes {"raw":{"channel":"l2Book","data":{"coin":..,"time":..,"levels":[[{"px":..,"sz":..,"n":..}
+# ..],[..]]}}}: the fast path finds those markers in that order and reads short slices after them; any other
+# layout goes to the slow path.
+_DATA, _TIME, _LEVELS = '"channel":"l2Book","data":{', ',"time":', ',"levels":[['
+_FIRST_LEVEL = r'^\{"px":"(?P<px>[^"]*)","sz":"(?P<sz>[^"]*)"'
+_SLICE = 64
 
 
 class CorruptObject(ValueError):
@@ -84,26 +87,48 @@ def funding(rows: list[dict[str, Any]], where: str) -> pl.DataFrame:
     return to_float(frame, ("funding_rate", "premium"), where)
 
 
-def line_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """Decompress an LZ4 frame file as a stream, yielding runs of whole lines."""
-    import lz4.frame
+def line_chunks(path: Path, read_bytes: int = READ_BYTES) -> Iterator[bytes]:
+    """Decompress an LZ4 frame file as a stream (``read_bytes`` of input at a time), yielding runs of whole lines.
 
+    A truncated file (the last frame never ends) or a damaged one is a CorruptObject.
+    """
     tail = b""
-    with lz4.frame.open(path, "rb") as handle:
-        while True:
-            try:
-                block = handle.read(chunk_bytes)
-            except (EOFError, RuntimeError) as exc:
-                raise CorruptObject(f"not a complete LZ4 frame ({exc})") from None
-            if not block:
-                break
+    for block in _decompressed(path, read_bytes):
+        if tail:
             block = tail + block
-            cut = block.rfind(b"\n") + 1
-            tail = block[cut:]
-            if cut:
-                yield block[:cut]
+        cut = block.rfind(b"\n") + 1
+        tail = block[cut:]
+        if cut:
+            yield block if cut == len(block) else block[:cut]
     if tail.strip():
         yield tail
+
+
+def _decompressed(path: Path, read_bytes: int) -> Iterator[bytes]:
+    import lz4.frame
+
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    inside_frame = False
+    with path.open("rb") as handle:
+        if not handle.read(1):
+            raise CorruptObject("empty object")
+        handle.seek(0)
+        while data := handle.read(read_bytes):
+            while data:
+                try:
+                    block = decompressor.decompress(data)
+                except RuntimeError as exc:
+                    raise CorruptObject(f"not a valid LZ4 frame ({exc})") from None
+                inside_frame = True
+                if block:
+                    yield block
+                data = b""
+                if decompressor.eof:  # another frame may follow
+                    data = decompressor.unused_data or b""
+                    decompressor = lz4.frame.LZ4FrameDecompressor()
+                    inside_frame = False
+    if inside_frame:
+        raise CorruptObject("not a complete LZ4 frame (the file ends inside a frame: truncated)")
 
 
 def l2_top(path: Path) -> pl.DataFrame:
@@ -138,35 +163,39 @@ def _lines(chunk: bytes) -> pl.DataFrame:
 def _top_of_book(lines: pl.DataFrame, first_line: int) -> pl.DataFrame:
     import polars as pl
 
-    line = pl.col("line")
-    located = lines.with_row_index("number", first_line).with_columns(
-        book=line.str.find(_BOOK_START, literal=True) + len(_BOOK_START),
-        asks=line.str.find("],[", literal=True) + 3,
-        is_book=line.str.contains('"channel":"l2Book"', literal=True),
+    line, at = pl.col("line"), pl.col
+    bid, ask = at("bid"), at("ask")
+    fast = (
+        lines.lazy()
+        .with_columns(
+            data=line.str.find(_DATA, literal=True),
+            time=line.str.find(_TIME, literal=True) + len(_TIME),
+            levels=line.str.find(_LEVELS, literal=True) + len(_LEVELS),
+            asks=line.str.find("],[", literal=True) + 3,
+        )
+        .with_columns(bid_text=line.str.slice(at("levels"), _SLICE), ask_text=line.str.slice(at("asks"), _SLICE))
+        .with_columns(bid=at("bid_text").str.extract_groups(_FIRST_LEVEL),
+                      ask=at("ask_text").str.extract_groups(_FIRST_LEVEL))
+        .select(
+            ts=line.str.slice(at("time"), at("levels") - len(_LEVELS) - at("time")).cast(pl.Int64, strict=False),
+            bid_px=bid.struct.field("px"),
+            bid_sz=bid.struct.field("sz"),
+            ask_px=ask.struct.field("px"),
+            ask_sz=ask.struct.field("sz"),
+            recognised=(
+                (at("data") < at("time")) & (at("time") < at("levels")) & (at("levels") < at("asks"))
+                & (at("bid_text").str.starts_with("]") | bid.struct.field("sz").is_not_null())
+                & (at("ask_text").str.starts_with("]") | ask.struct.field("sz").is_not_null())
+            ),
+        )
+        .with_columns(recognised=(at("recognised") & at("ts").is_not_null()).fill_null(False))
+        .collect()
     )
-    bids, asks = line.str.slice(pl.col("book"), _LEVEL_CHARS), line.str.slice(pl.col("asks"), _LEVEL_CHARS)
-    fast = located.select(
-        "number",
-        "line",
-        ts=line.str.extract(r'"data":\{[^{]*?"time":(\d+)', 1).cast(pl.Int64, strict=False),
-        bid_px=bids.str.extract(_FIRST_LEVEL % "px", 1),
-        bid_sz=bids.str.extract(_FIRST_LEVEL % "sz", 1),
-        ask_px=asks.str.extract(_FIRST_LEVEL % "px", 1),
-        ask_sz=asks.str.extract(_FIRST_LEVEL % "sz", 1),
-        is_book=pl.col("is_book") & (pl.col("asks") > pl.col("book")),
-        no_bids=bids.str.starts_with("]"),
-        no_asks=asks.str.starts_with("]"),
-    )
-    parsed = (
-        pl.col("is_book")
-        & pl.col("ts").is_not_null()
-        & (pl.col("no_bids") | (pl.col("bid_px").is_not_null() & pl.col("bid_sz").is_not_null()))
-        & (pl.col("no_asks") | (pl.col("ask_px").is_not_null() & pl.col("ask_sz").is_not_null()))
-    )
-    good = fast.filter(parsed.fill_null(False)).select("number", "ts", *_TOP_FIELDS)
-    odd = fast.filter(~parsed.fill_null(False) & (line.str.strip_chars() != ""))
+    recognised = fast["recognised"]
+    good = fast.with_row_index("number", first_line).filter(recognised).select("number", "ts", *_TOP_FIELDS)
+    odd = lines.with_row_index("number", first_line).filter(~recognised & (line.str.len_bytes() > 0))
     if odd.height:
-        slow = [_top_of_book_slowly(text, number) for number, text in odd.select("number", "line").iter_rows()]
+        slow = [_top_of_book_slowly(text, number) for number, text in odd.iter_rows()]
         rows = [row for row in slow if row is not None]
         good = pl.concat([good, pl.DataFrame(rows, schema=good.schema, orient="row")]).sort("number")
     try:
