@@ -103,6 +103,18 @@ class Source:
         """Typical spacing of rows, used to turn a transform's warm-up bars into time."""
         return timeframe_ms(stream.timeframe) if stream.timeframe else HOUR
 
+    def warmup_start(self, stream: Stream, start: int, rows: int) -> int:
+        """Where to begin reading so that ``rows`` rows precede ``start`` (markets with sessions override)."""
+        return start - rows * self.row_interval_ms(stream)
+
+    def count(self, stream: Stream, metric: str, n: int) -> None:
+        """Add ``n`` to a counter of the current run (rows dropped as unusable, requests clamped...)."""
+        from .report import current_report
+
+        report = current_report()
+        if report is not None and n:
+            report.count(stream, metric, n)
+
     def fetch(self, stream: Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         """Yield the stream's rows with ``start <= ts < end`` (UTC ms) as DataFrames, ascending in time.
 

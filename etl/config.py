@@ -224,15 +224,11 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path) -> SourceConfig:
         raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {valid}")
     settings = validate_options(declared, given, where, base_dir)
     config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir)
-    _construct(cls, config, where).check()
-    return config
-
-
-def _construct(cls: Any, config: SourceConfig, where: str) -> Any:
     try:
-        return cls(config)
+        cls(config).check()
     except ConfigError as exc:
         raise ConfigError(f"{exc} ({where})") from None
+    return config
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,18 @@ class StreamResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+_current: ContextVar[Report | None] = ContextVar("etl_report", default=None)
+
+
+def current_report() -> Report | None:
+    """The report of the stream being fetched in this thread, for sources that count what they drop."""
+    return _current.get()
+
+
+def use_report(report: Report | None) -> None:
+    _current.set(report)
 
 
 class Report:

@@ -228,9 +228,9 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
         warmup_rows = max((t.warmup(stream) for t in transforms), default=0)
         resumed = checkpoints.next(stream.label)
         previous = resumed - timeframe_ms(stream.timeframe) if resumed is not None and stream.timeframe else None
-        units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows,
-                              warmup_rows * source.row_interval_ms(stream), spec.batch_rows,
-                              project.base_dir, project.state_dir, previous))
+        warmup_ms = start - source.warmup_start(stream, start, warmup_rows) if warmup_rows else 0
+        units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows, warmup_ms,
+                              spec.batch_rows, project.base_dir, project.state_dir, previous))
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
     try:

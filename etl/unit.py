@@ -80,8 +80,10 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
 
     from .datasets import conform, dataset
     from .gaps import find_gaps, on_calendar
+    from .report import use_report
     from .timeframes import from_ms, timeframe_ms
 
+    use_report(report)
     source = source_for(unit.source)
     transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
     schema = dataset(unit.stream.dataset)

@@ -76,13 +76,18 @@ class Reply:
 Handler = Callable[[Request], Reply]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (its timeout) is what a fault test wants; no traceback on stderr."""
+
+
 class FakeServer:
     def __init__(self, handler: Handler, host: str = "127.0.0.1"):
         self.handler = handler
         self.requests: list[Request] = []
         self._faults: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, 0), self._make_handler())
+        self._server = _QuietServer((host, 0), self._make_handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

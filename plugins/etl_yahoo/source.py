@@ -85,6 +85,21 @@ class YahooSource(etl.Source):
         factor = SESSION_ROW_FACTORS.get(stream.timeframe or "", 1)
         return super().row_interval_ms(stream) * factor
 
+    def warmup_start(self, stream: etl.Stream, start: int, rows: int) -> int:
+        """Reach back ``rows`` trading bars on the market's calendar, over nights, weekends and holidays."""
+        calendar = self._calendar(stream.symbol) if stream.timeframe and rows else None
+        if calendar is None:
+            return super().warmup_start(stream, start, rows)
+        from .calendars import trading_bars
+
+        span = rows * self.row_interval_ms(stream)
+        for _ in range(10):
+            bars = trading_bars(calendar, stream.timeframe, start - span, start, start)
+            if len(bars) >= rows:
+                return int(bars[-rows].timestamp() * 1000)
+            span *= 2
+        return start - span
+
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         if stream.dataset == CORPORATE_ACTIONS.name:
             yield from self._actions(stream, start, end)
@@ -100,6 +115,7 @@ class YahooSource(etl.Source):
             if bars.live_row is not None:
                 log.info("yahoo live row dropped", stream=stream.label, ts=iso(bars.live_row))
             if bars.null_rows:
+                self.count(stream, "null_rows_dropped", bars.null_rows)
                 log.warning("yahoo all-null rows dropped", stream=stream.label, rows=bars.null_rows,
                             window=f"{iso(piece_start)}..{iso(piece_end)}")
             yield _closed_within(bars.frame, interval, piece_start, piece_end, now)

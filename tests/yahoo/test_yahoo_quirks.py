@@ -25,6 +25,7 @@ def test_all_null_rows_are_dropped_and_counted_and_the_live_row_never_stored(fak
     result = etl_cli("run", str(path))
 
     assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].endswith(", null rows dropped: 1")
     rows = stored(path)
     assert rows["ts"].to_list() == [utc(2017, 11, 16), utc(2017, 11, 17), utc(2017, 11, 20), utc(2017, 11, 21),
                                     utc(2017, 11, 22), utc(2017, 11, 23), utc(2017, 11, 24)]
