@@ -18,17 +18,14 @@ def ohlcv(binance, symbols, fast, **options):
             "base_url": binance.url, **fast, **options}
 
 
-def test_two_months_of_1m_bars_for_two_symbols_land_exactly(binance, pipeline, fast, log_events):
-    market = pipeline(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast))
+def test_two_months_of_1m_bars_for_two_symbols_land_exactly(binance, backfill_exactly, fast, log_events):
+    source = ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast)
 
-    result = market.backfill("2024-01-01", "2024-03-01")
+    result = backfill_exactly(source, KLINE_COLUMNS, lambda symbol, start, end: binance.expected_klines(
+        symbol, "1m", start, end), "2024-01-01", "2024-03-01")
 
-    assert result.exit_code == 0, result
     start, end = parse_time("2024-01-01"), parse_time("2024-03-01")
-    for symbol in ("BTCUSDT", "ETHUSDT"):
-        stored = market.rows("ohlcv", symbol, KLINE_COLUMNS)
-        assert len(stored) == (end - start) // MINUTE
-        assert stored == binance.expected_klines(symbol, "1m", start, end)
+    for symbol in source["symbols"]:
         requests = binance.requests_to("/api/v3/klines")
         pages = [int(r.query["startTime"]) for r in requests if r.query["symbol"] == symbol]
         assert pages == list(range(start, end, 1000 * MINUTE)), "full pages of 1000, each starting after the last"
@@ -36,18 +33,14 @@ def test_two_months_of_1m_bars_for_two_symbols_land_exactly(binance, pipeline, f
     assert not binance.requests_to("/fapi/v1/exchangeInfo"), "only the spot market type is loaded"
     [use] = log_events(result.stderr, "rate limit use")
     assert use["weight"] == binance.weight["spot"].total == 20 + 1 + 2 * 2 * 87, "exchangeInfo, time, klines"
-    assert market.columns("ohlcv")[:9] == ["source", "symbol", "timeframe", "ts", "open", "high", "low", "close",
-                                           "volume"]
 
 
-def test_usdm_pages_of_499_cost_weight_2(binance, pipeline, fast, log_events):
-    market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, market="usdm", timeframes=["5m"]))
+def test_usdm_pages_of_499_cost_weight_2(binance, backfill_exactly, fast, log_events):
+    source = ohlcv(binance, ["BTCUSDT"], fast, market="usdm", timeframes=["5m"])
 
-    result = market.backfill("2024-01-01", "2024-01-08")
+    result = backfill_exactly(source, KLINE_COLUMNS, lambda symbol, start, end: binance.expected_klines(
+        symbol, "5m", start, end), "2024-01-01", "2024-01-08")
 
-    assert result.exit_code == 0, result
-    start, end = parse_time("2024-01-01"), parse_time("2024-01-08")
-    assert market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS) == binance.expected_klines("BTCUSDT", "5m", start, end)
     limits = [int(r.query["limit"]) for r in binance.requests_to("/fapi/v1/klines")]
     assert limits == [499, 499, 499, 499, 20], "7 days of 5m bars are 2016: weight 2 a page, never 5"
     [use] = log_events(result.stderr, "rate limit use")
@@ -117,30 +110,6 @@ def test_a_request_binance_rejects_fails_the_stream_at_once_with_its_message(bin
     assert f"FAILED market {dataset}/BTCUSDT" in result.stdout
     assert said in result.stdout and body["msg"] in result.stdout
     assert len(binance.requests_to(path)) == 1, "a permanent error is not retried"
-
-
-def test_the_open_bar_is_never_stored_and_the_next_run_takes_it_once_closed(binance, pipeline, fast):
-    binance.clock_offset_ms = -150_000  # Binance 2.5 minutes behind us: it still builds a bar we'd call closed
-    start = floor_ts(now_ms() - 30 * MINUTE, "1m")
-    market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, start=iso(start)))
-    open_bar = floor_ts(binance.now_ms(), "1m")
-
-    first = market.run()
-
-    assert first.exit_code == 0, first
-    assert binance.open_bars_served >= 1, "the fake did serve the forming bar"
-    stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
-    last = stored[-1][0]
-    assert open_bar - MINUTE <= last < floor_ts(binance.now_ms(), "1m")
-    assert stored == binance.expected_klines("BTCUSDT", "1m", start, last + MINUTE)
-
-    binance.clock_offset_ms = 0
-    second = market.run()
-
-    assert second.exit_code == 0, second
-    stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
-    assert stored[-1][0] > open_bar
-    assert stored == binance.expected_klines("BTCUSDT", "1m", start, stored[-1][0] + MINUTE)
 
 
 def test_funding_rates_page_from_start_time(binance, pipeline, fast, log_events):

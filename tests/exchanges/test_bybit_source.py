@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from etl.testing import Reply
-from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, now_ms, parse_time
+from etl.timeframes import DAY, HOUR, MINUTE, iso, parse_time
 
 KLINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "turnover")
 ENVELOPE = {"result": {}, "retExtInfo": {}, "time": 1726147060461}
@@ -16,17 +16,14 @@ def ohlcv(bybit, symbols, fast, **options):
             "start": "2024-01-01", "base_url": bybit.url, **fast, **options}
 
 
-def test_two_months_of_1m_bars_for_two_symbols_land_exactly_and_ascending(bybit, pipeline, fast, log_events):
-    market = pipeline(ohlcv(bybit, ["BTCUSDT", "ETHUSDT"], fast))
+def test_two_months_of_1m_bars_for_two_symbols_land_exactly(bybit, backfill_exactly, fast, log_events):
+    source = ohlcv(bybit, ["BTCUSDT", "ETHUSDT"], fast)
 
-    result = market.backfill("2024-01-01", "2024-03-01")
+    result = backfill_exactly(source, KLINE_COLUMNS, lambda symbol, start, end: bybit.expected_klines(
+        symbol, "linear", "1", start, end), "2024-01-01", "2024-03-01")
 
-    assert result.exit_code == 0, result
     start, end = parse_time("2024-01-01"), parse_time("2024-03-01")
-    for symbol in ("BTCUSDT", "ETHUSDT"):
-        stored = market.rows("ohlcv", symbol, KLINE_COLUMNS)
-        assert len(stored) == (end - start) // MINUTE
-        assert stored == bybit.expected_klines(symbol, "linear", "1", start, end)
+    for symbol in source["symbols"]:
         windows = [(int(r.query["start"]), int(r.query["end"]), r.query["limit"])
                    for r in bybit.requests_to("/v5/market/kline") if r.query["symbol"] == symbol]
         assert windows == [(lo, min(lo + 1000 * MINUTE, end) - 1, str(min(1000, (end - lo) // MINUTE)))
@@ -42,15 +39,12 @@ def test_two_months_of_1m_bars_for_two_symbols_land_exactly_and_ascending(bybit,
     ("spot", "ETHUSDT", "D", "1d"),
     ("inverse", "BTCUSD", "60", "1h"),
 ])
-def test_spot_and_inverse_markets(bybit, pipeline, fast, market_type, symbol, interval, timeframe):
-    market = pipeline(ohlcv(bybit, [symbol], fast, market=market_type, timeframes=[timeframe]))
+def test_spot_and_inverse_markets(bybit, backfill_exactly, fast, market_type, symbol, interval, timeframe):
+    source = ohlcv(bybit, [symbol], fast, market=market_type, timeframes=[timeframe])
 
-    result = market.backfill("2023-06-01", "2024-03-01")
+    backfill_exactly(source, KLINE_COLUMNS, lambda symbol, start, end: bybit.expected_klines(
+        symbol, market_type, interval, start, end), "2023-06-01", "2024-03-01")
 
-    assert result.exit_code == 0, result
-    start, end = parse_time("2023-06-01"), parse_time("2024-03-01")
-    expected = bybit.expected_klines(symbol, market_type, interval, start, end)
-    assert market.rows("ohlcv", symbol, KLINE_COLUMNS) == expected
     assert {r.query["category"] for r in bybit.requests_to("/v5/market/kline")} == {market_type}
 
 
@@ -108,30 +102,6 @@ def test_a_symbol_bybit_rejects_fails_the_stream_at_once_with_its_message(bybit,
     assert "FAILED market ohlcv/BTCUSDT/1m" in result.stdout
     assert "BadSymbol" in result.stdout and "Not supported symbols" in result.stdout
     assert len(bybit.requests_to("/v5/market/kline")) == 1, "a permanent error is not retried"
-
-
-def test_the_open_bar_is_never_stored_and_the_next_run_takes_it_once_closed(bybit, pipeline, fast):
-    bybit.clock_offset_ms = -150_000  # Bybit 2.5 minutes behind us: it still builds a bar we'd call closed
-    start = floor_ts(now_ms() - 30 * MINUTE, "1m")
-    market = pipeline(ohlcv(bybit, ["BTCUSDT"], fast, start=iso(start)))
-    open_bar = floor_ts(bybit.now_ms(), "1m")
-
-    first = market.run()
-
-    assert first.exit_code == 0, first
-    assert bybit.open_bars_served >= 1, "the fake did serve the forming bar"
-    stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
-    last = stored[-1][0]
-    assert open_bar - MINUTE <= last < floor_ts(bybit.now_ms(), "1m")
-    assert stored == bybit.expected_klines("BTCUSDT", "linear", "1", start, last + MINUTE)
-
-    bybit.clock_offset_ms = 0
-    second = market.run()
-
-    assert second.exit_code == 0, second
-    stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
-    assert stored[-1][0] > open_bar
-    assert stored == bybit.expected_klines("BTCUSDT", "linear", "1", start, stored[-1][0] + MINUTE)
 
 
 def test_funding_history_is_complete_when_the_interval_was_shorter_before(pipeline, fast):
