@@ -147,16 +147,15 @@ class PostgresSink(etl.Sink):
         missing = [column for column in dataset.key if column not in types]
         if missing:
             raise SinkError(f"postgres table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
-        data = binary_copy(frame, table)
-        self._retrying(lambda: self._write_batch(data, types, dataset, table))
+        self._retrying(lambda: self._write_batch(frame, types, dataset, table))
 
-    def _write_batch(self, data: bytes, types: dict[str, str], dataset: etl.Dataset, table: str) -> None:
+    def _write_batch(self, frame: Any, types: dict[str, str], dataset: etl.Dataset, table: str) -> None:
         import psycopg
 
         try:
             with self.connection.transaction():
                 columns = self._prepare_table(types, dataset, table)
-                self._load(data, types, columns, dataset.key, table)
+                self._load(frame, types, columns, dataset.key, table)
         except psycopg.Error as exc:
             self._columns.pop(table, None)
             if self.connection.closed:
@@ -167,7 +166,7 @@ class PostgresSink(etl.Sink):
             self._columns.pop(table, None)
             raise
 
-    def _load(self, data: bytes, types: dict[str, str], columns: dict[str, str], key: tuple[str, ...],
+    def _load(self, frame: Any, types: dict[str, str], columns: dict[str, str], key: tuple[str, ...],
               table: str) -> None:
         """COPY straight into the table when no key exists yet (the usual case), else upsert via a temp table.
 
@@ -178,20 +177,19 @@ class PostgresSink(etl.Sink):
 
         try:
             with self.connection.transaction():
-                self._copy(data, self._qualified(table), types)
+                self._copy(frame, self._qualified(table), types, table)
         except psycopg.errors.UniqueViolation:
-            self._upsert(data, types, columns, key, table)
+            self._upsert(frame, types, columns, key, table)
 
-    def _copy(self, data: bytes, target: Any, types: dict[str, str]) -> None:
+    def _copy(self, frame: Any, target: Any, types: dict[str, str], table: str) -> None:
         from psycopg import sql
 
         columns = sql.SQL(", ").join(map(sql.Identifier, types))
         with self.connection.cursor().copy(
             sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, columns)
         ) as copy:
-            view = memoryview(data)
-            for offset in range(0, len(view), _COPY_CHUNK):
-                copy.write(view[offset:offset + _COPY_CHUNK])
+            for chunk in binary_copy(frame, table):
+                copy.write(chunk)
 
     def _qualified(self, table: str) -> Any:
         from psycopg import sql
@@ -245,7 +243,7 @@ class PostgresSink(etl.Sink):
             self.connection.execute("SELECT create_hypertable(%s::regclass, 'ts')",
                                     [f"{_quote(self.settings['schema'])}.{_quote(table)}"])
 
-    def _upsert(self, data: bytes, types: dict[str, str], columns: dict[str, str], key: tuple[str, ...],
+    def _upsert(self, frame: Any, types: dict[str, str], columns: dict[str, str], key: tuple[str, ...],
                 table: str) -> None:
         from psycopg import sql
 
@@ -254,7 +252,7 @@ class PostgresSink(etl.Sink):
             sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(kind)) for column, kind in types.items()
         )
         self.connection.execute(sql.SQL("CREATE TEMPORARY TABLE etl_batch ({}) ON COMMIT DROP").format(definitions))
-        self._copy(data, sql.Identifier("etl_batch"), types)
+        self._copy(frame, sql.Identifier("etl_batch"), types, table)
         values = [column for column in columns if column not in key]
         if values:
             stored = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values)
@@ -268,9 +266,6 @@ class PostgresSink(etl.Sink):
             "INSERT INTO {} AS t ({}) SELECT {} FROM etl_batch ON CONFLICT ({}) {}"
         ).format(self._qualified(table), batch_columns, batch_columns,
                  sql.SQL(", ").join(map(sql.Identifier, key)), on_conflict))
-
-
-_COPY_CHUNK = 1 << 22
 
 
 class _ConnectionLost(Exception):

@@ -12,6 +12,7 @@ Type names are spelled as ``information_schema.columns.data_type`` shows them, s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,28 +90,33 @@ class _Piece:
         return np.full(rows, self.size, np.int64) if isinstance(self.size, int) else self.size
 
 
-def binary_copy(frame: Any, table: str) -> Any:
-    """The whole batch in PostgreSQL's binary COPY format (header, one tuple per row, trailer), as a buffer."""
+def binary_copy(frame: Any, table: str, chunk_rows: int = 65_536) -> Iterator[Any]:
+    """The batch in PostgreSQL's binary COPY format, in buffers to stream: header, rows chunk by chunk, trailer.
+
+    Streaming chunks lets the client encode one while the server digests the previous one.
+    """
+    yield _HEADER
+    for offset in range(0, frame.height, chunk_rows):
+        yield memoryview(_tuples(frame.slice(offset, chunk_rows), table))
+    yield _TRAILER
+
+
+def _tuples(frame: Any, table: str) -> Any:
+    """One tuple per row (field count, then each field's length and bytes), back to back, as a numpy buffer."""
     import numpy as np
 
     rows = frame.height
     pieces = [_Piece(2, np.array([frame.width]), ">i2")]
     for series in frame.get_columns():
         pieces.extend(_field(series, table))
-    uniform = all(isinstance(piece.size, int) for piece in pieces)
-    row_sizes = None if uniform else np.sum([piece.sizes(rows) for piece in pieces], axis=0, dtype=np.int64)
-    body_size = rows * sum(piece.size for piece in pieces) if uniform else int(row_sizes.sum())
-    out = np.empty(len(_HEADER) + body_size + len(_TRAILER), np.uint8)
-    out[: len(_HEADER)] = np.frombuffer(_HEADER, np.uint8)
-    out[len(out) - len(_TRAILER):] = np.frombuffer(_TRAILER, np.uint8)
-    body = out[len(_HEADER): len(out) - len(_TRAILER)]
-    if not rows:
-        return out
-    if uniform:
+    if all(isinstance(piece.size, int) for piece in pieces):
+        body = np.empty(rows * sum(piece.size for piece in pieces), np.uint8)
         _fill_grid(body.reshape(rows, -1), pieces)
     else:
+        row_sizes = np.sum([piece.sizes(rows) for piece in pieces], axis=0, dtype=np.int64)
+        body = np.empty(int(row_sizes.sum()), np.uint8)
         _scatter(body, np.concatenate(([0], np.cumsum(row_sizes)[:-1])), pieces, rows)
-    return out
+    return body
 
 
 def _fill_grid(grid: Any, pieces: list[_Piece]) -> None:
