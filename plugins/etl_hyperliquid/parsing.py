@@ -274,14 +274,14 @@ def asset_ctxs(path: Path, coin: str) -> pl.DataFrame:
         return pl.DataFrame(schema={"ts": pl.Int64, **dict.fromkeys(ASSET_CTX_NUMBERS, pl.Float64)})
     frame = pl.concat(frames).select(columns)
     try:
-        frame = frame.with_columns(pl.col("time").str.to_datetime(time_unit="ms", time_zone="UTC").dt.epoch("ms"))
-    except pl.exceptions.PolarsError as exc:
-        raise CorruptObject(f"time column is not ISO-8601 ({_first_line(exc)})") from None
-    try:
-        frame = to_float(frame, ASSET_CTX_NUMBERS, f"row of {coin}")
+        frame = to_float(frame, ASSET_CTX_NUMBERS, coin)
     except SourceError as exc:
         raise CorruptObject(str(exc)) from None
-    return frame.rename({"time": "ts"})
+    try:
+        ts = pl.col("time").str.to_datetime(time_unit="ms", time_zone="UTC").dt.epoch("ms")
+        return frame.with_columns(ts.alias("time")).rename({"time": "ts"})
+    except pl.exceptions.PolarsError as exc:
+        raise CorruptObject(f"{coin}: time is not ISO-8601 ({_first_line(exc)})") from None
 
 
 def _first_line(exc: Exception) -> str:

@@ -17,8 +17,8 @@ from conftest import DAY0, Archive, archive_objects
 from hyperliquid_helpers import etl, log_events, pipeline_file, pipelines_file, stored
 
 from etl.timeframes import DAY, HOUR, MINUTE, timeframe_ms
-from fixtures.fake_hyperliquid_archive import compress, seed_bucket
-from fixtures.s3_server import S3Server, start_s3_server
+from fixtures.fake_hyperliquid_archive import asset_ctx_rows, asset_ctxs_key, compress, seed_bucket
+from fixtures.s3_server import S3Fault, S3Server, start_s3_server
 
 WINDOW = {"start": "2023-06-01", "end": "2023-06-02"}
 
@@ -101,36 +101,80 @@ def test_a_day_of_two_coins_lands_exact_l2_top_rows_and_mid_candles(
             assert landed.equals(expected_bars(top, timeframe)), (coin, timeframe)
 
 
-def test_a_truncated_object_fails_its_hour_and_is_not_cached(
-    tmp_path: Path, s3: S3Server, archive_source: dict[str, Any]
+def truncated(lines: list[str]) -> bytes:
+    whole = compress(lines)
+    return whole[: len(whole) // 2]
+
+
+def line_cut_short(lines: list[str]) -> bytes:
+    return compress([*lines[:10], lines[10][:300], *lines[11:]])
+
+
+def price_not_a_number(lines: list[str]) -> bytes:
+    return compress([*lines[:20], lines[20].replace('"px":"', '"px":"x', 1), *lines[21:]])
+
+
+def empty(lines: list[str]) -> bytes:
+    return b""
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (truncated, "not a complete LZ4 frame"),
+    (line_cut_short, "line 11 is not JSON"),
+    (price_not_a_number, "line 21: bid_px 'x"),
+    (empty, "empty object"),
+])
+def test_a_corrupt_object_fails_its_hour_and_is_not_cached(
+    tmp_path: Path, s3: S3Server, archive_source: dict[str, Any], damage: Any, message: str
 ) -> None:
+    bucket = f"hl-corrupt-{damage.__name__.replace('_', '-')}"
     lines = archive_objects(("BTC",), range(5))
     bad_key = "market_data/20230601/2/l2Book/BTC.lz4"
-    objects = {key: compress(value) for key, value in lines.items()}
-    good = objects[bad_key]
-    seed_bucket(s3.client(), "hl-truncated", {**objects, bad_key: good[: len(good) // 2]})
-    source = {**archive_source, "bucket": "hl-truncated", "dataset": "l2_top", "symbols": ["BTC"],
+    seed_bucket(s3.client(), bucket, {key: damage(value) if key == bad_key else compress(value)
+                                      for key, value in lines.items()})
+    source = {**archive_source, "bucket": bucket, "dataset": "l2_top", "symbols": ["BTC"],
               "start": "2023-06-01T00:00:00Z", "end": "2023-06-01T04:00:00Z"}
     path = pipeline_file(tmp_path, source, batch_rows=30)
-    cache = Path(archive_source["cache_dir"]) / "hl-truncated"
+    cache = Path(archive_source["cache_dir"]) / bucket
 
     run = etl("run", str(path))
     assert run.exit_code == 1, run
-    assert (f"FAILED hl l2_top/BTC: s3://hl-truncated/{bad_key} is corrupt: not a complete LZ4 frame"
-            in run.stdout), run
+    assert f"FAILED hl l2_top/BTC: s3://{bucket}/{bad_key} is corrupt: {message}" in run.stdout, run
     assert not (cache / bad_key).exists(), "a corrupt object must not be cached"
     assert sorted(p.name for p in (cache / bad_key).parent.iterdir()) == [], "no partial download is left"
     assert (cache / "market_data/20230601/1/l2Book/BTC.lz4").is_file()
     assert landed_top(tmp_path, "BTC").equals(expected_top(lines, "BTC", DAY0, DAY0 + HOUR)), (
         "the hours before the corrupt one are committed")
 
-    s3.client().put_object(Bucket="hl-truncated", Key=bad_key, Body=good)
-    before = {key: s3.count("GET", f"/hl-truncated/{key}") for key in lines}
+    s3.client().put_object(Bucket=bucket, Key=bad_key, Body=compress(lines[bad_key]))
+    before = {key: s3.count("GET", f"/{bucket}/{key}") for key in lines}
     run = etl("run", str(path))
     assert run.exit_code == 0, run
     assert landed_top(tmp_path, "BTC").equals(expected_top(lines, "BTC", DAY0, DAY0 + 4 * HOUR))
-    fetched = {key for key in lines if s3.count("GET", f"/hl-truncated/{key}") > before[key]}
+    fetched = {key for key in lines if s3.count("GET", f"/{bucket}/{key}") > before[key]}
     assert fetched == {bad_key, "market_data/20230601/3/l2Book/BTC.lz4", "market_data/20230601/4/l2Book/BTC.lz4"}
+
+
+def test_s3_slowdown_is_retried_and_access_denied_is_not(
+    tmp_path: Path, s3: S3Server, archive_day: Archive, archive_source: dict[str, Any]
+) -> None:
+    key = "market_data/20230601/0/l2Book/BTC.lz4"
+    source = {**archive_source, "dataset": "l2_top", "symbols": ["BTC"],
+              "start": "2023-06-01T00:00:00Z", "end": "2023-06-01T01:00:00Z"}
+    s3.fail_next(S3Fault("GET", f"/hl-day/{key}", 503, "SlowDown"))
+    before = s3.count("GET", f"/hl-day/{key}")
+    run = etl("run", str(pipeline_file(tmp_path / "slow", source)))
+    assert run.exit_code == 0, run
+    assert s3.count("GET", f"/hl-day/{key}") - before == 2
+    assert landed_top(tmp_path / "slow", "BTC").equals(expected_top(archive_day.lines, "BTC", DAY0, DAY0 + HOUR))
+
+    s3.fail_next(S3Fault("GET", f"/hl-day/{key}", 403, "AccessDenied"))
+    before = s3.count("GET", f"/hl-day/{key}")
+    run = etl("run", str(pipeline_file(tmp_path / "denied", {**source, "cache_dir": str(tmp_path / "empty")})))
+    assert run.exit_code == 1, run
+    assert f"FAILED hl l2_top/BTC: GET s3://hl-day/{key}: AccessDenied" in run.stdout
+    assert "the bucket is requester-pays: AWS credentials are needed" in run.stdout
+    assert s3.count("GET", f"/hl-day/{key}") - before == 1, "a permanent error is not retried"
 
 
 def test_hours_not_published_yet_wait_for_a_later_run(
@@ -223,6 +267,43 @@ def test_asset_contexts_feed_asset_ctxs_funding_and_open_interest(
         interest = stored(tmp_path, "open_interest").filter(pl.col("symbol") == coin)
         assert interest.select(pl.col("ts").dt.epoch("ms"), "open_interest").equals(
             expected.select("ts", "open_interest"))
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda row: row.replace(",ETH,", ",ETH,abc", 1), "ETH: funding is not a number in {'time': '2023-06-01T00"),
+    (lambda row: row.replace("2023-06-01T00:05:00Z", "soon"), "ETH: time is not ISO-8601"),
+    (lambda row: row.replace("open_interest", "oi"), "header lacks column(s) open_interest"),
+], ids=["number", "time", "header"])
+def test_a_corrupt_asset_context_file_fails_its_day(
+    tmp_path: Path, s3: S3Server, archive_source: dict[str, Any], damage: Any, message: str,
+    request: pytest.FixtureRequest
+) -> None:
+    bucket = f"hl-ctx-{request.node.callspec.id}"
+    rows = asset_ctx_rows(DAY0, ["BTC", "ETH"], minutes=10)
+    seed_bucket(s3.client(), bucket, {asset_ctxs_key(DAY0): compress([damage(row) for row in rows])})
+    path = pipeline_file(tmp_path, {**archive_source, "bucket": bucket, "dataset": "funding", "symbols": ["ETH"],
+                                    **WINDOW})
+    run = etl("run", str(path))
+    assert run.exit_code == 1, run
+    assert f"FAILED hl funding/ETH: s3://{bucket}/asset_ctxs/20230601.csv.lz4 is corrupt: {message}" in run.stdout
+    assert not (Path(archive_source["cache_dir"]) / bucket / asset_ctxs_key(DAY0)).exists()
+
+
+def test_dry_run_counts_a_daily_file_shared_by_coins_once(
+    tmp_path: Path, s3: S3Server, archive_day: Archive, archive_source: dict[str, Any]
+) -> None:
+    path = pipeline_file(tmp_path, {**archive_source, "dataset": "funding", "symbols": ["ETH", "BTC"],
+                                    "start": "2023-06-01"})
+    run = etl("backfill", str(path), "--pipeline", "hl", "--start", "2023-06-01", "--end", "2023-06-04",
+              "--dry-run")
+    assert run.exit_code == 0, run
+    eth, btc = run.stdout.split("funding/BTC:")
+    size = len(compress(archive_day.lines["asset_ctxs/20230601.csv.lz4"]))
+    assert f"  s3://hl-day/asset_ctxs/20230601.csv.lz4  {size / 1024:.1f} KiB\n" in eth
+    assert "  s3://hl-day/asset_ctxs/20230602.csv.lz4  missing (gap)" in eth
+    assert "2 objects," in eth and "to download: 2 objects" in eth
+    assert "(also read by an earlier stream; counted there)" in btc and "to download: 0 objects" in btc
+    assert "2 shared with earlier streams" in btc
 
 
 def test_missing_credentials_fail_with_a_hint(
