@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from etl.errors import SourceError
 from etl.http import retry_call
+from etl.log import get_logger
 from etl.timeframes import now_ms
 
 from .errors import etl_error
@@ -26,6 +27,7 @@ from .errors import etl_error
 if TYPE_CHECKING:
     from etl.http import RateLimiter
 
+log = get_logger("etl_ccxt")
 T = TypeVar("T")
 Meter = Callable[[Any, Any, str, str, dict[str, Any], dict[str, Any]], None]
 
@@ -79,17 +81,16 @@ class ExchangeClient:
         with self._lock:
             if self._failure is not None:
                 raise self._failure
-            if self._markets is None:
-                exchange = self._new_exchange()
-                try:
-                    self._load(exchange)
-                except SourceError as exc:
-                    self._failure = exc
-                    raise
+            exchange = self._new_exchange()
+            if self._markets is not None:
+                exchange.set_markets(self._markets)
                 return exchange
-        exchange = self._new_exchange()
-        exchange.set_markets(self._markets)
-        return exchange
+            try:
+                self._load(exchange)
+            except SourceError as exc:
+                self._failure = exc
+                raise
+            return exchange
 
     def _new_exchange(self) -> Any:
         import ccxt
@@ -111,11 +112,19 @@ class ExchangeClient:
         self._markets = self._retry(exchange, lambda ex: ex.load_markets(), f"{self.exchange_id} load markets")
         self._markets_by_id = exchange.markets_by_id
         params = self.time_params(exchange)
-        if params is not None:
-            server = self._retry(exchange, lambda ex: ex.fetch_time(params), f"{self.exchange_id} server time")
+        if params is None:
+            return
+        what = f"{self.exchange_id} server time"
+        try:
+            server = self._retry(exchange, lambda ex: ex.fetch_time(params), what)
+        except SourceError as exc:
+            log.warning("exchange clock unavailable, using the local clock", exchange=self.exchange_id,
+                        error=str(exc))
+            return
+        if isinstance(server, int):
             # Measured after the answer arrived: the offset errs towards an earlier server clock, so a bar
             # is never taken for closed before the exchange itself closes it.
-            self._clock_offset = int(server) - now_ms()
+            self._clock_offset = server - now_ms()
 
     # --- what sources use ---
 

@@ -29,12 +29,12 @@ if TYPE_CHECKING:
     from .client import ExchangeClient
 
 
+log = get_logger("etl_ccxt")
+
+
 def _positive(value: float) -> None:
     if value <= 0:
         raise ValueError("must be more than 0")
-
-
-log = get_logger("etl_ccxt")
 
 
 def api_name(api: Any) -> str:
@@ -68,7 +68,8 @@ class ExchangeSource(etl.Source):
         super().__init__(config)
         self._client: ExchangeClient | None = None
         self._client_lock = threading.Lock()
-        self.spent: Counter[str] = Counter()
+        self.spent: Counter[str] = Counter()  # weight taken per bucket, logged at close
+        self._spent_lock = threading.Lock()
 
     # --- what subclasses describe ---
 
@@ -132,7 +133,7 @@ class ExchangeSource(etl.Source):
                   config: dict[str, Any]) -> None:
             for bucket, weight in self.request_cost(exchange, api, method, path, params, config):
                 limiters[bucket].acquire(weight)
-                with self._client_lock:
+                with self._spent_lock:
                     self.spent[bucket] += weight
 
         return ExchangeClient(

@@ -176,3 +176,14 @@ def test_validate_touches_no_network(binance, pipeline):
 
     assert result.exit_code == 0, result
     assert not binance.requests
+
+
+def test_without_the_exchange_clock_the_local_clock_bounds_bars(binance, backfill_exactly, fast, log_events):
+    binance.fail_on("/api/v3/time", Reply.json({"code": -1100, "msg": "Illegal characters found in a parameter."},
+                                               400))
+
+    result = backfill_exactly(ohlcv(binance, ["BTCUSDT"], fast), KLINE_COLUMNS, lambda symbol, start, end:
+                              binance.expected_klines(symbol, "1m", start, end), "2024-01-01", "2024-01-02")
+
+    [warning] = log_events(result.stderr, "exchange clock unavailable, using the local clock")
+    assert "Illegal characters" in warning["error"]
