@@ -7,7 +7,7 @@ Options::
     dsn = "postgresql://etl:${PGPASSWORD}@db.example:5432/market"   # libpq URL or key=value string
     schema = "public"        # created if missing
     # table = "ohlcv"        # default: the dataset name
-    # hypertable = false     # true: new tables become TimescaleDB hypertables on ts
+    # hypertable = false     # true: tables this sink creates become TimescaleDB hypertables on ts
     # retries = 5            # attempts per batch when the connection drops
 
 Write the password as ``${ENV}`` so it never lives in the file. The DSN and password are never logged or
@@ -58,8 +58,10 @@ class PostgresSink(etl.Sink):
         self._columns: dict[str, dict[str, str]] = {}
 
     def check(self) -> None:
-        from psycopg.conninfo import conninfo_to_dict
-
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+        except ImportError:
+            raise ConfigError("the postgres sink needs psycopg: pip install 'market-etl[postgres]'") from None
         try:
             self._conninfo = conninfo_to_dict(self.settings["dsn"])
         except Exception:
@@ -144,9 +146,6 @@ class PostgresSink(etl.Sink):
         if not frame.height:
             return
         types = {name: postgres_type(dtype, name, table) for name, dtype in frame.schema.items()}
-        missing = [column for column in dataset.key if column not in types]
-        if missing:
-            raise SinkError(f"postgres table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
         self._retrying(lambda: self._write_batch(frame, types, dataset, table))
 
     def _write_batch(self, frame: Any, types: dict[str, str], dataset: etl.Dataset, table: str) -> None:
@@ -226,32 +225,25 @@ class PostgresSink(etl.Sink):
     def _create(self, types: dict[str, str], dataset: etl.Dataset, table: str) -> None:
         from psycopg import sql
 
-        definitions = [
-            sql.SQL("{} {}{}").format(sql.Identifier(column), sql.SQL(kind),
-                                      sql.SQL(" NOT NULL" if column in dataset.key else ""))
-            for column, kind in types.items()
-        ]
         key = sql.SQL(", ").join(map(sql.Identifier, dataset.key))
         self.connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
             sql.Identifier(self.settings["schema"])))
         self.connection.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
-            self._qualified(table), sql.SQL(", ").join(definitions), key))
+            self._qualified(table), _definitions(types, not_null=dataset.key), key))
         if self.settings["hypertable"]:
             if "ts" not in dataset.key:
                 raise SinkError(f"postgres table {table!r}: a hypertable is partitioned on ts, which must be part "
                                 f"of the key, but dataset {dataset.name} is keyed on {', '.join(dataset.key)}")
             self.connection.execute("SELECT create_hypertable(%s::regclass, 'ts')",
-                                    [f"{_quote(self.settings['schema'])}.{_quote(table)}"])
+                                    [self._qualified(table).as_string(self.connection)])
 
     def _upsert(self, frame: Any, types: dict[str, str], columns: dict[str, str], key: tuple[str, ...],
                 table: str) -> None:
         from psycopg import sql
 
         batch_columns = sql.SQL(", ").join(map(sql.Identifier, types))
-        definitions = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(kind)) for column, kind in types.items()
-        )
-        self.connection.execute(sql.SQL("CREATE TEMPORARY TABLE etl_batch ({}) ON COMMIT DROP").format(definitions))
+        self.connection.execute(sql.SQL("CREATE TEMPORARY TABLE etl_batch ({}) ON COMMIT DROP").format(
+            _definitions(types)))
         self._copy(frame, sql.Identifier("etl_batch"), types, table)
         values = [column for column in columns if column not in key]
         if values:
@@ -272,8 +264,15 @@ class _ConnectionLost(Exception):
     """The server went away; the transaction is gone and the batch may be replayed on a new connection."""
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _definitions(types: dict[str, str], not_null: tuple[str, ...] = ()) -> Any:
+    """Column definitions for CREATE TABLE: ``"name" type``, plus NOT NULL for the named columns."""
+    from psycopg import sql
+
+    return sql.SQL(", ").join(
+        sql.SQL("{} {}{}").format(sql.Identifier(column), sql.SQL(kind),
+                                  sql.SQL(" NOT NULL" if column in not_null else ""))
+        for column, kind in types.items()
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -64,9 +64,6 @@ class SQLiteSink(etl.Sink):
         if not frame.height:
             return
         types = {name: _sqlite_type(dtype, name, table) for name, dtype in frame.schema.items()}
-        missing = [column for column in dataset.key if column not in types]
-        if missing:
-            raise SinkError(f"sqlite table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
         try:
             columns = self._prepare_table(types, dataset, table)
             with self.db.conn:
