@@ -12,7 +12,7 @@ been read, which keeps them in time order and lets bars straddling files close c
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,16 +134,9 @@ class HyperliquidArchiveSource(etl.Source):
 
     def _hour_file(self, store: ArchiveStore, key: str) -> pl.DataFrame | None:
         """One hour's snapshots; those with an empty side have no top of book to offer and are left out."""
-        with store.fetch(key) as path:
-            if path is None:
-                return None
-            try:
-                frame = parsing.l2_top(path)
-            except parsing.CorruptObject as exc:
-                raise PermanentError(
-                    f"{store.url(key)} is corrupt: {exc}; this hour fails and the object is not cached "
-                    f"(a rerun downloads it again)"
-                ) from None
+        frame = _read(store, key, parsing.l2_top, "hour")
+        if frame is None:
+            return None
         complete = frame.drop_nulls("mid")
         if complete.height < frame.height:
             log.warning("hyperliquid archive snapshots with an empty book side left out", key=key,
@@ -172,24 +165,14 @@ class HyperliquidArchiveSource(etl.Source):
                 log.info("hyperliquid archive not published yet", stream=stream.label, day=iso(day))
                 return
             key = asset_ctxs_key(day)
-            frame = self._context_file(store, key, stream.symbol) if status is DayStatus.PUBLISHED else None
+            frame = None
+            if status is DayStatus.PUBLISHED:
+                frame = _read(store, key, lambda path: parsing.asset_ctxs(path, stream.symbol), "day")
             if frame is None:
                 if status is not DayStatus.BEFORE:
                     log.warning("hyperliquid archive day missing (gap)", stream=stream.label, key=key)
                 continue
             yield _context_columns(frame, stream.dataset)
-
-    def _context_file(self, store: ArchiveStore, key: str, coin: str) -> pl.DataFrame | None:
-        with store.fetch(key) as path:
-            if path is None:
-                return None
-            try:
-                return parsing.asset_ctxs(path, coin)
-            except parsing.CorruptObject as exc:
-                raise PermanentError(
-                    f"{store.url(key)} is corrupt: {exc}; this day fails and the object is not cached "
-                    f"(a rerun downloads it again)"
-                ) from None
 
     def plan(self, stream: etl.Stream, start: int, end: int) -> Iterator[str]:
         """List the objects a backfill would download, their sizes and the estimated transfer cost."""
@@ -251,6 +234,20 @@ class HyperliquidArchiveSource(etl.Source):
         with self._lock:
             self._store = None
             self._catalog = None
+
+
+def _read(store: ArchiveStore, key: str, parse: Callable[[Path], pl.DataFrame], unit: str) -> pl.DataFrame | None:
+    """Parse an object through the cache; None if the archive has no such object."""
+    with store.fetch(key) as path:
+        if path is None:
+            return None
+        try:
+            return parse(path)
+        except parsing.CorruptObject as exc:
+            raise PermanentError(
+                f"{store.url(key)} is corrupt: {exc}; this {unit} fails and the object is not cached "
+                f"(a rerun downloads it again)"
+            ) from None
 
 
 class _Gaps:

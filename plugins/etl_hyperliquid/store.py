@@ -99,27 +99,28 @@ class ArchiveStore:
         The caller parses the file inside the ``with`` block; if that raises, a fresh download is
         discarded instead of cached. Concurrent callers for one key wait for the first one's download.
         """
-        cached = self.cached(key)
-        if cached is not None:
-            yield cached
-            return
-        with self._key_lock(key):
-            cached = self.cached(key)
-            if cached is not None:
-                yield cached
-                return
-            target = self.cache_root / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-            os.close(fd)
-            temp = Path(name)
-            try:
-                found = self._call(lambda: self._download(key, temp), f"GET {self.url(key)}")
-                yield temp if found else None
-                if found:
-                    os.replace(temp, target)
-            finally:
-                temp.unlink(missing_ok=True)
+        if self.cached(key) is None:
+            with self._key_lock(key):
+                if self.cached(key) is None:
+                    with self._downloaded(key) as path:
+                        yield path
+                    return
+        yield self.cached(key)
+
+    @contextmanager
+    def _downloaded(self, key: str) -> Iterator[Path | None]:
+        target = self.cache_root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        temp = Path(name)
+        try:
+            found = self._call(lambda: self._download(key, temp), f"GET {self.url(key)}")
+            yield temp if found else None
+            if found:
+                os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
 
     def _key_lock(self, key: str) -> threading.Lock:
         with self._lock:

@@ -10,7 +10,7 @@ import pytest
 from hyperliquid_helpers import etl, log_events, pipeline_file, stored
 
 from etl.testing import Reply
-from etl.timeframes import HOUR, floor_ts, iso, now_ms, parse_time
+from etl.timeframes import DAY, HOUR, floor_ts, iso, now_ms, parse_time
 from fixtures.fake_hyperliquid import CANDLE_HORIZON, DESERIALIZE, HERE, FakeHyperliquid
 
 RECORDED_NOW = 1_684_784_807_000  # the endTime of the recorded candleSnapshot request
@@ -29,6 +29,12 @@ def candle_rows(candles: list[dict]) -> pl.DataFrame:
             "trades": [row["n"] for row in candles],
         }
     )
+
+
+def daily(fake: FakeHyperliquid, symbols: list[str], days: int) -> dict:
+    """A source table for daily candles of ``symbols`` over the last ``days`` closed days."""
+    return {"plugin": "hyperliquid", "symbols": symbols, "timeframes": ["1d"], "base_url": fake.url,
+            "start": iso(floor_ts(now_ms(), "1d") - days * DAY)}
 
 
 def landed_candles(folder: Path, symbol: str | None = None) -> pl.DataFrame:
@@ -132,9 +138,7 @@ def test_funding_is_paged_by_time_with_premium(tmp_path: Path, fake_hl) -> None:
 
 
 def test_spot_pairs_are_named_by_pair(tmp_path: Path, fake_hl) -> None:
-    path = pipeline_file(tmp_path, {"plugin": "hyperliquid", "symbols": ["PURR/USDC", "@107"], "timeframes": ["1d"],
-                                    "start": iso(floor_ts(now_ms(), "1d") - 10 * 86_400_000),
-                                    "base_url": fake_hl.url})
+    path = pipeline_file(tmp_path, daily(fake_hl, ["PURR/USDC", "@107"], 10))
     run = etl("run", str(path))
     assert run.exit_code == 0, run
     for symbol in ("PURR/USDC", "@107"):
@@ -168,9 +172,7 @@ def test_bad_options_are_configuration_errors(tmp_path: Path, fake_hl, key: str,
 
 def test_a_422_fails_its_stream_at_once_and_the_others_land(tmp_path: Path, fake_hl) -> None:
     fake_hl.fail_next(Reply.text(f"{DESERIALIZE}: missing field `endTime` at line 1 column 80", 422))
-    path = pipeline_file(tmp_path, {"plugin": "hyperliquid", "symbols": ["ETH", "BTC"], "timeframes": ["1d"],
-                                    "start": iso(floor_ts(now_ms(), "1d") - 5 * 86_400_000),
-                                    "base_url": fake_hl.url}, concurrency=1)
+    path = pipeline_file(tmp_path, daily(fake_hl, ["ETH", "BTC"], 5), concurrency=1)
     run = etl("run", str(path))
     assert run.exit_code == 1, run
     assert "FAILED hl ohlcv/ETH/1d: hyperliquid ETH:" in run.stdout
@@ -182,20 +184,18 @@ def test_a_422_fails_its_stream_at_once_and_the_others_land(tmp_path: Path, fake
 
 def test_500_null_and_429_are_retried(tmp_path: Path, fake_hl) -> None:
     fake_hl.fail_next(Reply(500, b"null", {"Content-Type": "application/json"}), Reply.text("null", 429))
-    start = floor_ts(now_ms(), "1d") - 5 * 86_400_000
-    path = pipeline_file(tmp_path, {"plugin": "hyperliquid", "symbols": ["ETH"], "timeframes": ["1d"],
-                                    "start": iso(start), "base_url": fake_hl.url})
+    source = daily(fake_hl, ["ETH"], 5)
+    start = parse_time(source["start"])
+    path = pipeline_file(tmp_path, source)
     run = etl("run", str(path))
     assert run.exit_code == 0, run
     landed = landed_candles(tmp_path)
-    assert landed.equals(candle_rows([fake_hl.candle("ETH", "1d", start + day * 86_400_000) for day in range(5)]))
+    assert landed.equals(candle_rows([fake_hl.candle("ETH", "1d", start + day * DAY) for day in range(5)]))
     assert len(fake_hl.bodies("candleSnapshot")) == 3
 
 
 def test_an_unknown_coin_fails_its_stream(tmp_path: Path, fake_hl) -> None:
-    path = pipeline_file(tmp_path, {"plugin": "hyperliquid", "symbols": ["ETH", "NOPE"], "timeframes": ["1d"],
-                                    "start": iso(floor_ts(now_ms(), "1d") - 3 * 86_400_000),
-                                    "base_url": fake_hl.url})
+    path = pipeline_file(tmp_path, daily(fake_hl, ["ETH", "NOPE"], 3))
     run = etl("run", str(path))
     assert run.exit_code == 1, run
     assert "FAILED hl ohlcv/NOPE/1d: hyperliquid NOPE: unknown coin 'NOPE'" in run.stdout
