@@ -34,6 +34,13 @@ CANDLE_HORIZON = 5000
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w")
 
 
+def _advance(cursor: int, following: int, query: str) -> int:
+    """The next page's startTime; an answer that does not move past the last one would page forever."""
+    if following <= cursor:
+        raise SourceError(f"{query} answered startTime {iso(cursor)} with rows ending before it; paging cannot advance")
+    return following
+
+
 def _positive(value: int) -> None:
     if value <= 0:
         raise ValueError("must be positive")
@@ -91,7 +98,7 @@ class HyperliquidSource(etl.Source):
             if not rows:
                 return
             yield parsing.candles(rows, now_ms(), f"candle of {coin} {interval}")
-            cursor = max(row["t"] for row in rows) + step
+            cursor = _advance(cursor, max(row["t"] for row in rows) + step, "candleSnapshot")
 
     def _require_known(self, coin: str) -> None:
         """An empty answer for a name Hyperliquid does not list is a mistake in the pipeline, not a quiet day."""
@@ -136,7 +143,7 @@ class HyperliquidSource(etl.Source):
             if not rows:
                 return
             yield parsing.funding(rows, f"funding of {coin}")
-            cursor = max(row["time"] for row in rows) + 1
+            cursor = _advance(cursor, max(row["time"] for row in rows) + 1, "fundingHistory")
 
     def close(self) -> None:
         with self._lock:

@@ -200,3 +200,14 @@ def test_an_unknown_coin_fails_its_stream(tmp_path: Path, fake_hl) -> None:
     assert run.exit_code == 1, run
     assert "FAILED hl ohlcv/NOPE/1d: hyperliquid NOPE: unknown coin 'NOPE'" in run.stdout
     assert stored(tmp_path, "ohlcv")["symbol"].unique().to_list() == ["ETH"]
+
+
+def test_an_answer_that_does_not_move_forward_fails_instead_of_paging_forever(tmp_path: Path, fake_hl) -> None:
+    source = daily(fake_hl, ["ETH"], 5)
+    stale = fake_hl.candle("ETH", "1d", parse_time(source["start"]) - 30 * DAY)
+    fake_hl.fail_next(Reply.json([stale]))
+    run = etl("run", str(pipeline_file(tmp_path, source)))
+    assert run.exit_code == 1, run
+    assert "FAILED hl ohlcv/ETH/1d: hyperliquid ETH: candleSnapshot answered startTime" in run.stdout
+    assert "paging cannot advance" in run.stdout
+    assert len(fake_hl.bodies("candleSnapshot")) == 1
