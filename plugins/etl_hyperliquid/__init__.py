@@ -8,7 +8,9 @@
     (``PURR/USDC``, ``@107``). The API keeps only the newest 5000 candles per coin and interval; older
     windows are reported by a warning naming the earliest candle still available. Requests are
     weighted as documented (20 each, plus 1 per 60 candles or per 20 funding rows returned) against a
-    budget of ``weight_per_minute`` (1200) shared by every stream talking to the same host.
+    budget of ``weight_per_minute`` (1200) shared by every stream talking to the same host; 5xx, 429
+    and timeouts are retried up to ``attempts`` (8) times, a 422 fails the stream at once. An unknown
+    coin fails its stream by name. Options: ``base_url``, ``weight_per_minute``, ``attempts``.
 
 ``hyperliquid_archive`` (``s3://hyperliquid-archive``, requester pays)
     ``l2_top``: per L2 book snapshot, ``ts`` (exchange time), ``bid_px``, ``bid_sz``, ``ask_px``,
@@ -26,7 +28,9 @@
     --dry-run`` lists the objects, their sizes and the estimated cost first. Downloads are cached in
     ``cache_dir`` (default ``~/.cache/market-etl``) so nothing is paid twice. Hours missing from the
     archive are logged as gaps; hours not yet published (the archive is updated about monthly) are
-    left for a later run.
+    left for a later run; a corrupt object fails the stream at its hour, naming the key, and is not
+    cached. Options: ``bucket``, ``endpoint_url`` (S3-compatible mirrors), ``region``, ``cache_dir``,
+    ``transfer_cost_per_gb`` (0.09, AWS internet egress, for dry-run estimates).
 """
 
 import etl

@@ -30,11 +30,11 @@ def is_spot(coin: str) -> bool:
 class InfoClient:
     """One ``/info`` endpoint: weighted requests, plus the lists of coins it knows (fetched once)."""
 
-    def __init__(self, base_url: str, weight_per_minute: int):
+    def __init__(self, base_url: str, weight_per_minute: int, attempts: int):
         from etl.http import HttpClient, rate_limiter
 
         self.limiter = rate_limiter(f"hyperliquid {urlsplit(base_url).netloc}", weight_per_minute, 60)
-        self.http = HttpClient(base_url, limiter=self.limiter)
+        self.http = HttpClient(base_url, limiter=self.limiter, attempts=attempts)
         self._coins: set[str] | None = None
         self._coins_lock = threading.Lock()
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import etl
-from etl.errors import ConfigError, PermanentError, SourceError
+from etl.errors import ConfigError, PermanentError, SourceError, TransientError
 from etl.log import get_logger
 from etl.timeframes import floor_ts, iso, now_ms, timeframe_ms
 
@@ -56,6 +56,10 @@ class HyperliquidSource(etl.Source):
             int, 1200, check=_positive,
             help="request weight Hyperliquid allows per minute and IP, shared by every stream of the run",
         ),
+        "attempts": etl.Option(
+            int, 8, check=_positive,
+            help="tries per request before a transient failure (5xx, 429, timeout) fails the stream",
+        ),
     }
 
     def __init__(self, config: etl.SourceConfig):
@@ -72,16 +76,27 @@ class HyperliquidSource(etl.Source):
     def client(self) -> InfoClient:
         with self._lock:
             if self._client is None:
-                self._client = InfoClient(self.base_url or DEFAULT_BASE_URL, self.settings["weight_per_minute"])
+                self._client = InfoClient(self.base_url or DEFAULT_BASE_URL, self.settings["weight_per_minute"],
+                                          self.settings["attempts"])
             return self._client
 
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
-        pages = self._candles(stream, start, end) if stream.dataset == "ohlcv" else self._funding(stream, start, end)
         try:
-            for page in pages:
+            for page in self._pages(stream, start, end):
                 yield parsing.within(page, start, end)
         except SourceError as exc:
             raise type(exc)(f"hyperliquid {stream.symbol}: {exc}") from None
+
+    def _pages(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
+        try:
+            if stream.dataset == "ohlcv":
+                yield from self._candles(stream, start, end)
+            else:
+                yield from self._funding(stream, start, end)
+        except TransientError:
+            # Hyperliquid may answer an unknown coin with 500 ``null``: once retries are spent, say so.
+            self._require_known(stream.symbol)
+            raise
 
     def _candles(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         assert stream.timeframe is not None

@@ -160,6 +160,7 @@ def test_funding_of_a_spot_pair_is_a_configuration_error(tmp_path: Path, fake_hl
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("timeframes", ["6h"], "Invalid timeframe '6h'"),
     ("weight_per_minute", 0, "must be positive"),
+    ("attempts", 0, "must be positive"),
 ])
 def test_bad_options_are_configuration_errors(tmp_path: Path, fake_hl, key: str, value: object,
                                               message: str) -> None:
@@ -194,12 +195,17 @@ def test_500_null_and_429_are_retried(tmp_path: Path, fake_hl) -> None:
     assert len(fake_hl.bodies("candleSnapshot")) == 3
 
 
-def test_an_unknown_coin_fails_its_stream(tmp_path: Path, fake_hl) -> None:
-    path = pipeline_file(tmp_path, daily(fake_hl, ["ETH", "NOPE"], 3))
-    run = etl("run", str(path))
+@pytest.mark.parametrize("answer", ["empty", "null500"])
+def test_an_unknown_coin_fails_its_stream(tmp_path: Path, answer: str) -> None:
+    """Whether Hyperliquid answers an unknown coin with [] or with 500 null is not recorded: both are named."""
+    with FakeHyperliquid(unknown_coin=answer) as fake:
+        path = pipeline_file(tmp_path, {**daily(fake, ["ETH", "NOPE"], 3), "attempts": 2})
+        run = etl("run", str(path))
+        coins = [body["req"]["coin"] for body in fake.bodies("candleSnapshot")]
     assert run.exit_code == 1, run
     assert "FAILED hl ohlcv/NOPE/1d: hyperliquid NOPE: unknown coin 'NOPE'" in run.stdout
     assert stored(tmp_path, "ohlcv")["symbol"].unique().to_list() == ["ETH"]
+    assert coins.count("NOPE") == (1 if answer == "empty" else 2), "a 500 is retried, up to attempts"
 
 
 def test_an_answer_that_does_not_move_forward_fails_instead_of_paging_forever(tmp_path: Path, fake_hl) -> None:
