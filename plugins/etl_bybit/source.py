@@ -102,7 +102,7 @@ class BybitSource(ExchangeSource):
                 if not cursor or not result["list"]:
                     break
             if rows:
-                yield rows_to_frame(sorted(rows, key=lambda row: _ts(row, "timestamp")), OPEN_INTEREST_FIELDS)
+                yield rows_to_frame(sorted(rows, key=_by("timestamp")), OPEN_INTEREST_FIELDS)
 
     def listed_from(self, market: dict[str, Any], start: int, timeframe: str | None = None) -> int:
         """``start``, or the market's launch if later: no requests for the years before a listing."""
