@@ -94,7 +94,7 @@ class BinanceSource(ExchangeSource):
             rows = self.request(stream, method, params)
             if not rows:
                 return
-            yield self.closed_bars(rows_to_frame(rows, KLINE_FIELDS), step, asked_at)
+            yield self.closed_bars(stream, rows_to_frame(rows, KLINE_FIELDS), step, asked_at)
             if len(rows) < want:
                 return
             cursor = int(rows[-1][0]) + step

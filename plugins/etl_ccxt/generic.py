@@ -101,7 +101,7 @@ class CcxtSource(ExchangeSource):
             rows = [row for row in rows if cursor <= row[0] < end]
             if not rows:
                 return
-            yield self.closed_bars(rows_to_frame(rows, OHLCV_FIELDS), step, asked_at)
+            yield self.closed_bars(stream, rows_to_frame(rows, OHLCV_FIELDS), step, asked_at)
             cursor = int(rows[-1][0]) + step
 
 

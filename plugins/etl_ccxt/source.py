@@ -195,13 +195,16 @@ class ExchangeSource(etl.Source):
         """The exchange's time now: take it just before a request, to pass to ``closed_bars``."""
         return self.client.server_now()
 
-    def closed_bars(self, frame: pl.DataFrame, step: int, asked_at: int) -> pl.DataFrame:
-        """Drop bars that may still have been open when the exchange answered (it answered after ``asked_at``).
+    def closed_bars(self, stream: etl.Stream, frame: pl.DataFrame, step: int, asked_at: int) -> pl.DataFrame:
+        """Drop bars that may still have been open when the exchange answered (it answered after ``asked_at``);
+        the run summary counts them as ``open bars deferred``: the next run stores them, closed.
 
         The runner stops windows at the last bar closed on the local clock; when that clock runs ahead of
         the exchange's, the exchange still serves that bar as open (partial volume, last price as close).
         """
         import polars as pl
 
-        return frame.filter(pl.col("ts") + step <= asked_at)
+        closed = frame.filter(pl.col("ts") + step <= asked_at)
+        self.count(stream, "open_bars_deferred", frame.height - closed.height)
+        return closed
 

@@ -39,6 +39,7 @@ def test_the_open_bar_is_never_stored_and_the_next_run_takes_it_once_closed(case
 
     assert first.exit_code == 0, first
     assert fake.open_bars_served >= 1, "the fake did serve the forming bar"
+    assert "open bars deferred: 1" in first.summary
     stored = market.rows("ohlcv", "BTCUSDT", columns)
     last = stored[-1][0]
     assert open_bar - MINUTE <= last < floor_ts(fake.now_ms(), "1m"), "stored up to the last bar closed there"
@@ -48,6 +49,7 @@ def test_the_open_bar_is_never_stored_and_the_next_run_takes_it_once_closed(case
     second = market.run()
 
     assert second.exit_code == 0, second
+    assert "open bars deferred" not in second.summary
     stored = market.rows("ohlcv", "BTCUSDT", columns)
     assert stored[-1][0] > open_bar
     assert stored == expected(fake, start, stored[-1][0] + MINUTE), "the bar left open is now stored, final"
