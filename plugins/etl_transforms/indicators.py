@@ -9,8 +9,8 @@ first ``n`` inputs and then apply ``y = y_prev + alpha * (x - y_prev)``. ``smoot
 the seed row, and the raw input after it: ewm_mean starts at the first non-null value, so the recursion
 is TA-Lib's exactly (to rounding, about 1e-15 relative).
 
-Where a denominator is zero TA-Lib answers 0, not NaN: RSI is 0 when the market has not moved over
-the smoothing (no gain, no loss), and the Bollinger deviation is 0 when the variance is not positive
+Where a denominator is zero TA-Lib answers 0, not NaN: RSI is 0 while the market has not moved at
+all (no gain, no loss), and the Bollinger deviation is 0 when the variance is not positive
 (a flat window, or rounding just below zero). The same answers are given here.
 
 This module imports polars at the top; the features transform imports it only when it runs.
