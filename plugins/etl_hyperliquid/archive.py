@@ -86,13 +86,21 @@ class HyperliquidArchiveSource(etl.Source):
 
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         if stream.dataset == "l2_top":
-            frames = (rows for rows, _ in self._snapshots(stream, *self._hours(stream, start, end)))
+            frames = self._top(stream, start, end)
         elif stream.dataset == "ohlcv":
             frames = self._bars(stream, start, end)
         else:
             frames = self._contexts(stream, start, end)
         for frame in frames:
             yield parsing.within(frame, start, end)
+
+    def _top(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
+        """Snapshots of the window, one per millisecond (the later line of a file wins, as a sink's upsert would)."""
+        for rows, _ in self._snapshots(stream, *self._hours(stream, start, end)):
+            rows = parsing.within(rows, start, end)
+            unique = _one_per_ms(rows)
+            self.count(stream, "duplicates_dropped", rows.height - unique.height)
+            yield unique
 
     def _hours(self, stream: etl.Stream, start: int, end: int) -> tuple[int, int]:
         """First hour file to read, and the hour whose file is read last, only for stragglers."""
@@ -102,7 +110,8 @@ class HyperliquidArchiveSource(etl.Source):
         return floor_ts(first_bar, "1h"), ceil_ts(last_bar + timeframe_ms(stream.timeframe), "1h")
 
     def _snapshots(self, stream: etl.Stream, first: int, lookahead: int) -> Iterator[tuple[pl.DataFrame, int]]:
-        """Yield ``(rows, until)``: snapshots in time order, every one with ``ts < until`` released.
+        """Yield ``(rows, until)``: snapshots in time order, every one with ``ts < until`` released (two
+        snapshots of one millisecond are always released together).
 
         Stops at the first hour not published yet, holding back the hour before it, whose stragglers
         are in the unpublished file; only the look-ahead hour past the window may be unpublished.
@@ -111,7 +120,7 @@ class HyperliquidArchiveSource(etl.Source):
 
         store, catalog = self._archive()
         carry: pl.DataFrame | None = None
-        gaps = _Gaps(stream)
+        gaps = _Gaps(stream, self.count)
         for hour in range(first, lookahead + HOUR, HOUR):
             status = catalog.l2_day(floor_ts(hour, "1d"))
             if status is DayStatus.UNPUBLISHED or hour + HOUR > now_ms():
@@ -121,18 +130,18 @@ class HyperliquidArchiveSource(etl.Source):
                     log.info("hyperliquid archive not published yet", stream=stream.label, hour=iso(hour))
                 break
             key = l2_key(stream.symbol, hour)
-            frame = self._hour_file(store, key) if status is DayStatus.PUBLISHED else None
+            frame = self._hour_file(stream, store, key) if status is DayStatus.PUBLISHED else None
             if hour < lookahead and status is not DayStatus.BEFORE:
                 gaps.hour(hour, key, found=frame is not None)
             parts = [part for part in (carry, frame) if part is not None]
             if not parts:
                 continue
-            pending = pl.concat(parts).sort("ts", maintain_order=True).unique("ts", keep="last", maintain_order=True)
+            pending = pl.concat(parts).sort("ts", maintain_order=True)
             carry = pending.filter(pl.col("ts") >= hour)
             yield pending.filter(pl.col("ts") < hour), hour
         gaps.close()
 
-    def _hour_file(self, store: ArchiveStore, key: str) -> pl.DataFrame | None:
+    def _hour_file(self, stream: etl.Stream, store: ArchiveStore, key: str) -> pl.DataFrame | None:
         """One hour's snapshots; those with an empty side have no top of book to offer and are left out."""
         frame = _read(store, key, parsing.l2_top, "hour")
         if frame is None:
@@ -141,6 +150,7 @@ class HyperliquidArchiveSource(etl.Source):
         if complete.height < frame.height:
             log.warning("hyperliquid archive snapshots with an empty book side left out", key=key,
                         snapshots=frame.height - complete.height)
+            self.count(stream, "one_sided_snapshots_dropped", frame.height - complete.height)
         return complete
 
     def _bars(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
@@ -150,7 +160,7 @@ class HyperliquidArchiveSource(etl.Source):
         assert stream.timeframe is not None
         pending: pl.DataFrame | None = None
         for rows, until in self._snapshots(stream, *self._hours(stream, start, end)):
-            rows = rows if pending is None else pl.concat([pending, rows])
+            rows = _one_per_ms(rows) if pending is None else pl.concat([pending, _one_per_ms(rows)])
             complete = floor_ts(until, stream.timeframe)
             pending = rows.filter(pl.col("ts") >= complete)
             done = rows.filter(pl.col("ts") < complete)
@@ -171,6 +181,7 @@ class HyperliquidArchiveSource(etl.Source):
             if frame is None:
                 if status is not DayStatus.BEFORE:
                     log.warning("hyperliquid archive day missing (gap)", stream=stream.label, key=key)
+                    self.count(stream, "archive_days_missing", 1)
                 continue
             yield _context_columns(frame, stream.dataset)
 
@@ -236,6 +247,10 @@ class HyperliquidArchiveSource(etl.Source):
             self._catalog = None
 
 
+def _one_per_ms(snapshots: pl.DataFrame) -> pl.DataFrame:
+    return snapshots.unique("ts", keep="last", maintain_order=True)
+
+
 def _read(store: ArchiveStore, key: str, parse: Callable[[Path], pl.DataFrame], unit: str) -> pl.DataFrame | None:
     """Parse an object through the cache; None if the archive has no such object."""
     with store.fetch(key) as path:
@@ -251,10 +266,11 @@ def _read(store: ArchiveStore, key: str, parse: Callable[[Path], pl.DataFrame], 
 
 
 class _Gaps:
-    """Reports missing archive hours of a stream, a run of consecutive hours as one warning."""
+    """Reports missing archive hours of a stream: a run of consecutive hours as one warning, and a counter."""
 
-    def __init__(self, stream: etl.Stream):
+    def __init__(self, stream: etl.Stream, count: Callable[[etl.Stream, str, int], None]):
         self.stream = stream
+        self.count = count
         self.run: list[tuple[int, str]] = []
         self.missing = 0
         self.found = 0
@@ -266,6 +282,7 @@ class _Gaps:
         else:
             self.missing += 1
             self.run.append((hour, key))
+            self.count(self.stream, "archive_hours_missing", 1)
 
     def _flush(self) -> None:
         if self.run:

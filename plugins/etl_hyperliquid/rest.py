@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import etl
 from etl.errors import ConfigError, PermanentError, SourceError, TransientError
 from etl.log import get_logger
-from etl.timeframes import floor_ts, iso, now_ms, timeframe_ms
+from etl.timeframes import ceil_ts, floor_ts, iso, now_ms, timeframe_ms
 
 from . import parsing
 from .info import CANDLES_PER_EXTRA_WEIGHT, FUNDING_ROWS_PER_EXTRA_WEIGHT, InfoClient, is_spot
@@ -109,7 +109,7 @@ class HyperliquidSource(etl.Source):
             if cursor == start:
                 if not rows:
                     self._require_known(coin)
-                self._check_horizon(stream, start, min((row["t"] for row in rows), default=None))
+                self._check_horizon(stream, start, end, min((row["t"] for row in rows), default=None))
             if not rows:
                 return
             yield parsing.candles(rows, now_ms(), f"candle of {coin} {interval}")
@@ -123,8 +123,9 @@ class HyperliquidSource(etl.Source):
                 "spot pairs are named like PURR/USDC or @107"
             )
 
-    def _check_horizon(self, stream: etl.Stream, start: int, first_t: int | None) -> None:
-        """Warn when the window starts before the oldest candle the API still serves.
+    def _check_horizon(self, stream: etl.Stream, start: int, end: int, first_t: int | None) -> None:
+        """Warn when the window starts before the oldest candle the API still serves, and count the candles
+        of the window it cannot serve (``candles_beyond_horizon``).
 
         Only windows older than the horizon (the newest 5000 candles) are examined, so a coin listed
         recently, or an interval without trades, is not reported. An empty first page costs one more
@@ -140,6 +141,8 @@ class HyperliquidSource(etl.Source):
             first_t = min((row["t"] for row in self.client().rows(probe, CANDLES_PER_EXTRA_WEIGHT)), default=None)
         if first_t is not None and first_t <= floor_ts(start, interval):
             return
+        served_from = min(first_t if first_t is not None else end, end)
+        self.count(stream, "candles_beyond_horizon", max(0, (served_from - ceil_ts(start, interval)) // step))
         log.warning(
             "hyperliquid candles older than the API keeps",
             coin=coin, interval=interval, requested_from=iso(start),

@@ -84,6 +84,8 @@ def test_a_day_of_two_coins_lands_exact_l2_top_rows_and_mid_candles(
     assert one_sided["key"] == "market_data/20230601/7/l2Book/BTC.lz4" and one_sided["snapshots"] == 1
     downloads = object_gets(s3, archive_day.bucket) - before
     assert downloads == 49, "24 hours of 2 coins, less the missing one, plus each coin's next hour"
+    for counter in ("archive hours missing: 1", "one sided snapshots dropped: 1", "duplicates dropped: 47"):
+        assert counter in run.summary, run.summary  # one pair sharing a millisecond per file of the day
 
     bars = tmp_path / "bars"
     path = pipeline_file(bars, {**archive_source, "dataset": "ohlcv", "symbols": ["ETH", "BTC"],
@@ -255,6 +257,7 @@ def test_asset_contexts_feed_asset_ctxs_funding_and_open_interest(
     assert run.exit_code == 0, run
     gaps = log_events(run, "hyperliquid archive day missing (gap)")
     assert {record["key"] for record in gaps} == {"asset_ctxs/20230602.csv.lz4"} and len(gaps) == 6
+    assert "archive days missing: 6" in run.summary
     for coin in ("ETH", "BTC"):
         expected = pl.DataFrame(expected_contexts(archive_day, coin))
         assert expected.height == 2 * 1440

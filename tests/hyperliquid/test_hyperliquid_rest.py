@@ -98,6 +98,7 @@ def test_a_window_older_than_the_horizon_warns_with_the_earliest_candle(tmp_path
     assert warning["requested_from"] == "2020-01-01T00:00:00Z"
     assert warning["earliest_available"] == iso(earliest)
     assert landed["ts"].diff().drop_nulls().unique().to_list() == [HOUR], "no hole after the horizon"
+    assert f"candles beyond horizon: {(earliest - parse_time('2020-01-01')) // HOUR:,}" in run.summary
 
     old = pipeline_file(tmp_path / "old", {**source, "start": "2020-01-01", "end": "2020-02-01"})
     sent = len(fake_hl.bodies("candleSnapshot"))
@@ -105,7 +106,7 @@ def test_a_window_older_than_the_horizon_warns_with_the_earliest_candle(tmp_path
     assert run.exit_code == 0, run
     (warning,) = log_events(run, "hyperliquid candles older than the API keeps")
     assert warning["earliest_available"] == iso(earliest)
-    assert ", 0 rows," in run.summary
+    assert ", 0 rows," in run.summary and "candles beyond horizon: 744" in run.summary  # all of January
     window, probe = fake_hl.bodies("candleSnapshot")[sent:]
     assert window["req"]["endTime"] == parse_time("2020-02-01") - 1
     assert probe["req"]["startTime"] == parse_time("2020-01-01") and probe["req"]["endTime"] > earliest
