@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hyperliquid_helpers import DAY0, MISSING_HOUR, UNUSUAL_HOUR, Archive, archive_objects
 
-from etl.timeframes import DAY, HOUR, parse_time
+from etl.timeframes import DAY
 from fixtures.fake_hyperliquid import FakeHyperliquid
-from fixtures.fake_hyperliquid_archive import (
-    asset_ctx_rows,
-    asset_ctxs_key,
-    compress,
-    l2book_key,
-    l2book_lines,
-    seed_bucket,
-    unusual_lines,
-)
+from fixtures.fake_hyperliquid_archive import asset_ctx_rows, asset_ctxs_key, compress, seed_bucket
 from fixtures.s3_server import S3Server, fake_credentials, start_s3_server
 
 
@@ -41,36 +33,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials for the AWS chain that can only reach the local moto server."""
     for name, value in fake_credentials().items():
         monkeypatch.setenv(name, value)
-
-
-@dataclass
-class Archive:
-    """A seeded bucket and the lines of every object in it (the truth tests compare against)."""
-
-    bucket: str
-    lines: dict[str, list[str]]
-
-
-DAY0 = parse_time("2023-06-01")
-MISSING_HOUR = ("ETH", 5)
-UNUSUAL_HOUR = ("BTC", 7)
-
-
-def archive_objects(coins: tuple[str, ...], hours: range, skip: tuple[str, int] | None = None,
-                    unusual: tuple[str, int] | None = None) -> dict[str, list[str]]:
-    """l2Book lines for each coin and hour offset from 2023-06-01 (a tuple names a coin's hour to leave out
-    or to enrich with unusual lines)."""
-    objects = {}
-    for coin in coins:
-        for offset in hours:
-            if (coin, offset) == skip:
-                continue
-            hour = DAY0 + offset * HOUR
-            lines = l2book_lines(coin, hour)
-            if (coin, offset) == unusual:
-                lines[32:32] = unusual_lines(coin, hour)
-            objects[l2book_key(coin, hour)] = lines
-    return objects
 
 
 @pytest.fixture(scope="session")

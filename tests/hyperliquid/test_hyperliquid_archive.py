@@ -13,8 +13,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import DAY0, Archive, archive_objects
-from hyperliquid_helpers import etl, log_events, pipeline_file, pipelines_file, stored
+from hyperliquid_helpers import DAY0, Archive, archive_objects, etl, log_events, pipeline_file, pipelines_file, stored
 
 from etl.timeframes import DAY, HOUR, MINUTE, timeframe_ms
 from fixtures.fake_hyperliquid_archive import asset_ctx_rows, asset_ctxs_key, compress, seed_bucket
