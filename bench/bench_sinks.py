@@ -7,9 +7,10 @@
 
 The data is one OHLCV stream of one-minute candles plus float feature columns up to ``--columns``. The
 reference row is a plain DuckDB ``INSERT INTO t SELECT * FROM arrow_table`` of the same data into a
-table without a key: what a load costs before anything guarantees uniqueness. PostgreSQL runs on a
-private server started from the machine's binaries (durable settings: fsync on), unless ``--dsn`` names
-one. Sinks are driven through the plugin registry, exactly as the runner drives them.
+table without a key: what a load costs before anything guarantees uniqueness. With ``--batch-rows`` a
+second reference row does the same insert once per batch (each committed), the price of batching alone.
+PostgreSQL runs on a private server started from the machine's binaries (durable settings: fsync on),
+unless ``--dsn`` names one. Sinks are driven through the plugin registry, as the runner drives them.
 """
 
 from __future__ import annotations
@@ -56,15 +57,21 @@ def timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - began
 
 
-def reference(frame: Any, folder: Path, run: int) -> float:
-    """Plain insert from Arrow into DuckDB: the yardstick for every sink."""
+def reference(frame: Any, folder: Path, run: int, batch_rows: int) -> float:
+    """Plain insert from Arrow into DuckDB, one committed statement per batch: the yardstick for every sink."""
     import duckdb
 
-    connection = duckdb.connect(str(folder / f"reference{run}.duckdb"))
-    arrow_table = frame.to_arrow()
-    connection.register("arrow_table", arrow_table)
+    connection = duckdb.connect(str(folder / f"reference{run}-{batch_rows}.duckdb"))
+    connection.register("arrow_table", frame.head(0).to_arrow())
     connection.execute("CREATE TABLE t AS SELECT * FROM arrow_table LIMIT 0")
-    seconds = timed(lambda: connection.execute("INSERT INTO t SELECT * FROM arrow_table"))
+    tables = [frame.slice(offset, batch_rows).to_arrow() for offset in range(0, frame.height, batch_rows)]
+
+    def insert_all() -> None:
+        for table in tables:
+            connection.register("arrow_table", table)
+            connection.execute("INSERT INTO t SELECT * FROM arrow_table")
+
+    seconds = timed(insert_all)
     connection.close()
     return seconds
 
@@ -136,9 +143,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sinks-") as temp, ExitStack() as stack:
         folder = Path(temp)
         postgres = postgres_dsn(stack, args.dsn)
-        base = args.rows / min(reference(frame, folder, run) for run in range(args.repeat))
+        base = args.rows / min(reference(frame, folder, run, args.rows) for run in range(args.repeat))
         print(f"{'sink':<34}{'first load':>14}{'reload':>14}{'first/ref':>11}")
         print(f"{'duckdb INSERT SELECT from Arrow':<34}{base:>12,.0f}/s{'':>14}{100:>10.0f}%")
+        if batch_rows < args.rows:
+            batched = args.rows / min(reference(frame, folder, run, batch_rows) for run in range(args.repeat))
+            print(f"{'  the same, one INSERT per batch':<34}{batched:>12,.0f}/s{'':>14}{100 * batched / base:>10.0f}%")
         for sink in [name.strip() for name in args.sinks.split(",") if name.strip()]:
             runs = [load(sink, settings_for(sink, folder, run, postgres), frame, batch_rows, folder)
                     for run in range(args.repeat)]

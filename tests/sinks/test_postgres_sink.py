@@ -190,6 +190,18 @@ def test_connection_lost_on_every_attempt_fails_the_stream_and_keeps_the_table_w
     assert_rows(postgres_dsn, fixture_candles("2024-01-01", "2024-01-10"), "a batch that never committed")
 
 
+def test_server_restart_between_batches_reconnects(postgres_server, postgres_dsn, tmp_path) -> None:
+    stream = etl.Stream("ohlcv", "BTC-USD", "1h")
+    first = sample_rows(dataset("ohlcv"), stream, parse_time("2024-01-01"), 24)
+    second = sample_rows(dataset("ohlcv"), stream, parse_time("2024-01-01"), 24, first_index=24)
+    with open_sink(postgres_dsn, tmp_path) as sink:
+        sink.write(first, dataset("ohlcv"), "ohlcv")
+        postgres_server.restart()
+        sink.write(second, dataset("ohlcv"), "ohlcv")
+    expected = pl.concat([first, second])
+    check_same_rows(align_types(stored(postgres_dsn), expected), expected, KEY, "postgres after a server restart")
+
+
 class open_sink:
     """The postgres sink opened on ``dsn`` with schema ``market``, closed at the end of the block."""
 
