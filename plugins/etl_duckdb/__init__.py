@@ -19,6 +19,9 @@ about as much as the plain insert; batches arrive per stream, so the delete is n
 constant key columns and its time range and DuckDB skips the rest of the table by its zone maps. A
 batch replaces whole rows: a table column the batch lacks becomes NULL for the rows it rewrites, the
 same in every sink of this project. Keys are unique within a batch (the runner guarantees it).
+
+DuckDB lets one process at a time open a database file for writing: while another process (a second
+``etl run``, a notebook) holds it, the sink fails to open with a SinkError naming the file.
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ spans several months replaces several files, each atomically; a crash between tw
 partly applied until the runner replays it, which it always does since the checkpoint did not move.
 A batch replaces whole rows: a column the batch lacks becomes null for the rows it rewrites, the same
 in every sink of this project. A column whose type differs from the file's is a SinkError naming the
-table, file, column and both types. A key's ``ts`` is assumed fixed (it picks the month file).
+table, file, column and both types. A key's ``ts`` is assumed fixed (it picks the month file). Each
+stream's files have one writer at a time (the pipeline lock sees to it); two pipelines writing the same
+stream into the same lake at once could lose one's merge.
 """
 
 from __future__ import annotations

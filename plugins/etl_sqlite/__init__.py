@@ -48,7 +48,8 @@ class SQLiteSink(etl.Sink):
         path: Path = self.settings["path"]
         path.parent.mkdir(parents=True, exist_ok=True)
         # Opened by the runner's thread, written from stream threads; the runner serialises the writes.
-        self.db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
+        # Another process writing the same file makes a batch wait for its turn, up to a minute.
+        self.db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False, timeout=60))
         self.db.enable_wal()
         self.db.execute("PRAGMA synchronous = FULL")
 
