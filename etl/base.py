@@ -51,6 +51,7 @@ class SourceConfig:
     end: int | None
     settings: dict[str, Any] = field(default_factory=dict)
     base_dir: Path = Path(".")
+    state_dir: Path = Path(".etl")
 
 
 @dataclass(frozen=True)

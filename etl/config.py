@@ -145,7 +145,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
             local[key] = settings[key]
         if local[key] < 1:
             raise ConfigError(f"Key {key!r} in {where} must be at least 1, not {local[key]}")
-    source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir)
+    source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir, settings["state_dir"])
     transforms = tuple(
         _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir, {})
         for index, item in enumerate(_list(raw.get("transforms", []), f"{where}.transforms"))
@@ -190,7 +190,7 @@ def _check_transform_dataset(spec: PluginSpec, dataset: str) -> None:
         )
 
 
-def _source(raw: dict[str, Any], where: str, base_dir: Path) -> SourceConfig:
+def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) -> SourceConfig:
     from .datasets import dataset as get_dataset
 
     plugin = _plugin_name(raw, where)
@@ -223,7 +223,7 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path) -> SourceConfig:
         valid = ", ".join(sorted(_SOURCE_CORE_KEYS | set(declared)))
         raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {valid}")
     settings = validate_options(declared, given, where, base_dir)
-    config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir)
+    config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir, state_dir)
     try:
         cls(config).check()
     except ConfigError as exc:

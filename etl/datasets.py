@@ -28,10 +28,16 @@ class Dataset:
     columns: Columns
     key: tuple[str, ...]
     description: str = ""
+    nullable: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
+
+    @property
+    def required_values(self) -> tuple[str, ...]:
+        """Columns that must hold a value in every row."""
+        return tuple(name for name in self.column_names if name not in self.nullable)
 
     @property
     def has_timeframe(self) -> bool:
@@ -54,7 +60,8 @@ BUILTIN_DATASETS = (
             ("volume", "f64"),
         ),
         ("source", "symbol", "timeframe", "ts"),
-        "candles; ts is the bar start",
+        "candles; ts is the bar start; volume is null where the source has no trades (mid-price candles)",
+        nullable=("volume",),
     ),
     Dataset(
         "funding",

@@ -61,20 +61,31 @@ class WindowRead:
 
 
 def read_window(source: Source, stream: Stream, start: int, end: int) -> WindowRead:
-    """Fetch ``[start, end)`` of ``stream`` and conform each non-empty batch as the runner does."""
+    """Fetch ``[start, end)`` of ``stream`` and conform each non-empty batch as the runner does.
+
+    A source whose paging never stops is cut off after ``batch_limit`` batches, with a failure.
+    """
     import polars as pl
 
     from etl.datasets import conform, dataset, empty_frame
 
     schema = dataset(stream.dataset)
-    batches = list(source.fetch(stream, start, end))
-    label = f"{stream.label} [{iso(start)}, {iso(end)})"
-    for number, batch in enumerate(batches, 1):
-        if batch.height:
-            checks.check_raw_ts(batch, f"{label} batch {number}")
+    limit = batch_limit(source, stream, start, end)
+    batches = []
+    for batch in source.fetch(stream, start, end):
+        batches.append(batch)
+        if len(batches) > limit:
+            raise AssertionError(f"{stream.label} [{iso(start)}, {iso(end)}): fetch yielded more than {limit} "
+                                 f"batches; does its paging stop at the end of the window?")
     conformed = [conform(batch, schema, stream, source.config.plugin) for batch in batches if batch.height]
     rows = pl.concat(conformed, how="diagonal_relaxed") if conformed else empty_frame(schema)
     return WindowRead(stream, start, end, batches, conformed, rows)
+
+
+def batch_limit(source: Source, stream: Stream, start: int, end: int) -> int:
+    """Twice the rows the window can hold, plus slack: more batches than that means paging in circles."""
+    intervals = -(-(end - start) // source.row_interval_ms(stream))
+    return 2 * max(intervals, 0) + 100
 
 
 class SourceConformance(PluginSuite):
@@ -202,6 +213,9 @@ class SourceConformance(PluginSuite):
         import polars as pl
 
         for read in window.values():
+            for number, batch in enumerate(read.batches, 1):
+                if batch.height:
+                    checks.check_raw_ts(batch, f"{read.label} batch {number}")
             assert read.rows.schema["ts"] == pl.Datetime("ms", "UTC")
             checks.check_ascending(read.conformed, read.label)
 
@@ -247,6 +261,7 @@ class SourceConformance(PluginSuite):
         for stream, whole in window.items():
             if whole.rows.height < self.min_rows:
                 pytest.fail(f"{whole.label}: too few rows ({whole.rows.height}) to cut the window")
+            checks.check_in_window(whole.rows, whole.start, whole.end, whole.label)
             ms = whole.rows["ts"].dt.epoch("ms").sort()
             first_cut, second_cut = ms[whole.rows.height // 3], ms[2 * whole.rows.height // 3] + 1
             bounds = [whole.start, first_cut, second_cut, whole.end]
@@ -275,7 +290,8 @@ class SourceConformance(PluginSuite):
         if not streams:
             pytest.skip(f"dataset {self.dataset_name()} has no timeframe")
         for read in streams:
-            first = int(read.rows["ts"].dt.epoch("ms")[0])
+            checks.check_in_window(read.rows, read.start, read.end, read.label)
+            first = int(read.rows["ts"].dt.epoch("ms").min())
             inner = read_window(source, read.stream, first + 1, first + timeframe_ms(read.stream.timeframe))
             assert not inner.rows.height, f"{inner.label}: expected no row, got {inner.rows.height}"
 
