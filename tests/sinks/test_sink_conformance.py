@@ -2,8 +2,9 @@
 
 ``etl.testing.SinkConformance`` (first write, identical rewrite, overlapping upsert, new column, empty
 batch, every dataset, refused type change, a real ``etl run`` twice) plus what this project promises on
-top: whole-row replacement, batches holding several streams, many random overlapping rewrites that
-never duplicate a key, and a 1M-row batch. Every check reads the rows back with the store's own client.
+top: whole-row replacement, batches holding several streams, null-only columns, many random
+overlapping rewrites that never duplicate a key, a null key refused with nothing of its batch stored,
+and a 1M-row batch. Every check reads the rows back with the store's own client.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import pytest
 from sink_stores import read_store
 
 from etl.base import Stream
+from etl.datasets import dataset
+from etl.errors import SinkError
 from etl.testing import SinkConformance
 from etl.testing.checks import align_types, check_same_rows
 from etl.testing.samples import sample_rows
+from etl.testing.sink_suite import ohlcv
 
 START = 1_704_067_200_000  # 2024-01-01
 BTC = Stream("ohlcv", "BTC-USD", "1h")
@@ -52,8 +56,8 @@ class FourSinkConformance(SinkConformance):
         return read_store(self.plugin, settings, table)
 
     def test_batch_of_several_streams(self, sink_settings, context) -> None:
-        one = sample_rows(self.ohlcv(), BTC, START, 30)
-        two = sample_rows(self.ohlcv(), ETH, START, 30)
+        one = sample_rows(ohlcv(), BTC, START, 30)
+        two = sample_rows(ohlcv(), ETH, START, 30)
         both = pl.concat([one, two])
         changed = pl.concat([one.tail(10), two.tail(10)]).with_columns(pl.col("close") * 2)
         self.write(sink_settings, context, both, changed)
@@ -62,16 +66,16 @@ class FourSinkConformance(SinkConformance):
 
     def test_rewrite_replaces_whole_rows(self, sink_settings, context) -> None:
         """A stored column the rewriting batch lacks becomes null for the rewritten rows, in every sink."""
-        with_extra = sample_rows(self.ohlcv(), BTC, START, 24).with_columns(pl.lit(7.5).alias("rsi_14"))
-        without = sample_rows(self.ohlcv(), BTC, START, 6, first_index=18)
+        with_extra = sample_rows(ohlcv(), BTC, START, 24).with_columns(pl.lit(7.5).alias("rsi_14"))
+        without = sample_rows(ohlcv(), BTC, START, 6, first_index=18)
         self.write(sink_settings, context, with_extra, without)
         expected = pl.concat([with_extra.head(18), without.with_columns(pl.lit(None, pl.Float64).alias("rsi_14"))])
         self.assert_stored(sink_settings, expected, "a rewrite without the 'rsi_14' column")
 
     def test_all_null_column_is_not_a_type(self, sink_settings, context) -> None:
         """A column with no value yet (polars Null) stores nothing and does not fix the column's type."""
-        empty_feature = sample_rows(self.ohlcv(), BTC, START, 12).with_columns(pl.lit(None).alias("ema_20"))
-        later = sample_rows(self.ohlcv(), BTC, START, 12, first_index=12).with_columns(pl.lit(3.25).alias("ema_20"))
+        empty_feature = sample_rows(ohlcv(), BTC, START, 12).with_columns(pl.lit(None).alias("ema_20"))
+        later = sample_rows(ohlcv(), BTC, START, 12, first_index=12).with_columns(pl.lit(3.25).alias("ema_20"))
         self.write(sink_settings, context, empty_feature, later)
         expected = pl.concat([empty_feature.with_columns(pl.col("ema_20").cast(pl.Float64)), later])
         self.assert_stored(sink_settings, expected, "a null-only column, then values")
@@ -82,18 +86,15 @@ class FourSinkConformance(SinkConformance):
         with self.session(sink_settings, context) as sink:
             for round_number in range(12):
                 first, rows = int(rng.integers(0, 80)), int(rng.integers(1, 40))
-                batch = sample_rows(self.ohlcv(), BTC, START, rows, first_index=first).with_columns(
+                batch = sample_rows(ohlcv(), BTC, START, rows, first_index=first).with_columns(
                     pl.col("volume") + round_number)
-                sink.write(batch, self.ohlcv(), self.table)
+                sink.write(batch, ohlcv(), self.table)
                 for index, row in zip(range(first, first + rows), batch.iter_slices(1), strict=True):
                     expected[index] = row
         self.assert_stored(sink_settings, pl.concat(expected.values()), "12 random overlapping rewrites")
 
     def test_null_key_is_refused_and_the_batch_lands_nowhere(self, sink_settings, context) -> None:
         """A batch with a null key column is a SinkError; none of its rows land, earlier rows stay."""
-        from etl.datasets import dataset
-        from etl.errors import SinkError
-
         trades = dataset("trades")
         good = sample_rows(trades, Stream("trades", "BTC-USD"), START, 10)
         bad = sample_rows(trades, Stream("trades", "BTC-USD"), START, 10, first_index=10).with_columns(
@@ -109,13 +110,8 @@ class FourSinkConformance(SinkConformance):
         batch = million_candles()
         self.write(sink_settings, context, batch)
         stored = align_types(self.read_rows(sink_settings, self.table), batch)
-        check_same_rows(stored, batch, list(self.ohlcv().key), f"{self.plugin} after a 1M-row batch")
+        check_same_rows(stored, batch, list(ohlcv().key), f"{self.plugin} after a 1M-row batch")
 
-    @staticmethod
-    def ohlcv():
-        from etl.datasets import dataset
-
-        return dataset("ohlcv")
 
 
 class TestDuckDBConformance(FourSinkConformance):
