@@ -50,7 +50,7 @@ def check_raw_ts(batch: pl.DataFrame, label: str) -> None:
 
 
 def check_schema(frame: pl.DataFrame, dataset: Dataset, label: str) -> None:
-    """Required columns first, in order, with their types; no nulls or NaN in them."""
+    """Required columns first, in order, with their types; never NaN; null only where the dataset allows."""
     import polars as pl
 
     from etl.datasets import polars_type
@@ -62,9 +62,14 @@ def check_schema(frame: pl.DataFrame, dataset: Dataset, label: str) -> None:
         expected = polars_type(kind)
         if frame.schema[name] != expected:
             _fail(label, f"column {name!r} is {frame.schema[name]}, the {dataset.name} dataset wants {expected}")
-        missing = frame.filter(pl.col(name).is_null() | (pl.col(name).is_nan() if kind == "f64" else False))
-        if missing.height:
-            _fail(label, f"column {name!r} holds null or NaN", missing, required)
+        if kind == "f64":
+            nan = frame.filter(pl.col(name).is_nan())
+            if nan.height:
+                _fail(label, f"column {name!r} holds NaN; a missing value is null", nan, required)
+        if name in dataset.required_values:
+            missing = frame.filter(pl.col(name).is_null())
+            if missing.height:
+                _fail(label, f"column {name!r} holds null", missing, required)
 
 
 def check_ascending(frames: list[pl.DataFrame], label: str) -> None:
