@@ -5,7 +5,7 @@
     python bench/bench_transforms.py --symbols 50 --candles 5000 --breakdown
 
 The input has 1% duplicated candles (half exact repeats, half conflicting versions) and 0.6% bad rows
-(high below low, negative price or volume, NaN, null, off-grid timestamp). Each measurement runs in
+(high below low, negative price or volume, NaN close, null open, off-grid timestamp). Each measurement runs in
 its own process, so its peak RSS is its own:
 
   polars transforms   the real validate, dedup and features transforms, one stream at a time as the
@@ -83,7 +83,8 @@ def _spoil(frame: Any, rows: Any) -> Any:
         pl.when(kind == 0).then(pl.col("high")).otherwise(pl.col("low")).alias("low"),
         pl.when(kind == 1).then(-pl.col("close")).when(kind == 3).then(float("nan")).otherwise(pl.col("close"))
         .alias("close"),
-        pl.when(kind == 2).then(-1.0).when(kind == 4).then(None).otherwise(pl.col("volume")).alias("volume"),
+        pl.when(kind == 2).then(-1.0).otherwise(pl.col("volume")).alias("volume"),
+        pl.when(kind == 4).then(None).otherwise(pl.col("open")).alias("open"),
         pl.when(kind == 5).then(pl.col("ts") + 30_000).otherwise(pl.col("ts")).alias("ts"),
     ).drop("kind")
 
@@ -130,7 +131,7 @@ def run_pandas(market: Any, folder: Path) -> dict[str, Any]:
     frame = market
     ms = (frame["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
     floats = frame[[*PRICES, "volume"]]
-    missing = frame[KEY].isna().any(axis=1) | floats.isna().any(axis=1)
+    missing = frame[KEY].isna().any(axis=1) | frame[PRICES].isna().any(axis=1)
     flags = {
         "not_null": missing.to_numpy(),
         "finite": (np.isinf(floats).any(axis=1)).to_numpy(),

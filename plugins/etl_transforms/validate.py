@@ -2,7 +2,8 @@
 
 Checks (each applies where the dataset has the columns it needs):
 
-- ``not_null``: no required column (key, prices, sizes) is null
+- ``not_null``: no column the dataset requires a value in (key, prices, sizes) is null; a nullable
+  one (ohlcv ``volume``: mid-price candles have none) may be
 - ``finite``: no required float column is NaN or infinite
 - ``positive_prices``: OHLC prices (ohlcv) and trade prices are above zero
 - ``non_negative``: volumes, trade sizes, open interest and their extras are zero or more
@@ -35,7 +36,7 @@ _NON_NEGATIVE_COLUMNS = (
 def _not_null(dataset: etl.Dataset, frame: Any) -> Any:
     import polars as pl
 
-    return pl.any_horizontal(pl.col(name).is_null() for name in dataset.column_names)
+    return pl.any_horizontal(pl.col(name).is_null() for name in dataset.required_values)
 
 
 def _finite(dataset: etl.Dataset, frame: Any) -> Any:

@@ -162,3 +162,12 @@ def test_future_rows_are_quarantined(tmp_path: Path) -> None:
     (file,) = (tmp_path / "quarantine" / "test" / "ohlcv").glob("*.parquet")
     assert pl.read_parquet(file)["reason"].to_list() == ["not_future"]
     assert report.result(stream).counters == {"quarantined": 1}
+
+
+def test_a_candle_without_volume_is_not_bad(tmp_path: Path) -> None:
+    """Mid-price candles have no volume: ohlcv declares volume nullable."""
+    write_input(tmp_path, candles(5).with_columns(pl.lit(None, pl.Float64).alias("volume")))
+    result = run(pipeline(tmp_path, [{"plugin": "validate"}, {"plugin": "features", "include": ["volume_sma_2"]}]))
+    assert result.exit_code == 0, str(result)
+    table = stored(tmp_path)
+    assert table.height == 5 and table["volume_sma_2"].null_count() == 5
