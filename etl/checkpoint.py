@@ -88,14 +88,20 @@ class Checkpoints:
         return entry["next_ms"] if entry else None
 
     def advance(self, label: str, next_ms: int, rows: int) -> None:
+        self.advance_many([(label, next_ms, rows)])
+
+    def advance_many(self, moves: list[tuple[str, int, int]]) -> None:
+        """Record several streams' progress (in order) with one atomic write."""
         with self._lock:
-            entry = self.data["streams"].get(label, {"rows": 0})
-            self.data["streams"][label] = {
-                "next": iso(next_ms),
-                "next_ms": next_ms,
-                "rows": entry["rows"] + rows,
-                "updated": iso(now_ms()),
-            }
+            updated = iso(now_ms())
+            for label, next_ms, rows in moves:
+                entry = self.data["streams"].get(label, {"rows": 0})
+                self.data["streams"][label] = {
+                    "next": iso(next_ms),
+                    "next_ms": next_ms,
+                    "rows": entry["rows"] + rows,
+                    "updated": updated,
+                }
             self._save()
 
     def update(self, **fields: Any) -> None:

@@ -22,8 +22,10 @@ _SETTINGS = {
     "state_dir": Option(Path, Path(".etl"), "checkpoints, locks, run ledger, quarantine"),
     "concurrency": Option(int, 4, "streams run at once per pipeline"),
     "batch_rows": Option(int, 100_000, "rows gathered from a source before transforms and sinks run"),
+    "commit_rows": Option(int, 500_000, "rows of several streams written in one transaction per sink"),
 }
-_PIPELINE_KEYS = {"source", "transforms", "sinks", "concurrency", "batch_rows"}
+_TUNING = ("concurrency", "batch_rows", "commit_rows")
+_PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}
 _SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end"}
 
 
@@ -44,6 +46,7 @@ class PipelineSpec:
     sinks: tuple[PluginSpec, ...]
     concurrency: int
     batch_rows: int
+    commit_rows: int
 
 
 @dataclass(frozen=True)
@@ -135,12 +138,9 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     if not sinks:
         raise ConfigError(f"Missing [[{where}.sinks]]: a pipeline needs at least one sink")
     local = validate_options(
-        {key: _SETTINGS[key] for key in ("concurrency", "batch_rows")},
-        {key: raw[key] for key in ("concurrency", "batch_rows") if key in raw},
-        where,
-        base_dir,
+        {key: _SETTINGS[key] for key in _TUNING}, {key: raw[key] for key in _TUNING if key in raw}, where, base_dir
     )
-    for key in ("concurrency", "batch_rows"):
+    for key in _TUNING:
         if key not in raw:
             local[key] = settings[key]
         if local[key] < 1:
@@ -156,7 +156,8 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     )
     for spec in transforms:
         _check_transform_dataset(spec, source.dataset)
-    return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"])
+    return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
+                        local["commit_rows"])
 
 
 def _list(value: Any, where: str) -> list[Any]:

@@ -7,7 +7,6 @@ which the sinks upsert to the same rows.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import faults
-from .base import PluginContext, Sink, Stream
+from .base import PluginContext, Stream
 from .checkpoint import Checkpoints, read_json
+from .committer import Committer, SinkSlot, describe
 from .config import PipelineSpec, Project
-from .errors import ConfigError, EtlError, LockedError
+from .errors import ConfigError, LockedError
 from .ledger import Ledger
 from .lock import PipelineLock
 from .log import get_logger
@@ -177,32 +176,25 @@ def _run_locked(project: Project, spec: PipelineSpec, command: str, checkpoint_p
         checkpoints.update(status="done", finished=iso(now_ms()))
 
 
-@dataclass
-class _SinkSlot:
-    sink: Sink
-    table: str
-    lock: threading.Lock
-
-
-def _open_sinks(project: Project, spec: PipelineSpec, dataset_name: str) -> list[_SinkSlot]:
+def _open_sinks(project: Project, spec: PipelineSpec, dataset_name: str) -> list[SinkSlot]:
     from .plugins import registry
 
     context = PluginContext(spec.name, project.base_dir, project.state_dir)
-    slots: list[_SinkSlot] = []
+    slots: list[SinkSlot] = []
     try:
         for sink_spec in spec.sinks:
             settings = dict(sink_spec.settings)
             table = settings.pop("table") or dataset_name
             sink = registry().get("sink", sink_spec.plugin)(settings, context)
             sink.open()
-            slots.append(_SinkSlot(sink, table, threading.Lock()))
+            slots.append(SinkSlot(sink, table))
     except Exception:
         _close_sinks(slots)
         raise
     return slots
 
 
-def _close_sinks(slots: list[_SinkSlot]) -> None:
+def _close_sinks(slots: list[SinkSlot]) -> None:
     for slot in slots:
         try:
             slot.sink.close()
@@ -236,14 +228,16 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     try:
         slots = _open_sinks(project, spec, schema.name)
     except Exception as exc:
-        message = f"cannot open sinks: {_describe(exc)}"
+        message = f"cannot open sinks: {describe(exc)}"
         log.error("pipeline failed", pipeline=spec.name, error=message)
         for unit in units:
             report.result(unit.stream).error = message
         slots = []
     else:
-        with bar, ThreadPoolExecutor(max_workers=max(1, min(spec.concurrency, len(units)))) as pool:
-            list(pool.map(lambda unit: _run_unit(unit, slots, schema, checkpoints, report, bar), units))
+        workers = max(1, min(spec.concurrency, len(units)))
+        committer = Committer(slots, schema, checkpoints, report, bar, spec.commit_rows, queue_size=2 * workers)
+        with bar, committer, ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
         _close_sinks(slots)
     finally:
         close_sources()
@@ -256,41 +250,19 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     return results
 
 
-def _run_unit(unit: WorkUnit, slots: list[_SinkSlot], schema: Any, checkpoints: Checkpoints,
-              report: Report, bar: Progress) -> None:
+def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
+    """Fetch and transform one stream, handing its batches to the committer in order."""
     result = report.result(unit.stream)
     result.window_start, result.window_end = unit.start, unit.end
-    began = time.monotonic()
-    label = unit.stream.label
     if unit.start >= unit.end:
         result.skipped = "up to date"
         return
-    position = unit.start
+    committer.start_stream(unit.stream, unit.start)
     try:
         for batch in execute(unit, report):
-            if batch.frame.height:
-                for index, slot in enumerate(slots):
-                    if index:
-                        faults.point("between_sinks")
-                    with slot.lock:
-                        faults.point("sink_commit")
-                        slot.sink.write(batch.frame, schema, slot.table)
-            checkpoints.advance(label, batch.next_ms, batch.frame.height)
-            faults.point("after_batch")
-            result.rows += batch.frame.height
-            bar.advance(min(batch.next_ms, unit.end) - position, batch.frame.height)
-            position = min(batch.next_ms, unit.end)
-        log.debug("stream done", pipeline=unit.pipeline, stream=label, rows=result.rows,
-                 window=f"{iso(unit.start)}..{iso(unit.end)}", **result.counters)
+            if not committer.submit(unit.stream, batch, unit.end):
+                break
     except Exception as exc:
-        result.error = _describe(exc)
-        log.error("stream failed", pipeline=unit.pipeline, stream=label, error=result.error)
-    finally:
-        result.duration = time.monotonic() - began
-        bar.advance(unit.end - position, 0)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, EtlError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        committer.fail(unit.stream, describe(exc))
+    log.debug("stream fetched", pipeline=unit.pipeline, stream=unit.stream.label,
+              window=f"{iso(unit.start)}..{iso(unit.end)}")

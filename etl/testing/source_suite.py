@@ -165,18 +165,13 @@ class SourceConformance(PluginSuite):
         return single_pipeline(source, [{"plugin": "duckdb", "path": CONFORMANCE_DB}])
 
     def build_source(self, folder: Path, options: dict[str, Any], symbols: tuple[str, ...] | None = None) -> Any:
+        """A source built from a validated pipeline file, as the runner builds it."""
         from etl.plugins import registry
 
-        project = self.load_symbols(folder, options, symbols)
-        (spec,) = project.pipelines.values()
+        (spec,) = self.load(folder, options, symbols=symbols).pipelines.values()
         instance = registry().get("source", self.plugin)(spec.source)
         instance.check()
         return instance
-
-    def load_symbols(self, folder: Path, options: dict[str, Any], symbols: tuple[str, ...] | None) -> Any:
-        from etl.config import load
-
-        return load(write_pipeline(folder, self.pipeline(folder, options, symbols)))
 
     def stored_rows(self, folder: Path) -> pl.DataFrame:
         import duckdb
@@ -325,7 +320,7 @@ class SourceConformance(PluginSuite):
             pytest.skip("set unknown_symbol to a symbol the source's server rejects")
         symbols = (self.symbols[0], self.unknown_symbol)
         try:
-            project = self.load_symbols(tmp_path, valid_options, symbols)
+            project = self.load(tmp_path, valid_options, symbols=symbols)
         except ConfigError as exc:
             assert self.unknown_symbol in str(exc), f"the ConfigError does not name {self.unknown_symbol!r}: {exc}"
             return

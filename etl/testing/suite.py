@@ -72,12 +72,13 @@ class PluginSuite:
         """Every option the pipeline table of this plugin accepts, core ones included."""
         return dict(self.plugin_class().options)
 
-    def pipeline(self, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
-        """A pipeline file (as a dict) using this plugin with ``options``."""
+    def pipeline(self, folder: Path, options: dict[str, Any], **variant: Any) -> dict[str, Any]:
+        """A pipeline file (as a dict) using this plugin with ``options``; suites define their variants."""
         raise NotImplementedError
 
-    def load(self, folder: Path, options: dict[str, Any]) -> Project:
-        return load(write_pipeline(folder, self.pipeline(folder, options)))
+    def load(self, folder: Path, options: dict[str, Any], **variant: Any) -> Project:
+        """Write the pipeline to ``folder`` and validate it the way ``etl`` does."""
+        return load(write_pipeline(folder, self.pipeline(folder, options, **variant)))
 
     def validate(self, folder: Path, options: dict[str, Any]) -> PipelineRun:
         return run_cli("validate", str(write_pipeline(folder, self.pipeline(folder, options))))

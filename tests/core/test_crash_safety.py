@@ -18,6 +18,7 @@ from tests.conftest import run_etl
 PIPELINE = """
     [pipelines.hist]
     batch_rows = 150
+    commit_rows = 300
     concurrency = 2
 
     [pipelines.hist.source]
@@ -162,8 +163,11 @@ def test_lock_left_by_a_killed_run_does_not_block(plugin_sites, write_pipeline, 
     killed = run_etl("run", str(path), pythonpath=site, env={"ETL_CRASH_AT": "after_batch:2"})
     assert killed.returncode == -signal.SIGKILL
     assert (tmp_path / ".etl" / "locks" / "slow.lock").exists()
+    with duckdb.connect(str(tmp_path / "slow.duckdb"), read_only=True) as con:
+        [(committed,)] = con.execute("select count(*) from ohlcv").fetchall()
+    assert 0 < committed < 24
     rerun = run_etl("run", str(path), pythonpath=site)
     assert rerun.returncode == 0, rerun.stderr
-    assert "16 rows" in rerun.stdout
+    assert f"{24 - committed} rows" in rerun.stdout
     with duckdb.connect(str(tmp_path / "slow.duckdb"), read_only=True) as con:
         assert con.execute("select count(*), count(distinct ts) from ohlcv").fetchall() == [(24, 24)]

@@ -170,3 +170,26 @@ def test_repeated_keys_never_reach_a_sink_and_are_counted(write_pipeline, etl_cl
     with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
         rows = con.execute("select hour(ts), volume from ohlcv order by ts").fetchall()
     assert rows == [(0, 0.0), (1, 1.0), (2, 2.0)]
+
+
+def write_venues(path, venues):
+    lines = ["timestamp,open,high,low,close,volume,venue"]
+    lines += [f"2024-01-01T{hour:02d}:00:00Z,1,2,0.5,1.5,10,{venue}" for hour, venue in enumerate(venues)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_batch_a_sink_refuses_fails_only_its_stream_inside_a_grouped_commit(write_pipeline, etl_cli, tmp_path):
+    path = write_pipeline(GAPPY.replace('symbols = ["AAA"]', 'symbols = ["AAA", "BBB"]'))
+    write_venues(tmp_path / "AAA.csv", [1, 2])
+    write_venues(tmp_path / "BBB.csv", [1, 2])
+    assert etl_cli("run", str(path)).exit_code == 0
+    write_venues(tmp_path / "AAA.csv", [1, 2, 3, 4])
+    write_venues(tmp_path / "BBB.csv", [1, 2, "x3", "x4"])
+
+    result = etl_cli("run", str(path))
+    assert result.exit_code == 1, result.output
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed == ["FAILED g ohlcv/BBB/1h: duckdb table 'ohlcv' column 'venue' is BIGINT but the batch has VARCHAR"]
+    with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
+        rows = con.execute("select symbol, count(*), sum(venue) from ohlcv group by 1 order by 1").fetchall()
+    assert rows == [("AAA", 4, 10), ("BBB", 2, 3)]

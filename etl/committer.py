@@ -1,0 +1,151 @@
+"""One writer per pipeline run: batches from every stream, committed together, then checkpointed.
+
+Sinks are written by one thread anyway (a DuckDB file has one writer), and a transaction's commit costs
+the same for 20 rows as for 500,000. So stream threads hand their batches to the committer, which takes
+what is waiting (up to ``commit_rows``), writes it to every sink in one transaction each, and only then
+advances the checkpoint of every stream in the group. If a grouped write fails, each batch is retried on
+its own, so a bad batch fails its own stream and no other.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import faults
+from .log import get_logger
+
+if TYPE_CHECKING:
+    from .base import Sink, Stream
+    from .checkpoint import Checkpoints
+    from .progress import Progress
+    from .report import Report
+    from .unit import Batch
+
+log = get_logger("etl.committer")
+
+
+@dataclass
+class SinkSlot:
+    sink: Sink
+    table: str
+
+
+@dataclass
+class _Item:
+    stream: Stream
+    batch: Batch
+    end: int
+
+
+_STOP = object()
+
+
+class Committer:
+    def __init__(self, slots: list[SinkSlot], dataset: Any, checkpoints: Checkpoints, report: Report,
+                 progress: Progress, commit_rows: int, queue_size: int):
+        self.slots = slots
+        self.dataset = dataset
+        self.checkpoints = checkpoints
+        self.report = report
+        self.progress = progress
+        self.commit_rows = commit_rows
+        self.failed: set[Stream] = set()
+        self._positions: dict[Stream, int] = {}
+        self._started: dict[Stream, float] = {}
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._thread = threading.Thread(target=self._loop, name="etl-committer", daemon=True)
+
+    def __enter__(self) -> Committer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def start_stream(self, stream: Stream, start: int) -> None:
+        self._positions[stream] = start
+        self._started[stream] = time.monotonic()
+
+    def submit(self, stream: Stream, batch: Batch, end: int) -> bool:
+        """Queue a batch (blocks while the queue is full); False once the stream has failed."""
+        if stream in self.failed:
+            return False
+        self._queue.put(_Item(stream, batch, end))
+        return True
+
+    def fail(self, stream: Stream, error: str) -> None:
+        self.failed.add(stream)
+        result = self.report.result(stream)
+        if result.error is None:
+            result.error = error
+            log.error("stream failed", pipeline=self.report.pipeline, stream=stream.label, error=error)
+
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            group, rows = [item], item.batch.frame.height
+            while rows < self.commit_rows:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                rows += item.batch.frame.height
+            self._commit([item for item in group if item.stream not in self.failed])
+
+    def _commit(self, group: list[_Item]) -> None:
+        if not group:
+            return
+        try:
+            self._write([item.batch.frame for item in group])
+        except Exception as exc:
+            if len({item.stream for item in group}) > 1:
+                for item in group:
+                    if item.stream not in self.failed:
+                        self._commit([item])
+                return
+            self.fail(group[0].stream, describe(exc))
+            return
+        self.checkpoints.advance_many([
+            (item.stream.label, item.batch.next_ms, item.batch.frame.height) for item in group
+        ])
+        faults.point("after_batch")
+        for item in group:
+            result = self.report.result(item.stream)
+            result.rows += item.batch.frame.height
+            position = min(item.batch.next_ms, item.end)
+            self.progress.advance(position - self._positions[item.stream], item.batch.frame.height)
+            self._positions[item.stream] = position
+            result.duration = time.monotonic() - self._started[item.stream]
+
+    def _write(self, frames: list[Any]) -> None:
+        import polars as pl
+
+        frames = [frame for frame in frames if frame.height]
+        if not frames:
+            return
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        for index, slot in enumerate(self.slots):
+            if index:
+                faults.point("between_sinks")
+            faults.point("sink_commit")
+            slot.sink.write(frame, self.dataset, slot.table)
+
+
+def describe(exc: BaseException) -> str:
+    from .errors import EtlError
+
+    if isinstance(exc, EtlError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
