@@ -49,11 +49,13 @@ def retry_call(
     max_delay: float = 30.0,
     limiter: RateLimiter | None = None,
     describe: str = "",
+    max_retry_after: float = 300.0,
 ) -> T:
     """Call ``function`` until it returns, retrying on TransientError with exponential backoff and jitter.
 
     A TransientError's ``retry_after`` (from the server) is honoured as a floor for the pause, and also
-    pauses ``limiter`` so every thread sharing it backs off together.
+    pauses ``limiter`` so every thread sharing it backs off together. A server asking for more than
+    ``max_retry_after`` seconds (Binance's 418 bans last up to days) fails the call instead of sleeping.
     """
     import tenacity
 
@@ -70,8 +72,17 @@ def retry_call(
         log.warning("retrying", what=describe, attempt=state.attempt_number, error=str(exc),
                     wait=round(state.next_action.sleep if state.next_action else 0, 2))
 
+    def retryable(exc: BaseException) -> bool:
+        if not isinstance(exc, TransientError):
+            return False
+        if exc.retry_after is not None and exc.retry_after > max_retry_after:
+            log.error("server asks to wait longer than allowed", what=describe, retry_after=exc.retry_after,
+                      max_retry_after=max_retry_after)
+            return False
+        return True
+
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientError),
+        retry=tenacity.retry_if_exception(retryable),
         stop=tenacity.stop_after_attempt(attempts),
         wait=wait,
         before_sleep=before_sleep,

@@ -138,3 +138,13 @@ def test_retry_call_wraps_other_client_libraries():
 
     assert retry_call(flaky, base_delay=0.01) == "ok"
     assert len(calls) == 3
+
+
+def test_a_ban_longer_than_allowed_fails_instead_of_sleeping(server):
+    server.fail_next(Reply.json({"code": -1003, "msg": "Way too much request weight used; IP banned"}, 418,
+                                {"Retry-After": "86400"}))
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="HTTP 418"):
+        client(server).get_json("/x")
+    assert time.monotonic() - started < 5
+    assert len(server.requests) == 1
