@@ -195,7 +195,20 @@ class Transform:
         """Validate settings beyond their declared types; raise ConfigError."""
 
     def warmup(self, stream: Stream) -> int:
+        """Rows of history before the window this transform needs for exact output."""
         return 0
+
+    def output_stream(self, stream: Stream) -> Stream:
+        """The stream as the next transform sees it (a resample changes its timeframe)."""
+        return stream
+
+    def input_rows(self, stream: Stream, output_rows: int) -> int:
+        """Input rows needed before the window to give ``output_rows`` rows of output history, exactly.
+
+        The runner walks the chain backwards with this, so a transform after a resample gets its warm-up
+        in its own bars.
+        """
+        return self.warmup(stream) + output_rows
 
     def apply(self, frame: pl.DataFrame, batch: BatchContext) -> pl.DataFrame:
         raise NotImplementedError

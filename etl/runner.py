@@ -25,7 +25,7 @@ from .log import get_logger
 from .progress import Progress
 from .report import Report, StreamResult
 from .timeframes import floor_ts, iso, now_ms, timeframe_ms
-from .unit import WorkUnit, build_transforms, close_sources, execute, source_for
+from .unit import WorkUnit, build_transforms, chain_warmup, close_sources, execute, source_for
 
 log = get_logger("etl.runner")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
@@ -217,7 +217,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     units = []
     for stream in streams:
         start, end = window(stream, checkpoints)
-        warmup_rows = max((t.warmup(stream) for t in transforms), default=0)
+        warmup_rows = chain_warmup(transforms, stream)
         resumed = checkpoints.next(stream.label)
         previous = resumed - timeframe_ms(stream.timeframe) if resumed is not None and stream.timeframe else None
         warmup_ms = start - source.warmup_start(stream, start, warmup_rows) if warmup_rows else 0

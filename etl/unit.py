@@ -74,6 +74,17 @@ def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Pat
     return [registry().get("transform", spec.plugin)(spec.settings, context) for spec in specs]
 
 
+def chain_warmup(transforms: list[Transform], stream: Stream) -> int:
+    """Rows of the source stream to read before the window so every transform of the chain is exact."""
+    streams = [stream]
+    for transform in transforms[:-1]:
+        streams.append(transform.output_stream(streams[-1]))
+    rows = 0
+    for transform, seen in zip(reversed(transforms), reversed(streams), strict=True):
+        rows = transform.input_rows(seen, rows)
+    return rows
+
+
 def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
     """Fetch the unit's window (plus warm-up), transform it, and yield batches of new rows in time order."""
     import polars as pl

@@ -64,7 +64,6 @@ class FeaturesTransform(etl.Transform):
         _check_applicable(features, batch.stream, numeric)
         if not frame.height:
             return frame.with_columns(_empty(feature) for feature in features)
-        _check_not_resampled(frame, batch.stream)
         streams = tuple(varying(frame, [name for name in dataset(batch.stream.dataset).key if name != "ts"]))
         _check_one_row_per_ts(frame, batch.stream, streams)
         helpers, outputs = self._expressions(tuple(features), streams)
@@ -108,24 +107,6 @@ def _finite_inputs(frame: Any, columns: list[str]) -> list[Any]:
         return [pl.col(name) for name in columns]
     return [pl.when(pl.col(name).is_finite()).then(pl.col(name)).alias(name) if name in floats else pl.col(name)
             for name in columns]
-
-
-def _check_not_resampled(frame: Any, stream: etl.Stream) -> None:
-    """Refuse bars of another timeframe than the stream's (``resample`` before ``features``).
-
-    The runner counts every transform's warm-up in the stream's own bars, so features over resampled
-    bars would get a fraction of the history they declared and be silently wrong after every batch
-    boundary. Until warm-ups compose along the chain, this combination is an error.
-    """
-    if stream.timeframe is None or "timeframe" not in frame.columns:
-        return
-    other = frame["timeframe"].filter(frame["timeframe"] != stream.timeframe)
-    if other.len():
-        raise etl.PermanentError(
-            f"features: {stream.label} holds {other[0]} bars, not {stream.timeframe}: features after resample "
-            f"would get too little warm-up (it is counted in {stream.timeframe} bars); read {other[0]} data "
-            f"directly, or store the resampled bars and compute features in a pipeline reading them"
-        )
 
 
 def _check_one_row_per_ts(frame: Any, stream: etl.Stream, streams: tuple[str, ...]) -> None:

@@ -13,9 +13,10 @@ How it fits the runner, which works per input stream and keeps only output rows 
   trailing bar of a batch that still lacks its last sub-bar is never emitted; it is emitted by the
   batch or run that brings that sub-bar.
 - Warm-up. The batch or run that completes a bar must see all of the bar's earlier sub-bars, which
-  the runner prepends as warm-up: ``warmup`` asks for two target bars' worth of sub-bars. One bar is
-  enough in principle; the second covers rows that validate or dedup drop from the runner's
-  row-counted warm-up between batches.
+  the runner prepends as warm-up: ``input_rows`` asks for two target bars' worth of sub-bars. One bar
+  is enough in principle; the second covers rows that validate or dedup drop from the runner's
+  row-counted warm-up between batches. A transform after this one (``features``) states its warm-up in
+  target bars; ``output_stream`` tells the runner so, and ``input_rows`` converts it to sub-bars.
 - What is new. The runner keeps output rows with ``ts >= new_from`` (the first new input row); a
   target bar starts before it while its completion is new. ``apply`` therefore moves the batch's
   ``new_from`` back to the start of the target bar holding it: exactly the bars whose last sub-bar
@@ -46,8 +47,15 @@ class ResampleTransform(etl.Transform):
     options = {"to": etl.Option(str, choices=tuple(TIMEFRAMES), help="the coarser timeframe to build, e.g. 1h")}
 
     def warmup(self, stream: etl.Stream) -> int:
+        return self.input_rows(stream, 0)
+
+    def output_stream(self, stream: etl.Stream) -> etl.Stream:
+        return etl.Stream(stream.dataset, stream.symbol, self.settings["to"])
+
+    def input_rows(self, stream: etl.Stream, output_rows: int) -> int:
+        """Two target bars of sub-bars for completeness, plus the target-bar history asked downstream."""
         bars = self._bars(stream)
-        return 2 * bars[1] // bars[0] if bars else 0
+        return (2 + output_rows) * (bars[1] // bars[0]) if bars else 0
 
     def _bars(self, stream: etl.Stream) -> tuple[int, int, int] | None:
         """Input bar length, target bar length and target origin (ms), or None when target bars are not

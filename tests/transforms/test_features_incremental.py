@@ -52,3 +52,30 @@ def test_thousand_one_bar_runs_equal_one_run(tmp_path: Path) -> None:
     assert incremental.height == whole.height == HISTORY + NEW_BARS
     assert incremental["rsi_14"].null_count() == 14
     assert_same_features(incremental, whole)
+
+
+def test_features_after_resample_get_their_warmup_in_target_bars(tmp_path: Path) -> None:
+    """resample 1m -> 1h then features: warm-up composes along the chain, so runs that each add a few
+    hours store the same hourly features as one run over everything."""
+    chain = [{"plugin": "resample", "to": "1h"}, {"plugin": "features", "include": ["rsi_14", "ema_20", "atr_14"]}]
+    series = candles(60 * 600, seed=5)
+
+    whole_folder = tmp_path / "whole"
+    write_input(whole_folder, series)
+    assert run(pipeline(whole_folder, chain)).exit_code == 0
+    whole = stored(whole_folder)
+
+    folder = tmp_path / "incremental"
+    csv = write_input(folder, series.head(60 * 500))
+    path = pipeline(folder, chain)
+    assert run(path).exit_code == 0
+    for chunk in range(500, 600, 25):
+        with csv.open("a") as handle:
+            for row in series.slice(60 * chunk, 60 * 25).iter_rows():
+                handle.write(",".join(repr(value) for value in row) + "\n")
+        assert run(path).exit_code == 0
+    incremental = stored(folder)
+
+    assert whole.height == incremental.height == 600
+    assert set(whole["timeframe"]) == {"1h"}
+    assert_same_features(incremental, whole)

@@ -59,10 +59,3 @@ def test_a_feature_without_its_column_fails_the_stream(tmp_path: Path) -> None:
     result = run(pipeline(tmp_path, [{"plugin": "features", "include": ["taker_buy_sell_ratio"]}]))
     assert result.exit_code == 1
     assert "taker_buy_sell_ratio needs a numeric column 'taker_buy_volume'" in result.output
-
-
-def test_features_after_resample_are_refused_rather_than_short_of_warmup(tmp_path: Path) -> None:
-    write_input(tmp_path, candles(180))
-    result = run(pipeline(tmp_path, [{"plugin": "resample", "to": "1h"}, {"plugin": "features"}]))
-    assert result.exit_code == 1
-    assert "ohlcv/BTC/1m holds 1h bars, not 1m: features after resample would get too little warm-up" in result.output
