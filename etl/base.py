@@ -101,8 +101,14 @@ class Source:
         return [Stream(self.config.dataset, symbol) for symbol in self.config.symbols]
 
     def row_interval_ms(self, stream: Stream) -> int:
-        """Typical spacing of rows, used to turn a transform's warm-up bars into time."""
-        return timeframe_ms(stream.timeframe) if stream.timeframe else HOUR
+        """Widest usual spacing of rows, used to turn a transform's warm-up rows into time.
+
+        Without a timeframe it errs wide (funding settles every 8 hours on most venues, hourly on some):
+        reading a little more history is cheap, reading too little makes features wrong.
+        """
+        if stream.timeframe:
+            return timeframe_ms(stream.timeframe)
+        return 8 * HOUR if stream.dataset == "funding" else 24 * HOUR
 
     def warmup_start(self, stream: Stream, start: int, rows: int) -> int:
         """Where to begin reading so that ``rows`` rows precede ``start`` (markets with sessions override)."""

@@ -92,7 +92,7 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
     from .datasets import conform, dataset
     from .gaps import find_gaps, on_calendar
     from .report import use_report
-    from .timeframes import from_ms, timeframe_ms
+    from .timeframes import from_ms, now_ms, timeframe_ms
 
     use_report(report)
     source = source_for(unit.source)
@@ -154,6 +154,9 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         frame = conform(frame, schema, unit.stream, unit.source.plugin)
         if frame["ts"].null_count():
             raise SourceError(f"{unit.source.plugin} returned rows without a timestamp for {unit.stream.label}")
+        future = frame.filter(pl.col("ts") > from_ms(now_ms())).height
+        if future:
+            report.count(unit.stream, "future_rows_dropped", future)
         frame = frame.filter(window)
         if not frame.height:
             continue

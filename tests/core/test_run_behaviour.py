@@ -193,3 +193,15 @@ def test_a_batch_a_sink_refuses_fails_only_its_stream_inside_a_grouped_commit(wr
     with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
         rows = con.execute("select symbol, count(*), sum(venue) from ohlcv group by 1 order by 1").fetchall()
     assert rows == [("AAA", 4, 10), ("BBB", 2, 3)]
+
+
+def test_rows_dated_in_the_future_are_dropped_and_counted(write_pipeline, etl_cli, tmp_path):
+    path = write_pipeline(GAPPY)
+    lines = ["timestamp,open,high,low,close,volume", "2024-01-01T00:00:00Z,1,2,0.5,1.5,1",
+             "2999-01-01T00:00:00Z,1,2,0.5,1.5,1"]
+    (tmp_path / "AAA.csv").write_text("\n".join(lines) + "\n")
+    result = etl_cli("run", str(path))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1].endswith(", future rows dropped: 1")
+    with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from ohlcv").fetchall() == [(1,)]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 from transform_helpers import pipeline, run, stored, write_input
 
 from etl.timeframes import parse_time
@@ -42,9 +41,6 @@ def test_open_interest_change_by_default(tmp_path: Path) -> None:
     assert table["open_interest_change_pct_1"].to_list() == [None, 0.1, -0.05, -1.0, None, 0.0]
 
 
-@pytest.mark.xfail(strict=True, reason="warm-up rows become time through Source.row_interval_ms, one hour for "
-                   "datasets without a timeframe; funding settles every 8 hours, so the files source fetches an "
-                   "eighth of the declared warm-up (core change requested)")
 def test_funding_percentile_is_exact_across_runs(tmp_path: Path) -> None:
     rates = np.round(np.random.default_rng(9).normal(0.0001, 0.0003, 120), 6)
     frame = pl.DataFrame({"ts": START + np.arange(120) * 8 * HOUR, "funding_rate": rates})
