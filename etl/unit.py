@@ -76,9 +76,10 @@ def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Pat
 
 def chain_warmup(transforms: list[Transform], stream: Stream) -> int:
     """Rows of the source stream to read before the window so every transform of the chain is exact."""
-    streams = [stream]
-    for transform in transforms[:-1]:
-        streams.append(transform.output_stream(streams[-1]))
+    streams = []
+    for transform in transforms:
+        streams.append(stream)
+        stream = transform.output_stream(stream)
     rows = 0
     for transform, seen in zip(reversed(transforms), reversed(streams), strict=True):
         rows = transform.input_rows(seen, rows)
