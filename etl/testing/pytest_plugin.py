@@ -24,7 +24,6 @@ pytest.register_assert_rewrite("etl.testing.suite", "etl.testing.source_suite", 
 @pytest.fixture
 def fake_server() -> Iterator[Callable[..., Any]]:
     """Start a local HTTP server: ``server = fake_server(handler)``; ``server.url`` is its base URL."""
-    from .fakes import stop_soon
     from .server import FakeServer
 
     started: list[FakeServer] = []
@@ -36,7 +35,7 @@ def fake_server() -> Iterator[Callable[..., Any]]:
 
     yield start
     for server in started:
-        stop_soon(server)
+        server.stop()
 
 
 @pytest.fixture

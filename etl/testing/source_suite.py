@@ -33,7 +33,6 @@ from etl.options import Option
 from etl.timeframes import floor_ts, iso, now_ms, parse_time, timeframe_ms
 
 from . import checks
-from .fakes import serving
 from .pipelines import run_cli, single_pipeline, write_pipeline
 from .server import FakeServer, Reply
 from .suite import PluginSuite
@@ -182,7 +181,7 @@ class SourceConformance(PluginSuite):
     def test_validate_touches_no_network(self, tmp_path: Path, valid_options: dict[str, Any]) -> None:
         if not self.plugin_class().network:
             pytest.skip(f"{self.plugin} is not a network source")
-        with serving(lambda request: Reply.text("etl validate must not send requests", 500)) as tripwire:
+        with FakeServer(lambda request: Reply.text("etl validate must not send requests", 500)) as tripwire:
             run = self.validate(tmp_path, {**valid_options, "base_url": tripwire.url})
         assert run.exit_code == 0, f"etl validate failed:\n{run}"
         assert not tripwire.requests, (

@@ -17,8 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.testing import run_subprocess, write_pipeline
-from etl.testing.fakes import serving
+from etl.testing import FakeServer, run_subprocess, write_pipeline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "etl-example-source"
 
@@ -71,7 +70,7 @@ def test_without_the_install_it_is_not_there(site):
 
 
 def test_a_pipeline_using_it_lands_its_rows(site, tmp_path):
-    with serving(fake.handle) as server:
+    with FakeServer(fake.handle) as server:
         path = write_pipeline(tmp_path, {"pipelines": {"mood": {
             "source": {"plugin": "fear_greed", "base_url": server.url, "start": "2024-02-27", "end": "2024-03-02"},
             "sinks": [{"plugin": "duckdb", "path": "data/market.duckdb"}],
