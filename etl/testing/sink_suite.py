@@ -101,10 +101,8 @@ class SinkConformance(PluginSuite):
 
     def assert_stored(self, settings: dict[str, Any], expected: pl.DataFrame, what: str,
                       table: str | None = None, dataset: Dataset | None = None) -> None:
-        from etl.datasets import dataset as find_dataset
-
         table = table or self.table
-        schema = dataset or find_dataset("ohlcv")
+        schema = dataset or ohlcv()
         stored = checks.align_types(self.read_rows(settings, table), expected)
         checks.check_same_rows(stored, expected, list(schema.key), f"{self.plugin} table {table!r} after {what}")
 

@@ -97,11 +97,11 @@ class TransformConformance(PluginSuite):
         }
         if find_dataset(dataset).has_timeframe:
             source["timeframes"] = [self.timeframe]
-        keys = {"batch_rows": batch_rows} if batch_rows else {}
-        if batch_rows:
-            source["batch_rows"] = batch_rows
+        small_batches: dict[str, int] = {}
+        if batch_rows:  # both the files source's pages and the runner's batches
+            source["batch_rows"] = small_batches["batch_rows"] = batch_rows
         return single_pipeline(source, [{"plugin": "duckdb", "path": OUTPUT_DB}],
-                               [{"plugin": self.plugin, **options}], **keys)
+                               [{"plugin": self.plugin, **options}], **small_batches)
 
     @pytest.fixture
     def transform(self, tmp_path: Path, valid_options: dict[str, Any]) -> Transform:
