@@ -16,45 +16,26 @@ import pytest
 from sink_stores import read_store
 
 from etl.testing.checks import align_types, check_same_rows
-from etl.testing.pipelines import PipelineRun, run_subprocess
+from etl.testing.pipelines import PipelineRun, run_subprocess, single_pipeline, write_pipeline
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 TIMEFRAMES = ("1h", "1d")
 KEY = ["source", "symbol", "timeframe", "ts"]
 SINKS = ("duckdb", "parquet", "sqlite", "postgres")
-BATCH_ROWS = 40  # the 3 x 2 streams make 78 batches, so 312 sink commits
+BATCH_ROWS = 40  # the 3 x 2 streams make 78 batches; committed one by one, that is 312 sink commits
+GROUPED = 400  # commit_rows gathering about ten batches of several streams into one write per sink
 
-PIPELINE = f"""
-[pipelines.fanout]
-batch_rows = {BATCH_ROWS}
-concurrency = 3
-
-[pipelines.fanout.source]
-plugin = "files"
-path = "{FIXTURES}/{{symbol}}_{{timeframe}}.csv"
-columns = {{ ts = "timestamp" }}
-batch_rows = {BATCH_ROWS}
-symbols = {list(SYMBOLS)!r}
-timeframes = {list(TIMEFRAMES)!r}
-
-[[pipelines.fanout.sinks]]
-plugin = "duckdb"
-path = "stores/market.duckdb"
-
-[[pipelines.fanout.sinks]]
-plugin = "parquet"
-path = "stores/lake"
-
-[[pipelines.fanout.sinks]]
-plugin = "sqlite"
-path = "stores/market.sqlite"
-
-[[pipelines.fanout.sinks]]
-plugin = "postgres"
-dsn = "${{ETL_TEST_POSTGRES_DSN}}"
-schema = "market"
-"""
+SOURCE = {
+    "plugin": "files", "path": str(FIXTURES / "{symbol}_{timeframe}.csv"), "columns": {"ts": "timestamp"},
+    "batch_rows": BATCH_ROWS, "symbols": list(SYMBOLS), "timeframes": list(TIMEFRAMES),
+}
+SINK_TABLES = [
+    {"plugin": "duckdb", "path": "stores/market.duckdb"},
+    {"plugin": "parquet", "path": "stores/lake"},
+    {"plugin": "sqlite", "path": "stores/market.sqlite"},
+    {"plugin": "postgres", "dsn": "${ETL_TEST_POSTGRES_DSN}", "schema": "market"},
+]
 
 
 def fixture_rows() -> pl.DataFrame:
@@ -71,11 +52,11 @@ def fixture_rows() -> pl.DataFrame:
     return pl.concat(frames)
 
 
-def project(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "pipelines.toml"
-    path.write_text(PIPELINE)
-    return path
+def project(folder: Path, commit_rows: int = BATCH_ROWS) -> Path:
+    """The pipeline file: the fixture candles fanned out to the four sinks, in small batches."""
+    pipeline = single_pipeline(SOURCE, SINK_TABLES, name="fanout", batch_rows=BATCH_ROWS, commit_rows=commit_rows,
+                               concurrency=3)
+    return write_pipeline(folder, pipeline)
 
 
 def backfill(path: Path, dsn: str, *args: str, crash_at: str | None = None) -> PipelineRun:
@@ -119,12 +100,14 @@ def uninterrupted(postgres_server, tmp_path_factory) -> dict[str, pl.DataFrame]:
     return found
 
 
-@pytest.mark.parametrize("crash_at", [
-    "sink_commit:1", "sink_commit:150", "between_sinks:3", "between_sinks:100", "checkpoint_write:30",
-    "after_batch:40",
+@pytest.mark.parametrize(("crash_at", "commit_rows"), [
+    ("sink_commit:1", BATCH_ROWS), ("sink_commit:150", BATCH_ROWS), ("between_sinks:3", BATCH_ROWS),
+    ("between_sinks:100", BATCH_ROWS), ("checkpoint_write:30", BATCH_ROWS), ("after_batch:40", BATCH_ROWS),
+    ("between_sinks:5", GROUPED),
 ])
-def test_killed_backfill_resumes_to_identical_stores(crash_at, uninterrupted, postgres_dsn, tmp_path) -> None:
-    path = project(tmp_path / "project")
+def test_killed_backfill_resumes_to_identical_stores(crash_at, commit_rows, uninterrupted, postgres_dsn,
+                                                     tmp_path) -> None:
+    path = project(tmp_path / "project", commit_rows)
     crashed = start(path, postgres_dsn, crash_at=crash_at)
     assert crashed.exit_code == -signal.SIGKILL, f"expected a SIGKILL at {crash_at}:\n{crashed}"
     resumed = backfill(path, postgres_dsn, "--resume")
