@@ -1,7 +1,8 @@
 """Read back what each of the four sinks stored, with each store's own client, never through the sink.
 
 Every reader returns the table as a polars DataFrame (no rows and no columns when the table does not
-exist) so tests compare stores row for row with ``etl.testing.checks``.
+exist) so tests compare stores row for row with ``etl.testing.checks``. ``fixture_candles`` says what a
+pipeline reading ``fixtures/ohlcv`` with the ``files`` source must store.
 """
 
 from __future__ import annotations
@@ -14,6 +15,24 @@ import duckdb
 import polars as pl
 import psycopg
 from psycopg import sql
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
+
+
+def fixture_candles(symbols: tuple[str, ...], timeframes: tuple[str, ...], start: str = "2000-01-01",
+                    end: str = "2100-01-01") -> pl.DataFrame:
+    """The fixture candles of ``[start, end)`` exactly as the ``files`` source delivers them."""
+    frames = [
+        pl.read_csv(FIXTURES / f"{symbol}_{timeframe}.csv").select(
+            pl.lit("files").alias("source"), pl.lit(symbol).alias("symbol"), pl.lit(timeframe).alias("timeframe"),
+            pl.col("timestamp").str.to_datetime(time_unit="ms", time_zone="UTC").alias("ts"),
+            "open", "high", "low", "close", "volume", pl.col("trades").cast(pl.Int64),
+        )
+        for symbol in symbols for timeframe in timeframes
+    ]
+    window = pl.col("ts").is_between(pl.lit(start).str.to_datetime(time_unit="ms", time_zone="UTC"),
+                                     pl.lit(end).str.to_datetime(time_unit="ms", time_zone="UTC"), closed="left")
+    return pl.concat(frames).filter(window)
 
 
 def read_duckdb(path: Path, table: str) -> pl.DataFrame:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from sink_stores import FIXTURES
 
 import etl
 from etl.datasets import dataset
@@ -13,8 +14,6 @@ from etl.plugins import registry
 from etl.testing.pipelines import run_subprocess, single_pipeline, write_pipeline
 from etl.testing.samples import sample_rows
 from etl.timeframes import parse_time
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sink_stores import read_store
+from sink_stores import FIXTURES, fixture_candles, read_store
 
 from etl.testing.checks import align_types, check_same_rows
 from etl.testing.pipelines import PipelineRun, run_subprocess, single_pipeline, write_pipeline
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 TIMEFRAMES = ("1h", "1d")
 KEY = ["source", "symbol", "timeframe", "ts"]
@@ -39,17 +38,7 @@ SINK_TABLES = [
 
 
 def fixture_rows() -> pl.DataFrame:
-    """What the pipeline must store: every fixture candle, as the files source delivers it."""
-    frames = []
-    for symbol in SYMBOLS:
-        for timeframe in TIMEFRAMES:
-            frame = pl.read_csv(FIXTURES / f"{symbol}_{timeframe}.csv")
-            frames.append(frame.select(
-                pl.lit("files").alias("source"), pl.lit(symbol).alias("symbol"), pl.lit(timeframe).alias("timeframe"),
-                pl.col("timestamp").str.to_datetime(time_unit="ms", time_zone="UTC").alias("ts"),
-                "open", "high", "low", "close", "volume", pl.col("trades").cast(pl.Int64),
-            ))
-    return pl.concat(frames)
+    return fixture_candles(SYMBOLS, TIMEFRAMES)
 
 
 def project(folder: Path, commit_rows: int = BATCH_ROWS) -> Path:

@@ -8,6 +8,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from sink_stores import FIXTURES
 
 import etl
 from etl.datasets import dataset
@@ -17,7 +18,6 @@ from etl.testing.pipelines import run_cli, single_pipeline, write_pipeline
 from etl.testing.samples import sample_rows
 from etl.timeframes import parse_time
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
 START = parse_time("2024-01-30")
 
 

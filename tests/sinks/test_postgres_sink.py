@@ -17,7 +17,7 @@ import polars as pl
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
-from sink_stores import read_postgres
+from sink_stores import FIXTURES, fixture_candles, read_postgres
 
 import etl
 from etl.datasets import dataset
@@ -27,21 +27,14 @@ from etl.testing.pipelines import run_cli, single_pipeline, write_pipeline
 from etl.testing.samples import sample_rows
 from etl.timeframes import parse_time
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
 KEY = ["source", "symbol", "timeframe", "ts"]
 PASSWORD = "pw-Zq81-never-printed"
 PASSWORD_VARIABLE = "ETL_TEST_PG_PASSWORD"
 PIPELINE = "pg"
 
 
-def fixture_candles(start: str, end: str) -> pl.DataFrame:
-    frame = pl.read_csv(FIXTURES / "BTCUSDT_1h.csv").select(
-        pl.lit("files").alias("source"), pl.lit("BTCUSDT").alias("symbol"), pl.lit("1h").alias("timeframe"),
-        pl.col("timestamp").str.to_datetime(time_unit="ms", time_zone="UTC").alias("ts"),
-        "open", "high", "low", "close", "volume", pl.col("trades").cast(pl.Int64),
-    )
-    return frame.filter((pl.col("ts") >= pl.lit(start).str.to_datetime(time_zone="UTC"))
-                        & (pl.col("ts") < pl.lit(end).str.to_datetime(time_zone="UTC")))
+def btc_hourly(start: str, end: str) -> pl.DataFrame:
+    return fixture_candles(("BTCUSDT",), ("1h",), start, end)
 
 
 def pipeline_file(folder: Path, dsn: str, **sink_options: Any) -> Path:
@@ -79,7 +72,7 @@ def test_table_has_primary_key_and_timestamptz(postgres_dsn, tmp_path) -> None:
     assert types["close"] == "double precision"
     assert types["trades"] == "bigint"
     assert types["symbol"] == "text"
-    assert_rows(postgres_dsn, fixture_candles("2024-01-01", "2024-01-05"), "a first backfill")
+    assert_rows(postgres_dsn, btc_hourly("2024-01-01", "2024-01-05"), "a first backfill")
 
 
 def test_password_comes_from_the_environment_and_is_never_shown(postgres_server, postgres_dsn, tmp_path) -> None:
@@ -89,7 +82,7 @@ def test_password_comes_from_the_environment_and_is_never_shown(postgres_server,
     path = pipeline_file(tmp_path, dsn, retries=1)
     run = run_cli(*backfill_args(path, "2024-01-01", "2024-01-03"), env={PASSWORD_VARIABLE: PASSWORD})
     assert run.exit_code == 0, str(run)
-    assert_rows(postgres_dsn, fixture_candles("2024-01-01", "2024-01-03"), "a run as a password-protected role")
+    assert_rows(postgres_dsn, btc_hourly("2024-01-01", "2024-01-03"), "a run as a password-protected role")
     assert PASSWORD not in run.output
 
     wrong = "wrong-Pw-4417-secret"
@@ -165,12 +158,12 @@ def test_dropped_connection_mid_batch_is_retried_and_nothing_is_half_written(pos
         with table_locked(postgres_dsn):
             process.start()
             pid = waiting_backend(postgres_server, process)
-            assert_rows(postgres_dsn, fixture_candles("2024-01-01", "2024-01-10"), "a batch blocked mid-way")
+            assert_rows(postgres_dsn, btc_hourly("2024-01-01", "2024-01-10"), "a batch blocked mid-way")
             postgres_server.execute("SELECT pg_terminate_backend(%s)", [pid])
         stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stdout + stderr
     assert "postgres connection lost; retrying" in stderr
-    assert_rows(postgres_dsn, fixture_candles("2024-01-01", "2024-02-01"), "a batch replayed on a new connection")
+    assert_rows(postgres_dsn, btc_hourly("2024-01-01", "2024-02-01"), "a batch replayed on a new connection")
 
 
 def test_connection_lost_on_every_attempt_fails_the_stream_and_keeps_the_table_whole(postgres_server, postgres_dsn,
@@ -187,7 +180,7 @@ def test_connection_lost_on_every_attempt_fails_the_stream_and_keeps_the_table_w
     assert process.returncode == 1, stdout + stderr
     assert "connection lost while writing table 'ohlcv'" in stdout
     assert "gave up after 2 attempts" in stdout
-    assert_rows(postgres_dsn, fixture_candles("2024-01-01", "2024-01-10"), "a batch that never committed")
+    assert_rows(postgres_dsn, btc_hourly("2024-01-01", "2024-01-10"), "a batch that never committed")
 
 
 def test_server_restart_between_batches_reconnects(postgres_server, postgres_dsn, tmp_path) -> None:

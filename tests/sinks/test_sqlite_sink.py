@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from sink_stores import FIXTURES
 
 import etl
 from etl.datasets import dataset
@@ -17,7 +18,6 @@ from etl.testing.pipelines import run_cli, single_pipeline, write_pipeline
 from etl.testing.samples import sample_rows
 from etl.timeframes import parse_time
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
 BTC = etl.Stream("ohlcv", "BTC-USD", "1h")
 
 
