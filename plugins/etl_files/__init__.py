@@ -72,13 +72,12 @@ class FilesSource(etl.Source):
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[Any]:
         import polars as pl
 
-        from etl.timeframes import from_ms
+        from etl.timeframes import from_ms, now_ms
 
         frames = []
         for file in self._files(stream):
             try:
                 frame = self._normalise(self._scan(file), file, stream)
-                # Rows past ``end`` go on to the core, which holds back the open bar and counts future rows.
                 frames.append(frame.filter(pl.col("ts") >= from_ms(start)))
             except (pl.exceptions.PolarsError, OSError) as exc:
                 raise SourceError(f"files: cannot read {file} for {stream.label}: {exc}") from None
@@ -86,6 +85,9 @@ class FilesSource(etl.Source):
             data = pl.concat(frames, how="diagonal_relaxed").sort("ts").collect()
         except pl.exceptions.PolarsError as exc:
             raise SourceError(f"files: cannot read {self.settings['path']} for {stream.label}: {exc}") from None
+        future = data.filter(pl.col("ts") > from_ms(now_ms())).height
+        self.count(stream, "future_rows_dropped", future)
+        data = data.filter(pl.col("ts") < from_ms(end))
         size = self.settings["batch_rows"]
         for offset in range(0, data.height, size):
             yield data.slice(offset, size)

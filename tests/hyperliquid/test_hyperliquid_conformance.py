@@ -50,9 +50,6 @@ class TestHyperliquidArchiveL2Top(SourceConformance):
 class TestHyperliquidArchiveMidCandles(TestHyperliquidArchiveL2Top):
     dataset = "ohlcv"
     timeframes = ("15m",)
-    expected_failures = {
-        "test_rows_follow_the_dataset_schema": "volume is null by design: the archive holds no trades",
-    }
 
 
 class TestHyperliquidArchiveFunding(TestHyperliquidArchiveL2Top):
