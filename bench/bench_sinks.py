@@ -16,10 +16,11 @@ unless ``--dsn`` names one. Sinks are driven through the plugin registry, as the
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,9 @@ def reference(frame: Any, folder: Path, run: int, batch_rows: int) -> float:
     """Plain insert from Arrow into DuckDB, one committed statement per batch: the yardstick for every sink."""
     import duckdb
 
-    connection = duckdb.connect(str(folder / f"reference{run}-{batch_rows}.duckdb"))
+    path = folder / f"run{run}" / f"reference-{batch_rows}.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(str(path))
     connection.register("arrow_table", frame.head(0).to_arrow())
     connection.execute("CREATE TABLE t AS SELECT * FROM arrow_table LIMIT 0")
     tables = [frame.slice(offset, batch_rows).to_arrow() for offset in range(0, frame.height, batch_rows)]
@@ -79,11 +82,11 @@ def reference(frame: Any, folder: Path, run: int, batch_rows: int) -> float:
 def settings_for(sink: str, folder: Path, run: int, postgres: Callable[[], str]) -> dict[str, Any]:
     """Settings of a fresh, empty store for repetition ``run`` of ``sink``."""
     if sink == "duckdb":
-        return {"path": folder / f"bench{run}.duckdb"}
+        return {"path": folder / f"run{run}" / "bench.duckdb"}
     if sink == "parquet":
-        return {"path": folder / f"lake{run}", "compression_level": 3}
+        return {"path": folder / f"run{run}" / "lake", "compression_level": 3}
     if sink == "sqlite":
-        return {"path": folder / f"bench{run}.sqlite"}
+        return {"path": folder / f"run{run}" / "bench.sqlite"}
     return {"dsn": postgres(), "schema": f"bench{run}", "hypertable": False, "retries": 3}
 
 
@@ -140,21 +143,30 @@ def main() -> None:
     frame = candles(args.rows, args.columns)
     batch_rows = args.batch_rows or args.rows
     print(f"{args.rows:,} rows x {frame.width} columns, {batch_rows:,} rows per write")
+    sinks = [name.strip() for name in args.sinks.split(",") if name.strip()]
+    references = {"duckdb INSERT SELECT from Arrow": args.rows}
+    if batch_rows < args.rows:
+        references["  the same, one INSERT per batch"] = batch_rows
+    best: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sinks-") as temp, ExitStack() as stack:
         folder = Path(temp)
         postgres = postgres_dsn(stack, args.dsn)
-        base = args.rows / min(reference(frame, folder, run, args.rows) for run in range(args.repeat))
-        print(f"{'sink':<34}{'first load':>14}{'reload':>14}{'first/ref':>11}")
-        print(f"{'duckdb INSERT SELECT from Arrow':<34}{base:>12,.0f}/s{'':>14}{100:>10.0f}%")
-        if batch_rows < args.rows:
-            batched = args.rows / min(reference(frame, folder, run, batch_rows) for run in range(args.repeat))
-            print(f"{'  the same, one INSERT per batch':<34}{batched:>12,.0f}/s{'':>14}{100 * batched / base:>10.0f}%")
-        for sink in [name.strip() for name in args.sinks.split(",") if name.strip()]:
-            runs = [load(sink, settings_for(sink, folder, run, postgres), frame, batch_rows, folder)
-                    for run in range(args.repeat)]
-            rate = args.rows / min(first for first, _ in runs)
-            again = args.rows / min(reload for _, reload in runs)
-            print(f"{sink:<34}{rate:>12,.0f}/s{again:>12,.0f}/s{100 * rate / base:>10.0f}%")
+        for run in range(args.repeat):  # interleaved, so a busy moment on a shared machine hits every row alike
+            for label, rows in references.items():
+                keep_best(best, label, [reference(frame, folder, run, rows)])
+            for sink in sinks:
+                keep_best(best, sink, load(sink, settings_for(sink, folder, run, postgres), frame, batch_rows, folder))
+            shutil.rmtree(folder / f"run{run}", ignore_errors=True)
+    base = args.rows / best["duckdb INSERT SELECT from Arrow"][0]
+    print(f"{'sink':<34}{'first load':>14}{'reload':>14}{'first/ref':>11}")
+    for label, seconds in best.items():
+        rate = args.rows / seconds[0]
+        reload = f"{args.rows / seconds[1]:>12,.0f}/s" if len(seconds) > 1 else " " * 14
+        print(f"{label:<34}{rate:>12,.0f}/s{reload}{100 * rate / base:>10.0f}%")
+
+
+def keep_best(best: dict[str, list[float]], label: str, seconds: Sequence[float]) -> None:
+    best[label] = [min(pair) for pair in zip(best.get(label, seconds), seconds, strict=True)]
 
 
 if __name__ == "__main__":
