@@ -15,10 +15,11 @@ column whose type differs from the table's is a SinkError naming table, column a
 The table has no PRIMARY KEY: DuckDB's index makes every insert several times slower (measured: a keyed
 ``INSERT OR REPLACE`` runs at half the speed of a plain insert, ``MERGE INTO`` at a twentieth). Key
 uniqueness comes from deleting the batch's keys and inserting the batch in one transaction, which costs
-about as much as the plain insert; batches arrive per stream, so the delete is narrowed by the stream's
-constant key columns and its time range and DuckDB skips the rest of the table by its zone maps. A
-batch replaces whole rows: a table column the batch lacks becomes NULL for the rows it rewrites, the
-same in every sink of this project. Keys are unique within a batch (the runner guarantees it).
+about as much as the plain insert. The delete is narrowed by the batch's constant key columns and time
+range, so DuckDB skips the rest of the table by its zone maps; a batch with no stored row in that range
+(new data: the usual case) skips the delete. A batch replaces whole rows: a table column the batch
+lacks becomes NULL for the rows it rewrites, the same in every sink of this project. Keys are unique
+within a batch (the runner guarantees it).
 
 DuckDB lets one process at a time open a database file for writing: while another process (a second
 ``etl run``, a notebook) holds it, the sink fails to open with a SinkError naming the file.
@@ -67,8 +68,9 @@ class DuckDBSink(etl.Sink):
             connection.begin()
             try:
                 self._prepare_table(table, dataset)
-                where, params = _key_predicate(frame, dataset)
-                connection.execute(f"DELETE FROM {_quote(table)} WHERE {where}", params)
+                near, params, keys = _key_predicate(frame, dataset)
+                if connection.execute(f"SELECT 1 FROM {_quote(table)} WHERE {near} LIMIT 1", params).fetchall():
+                    connection.execute(f"DELETE FROM {_quote(table)} WHERE {near} AND {keys}", params)
                 connection.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM etl_batch")
                 connection.commit()
             except Exception:
@@ -115,14 +117,17 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _key_predicate(frame: Any, dataset: etl.Dataset) -> tuple[str, list[Any]]:
-    """Match the batch's keys, narrowed by constant key columns and the ts range so DuckDB can skip data.
+def _key_predicate(frame: Any, dataset: etl.Dataset) -> tuple[str, list[Any], str]:
+    """Where the batch's keys can be: (``near``, its parameters, ``keys``).
 
-    Min and max find the constant columns: cheaper than counting distinct values of a million timestamps.
+    ``near`` narrows by the batch's constant key columns and its ts range, so DuckDB skips the rest of
+    the table by its zone maps, and a batch of new rows (no stored row near it) skips the delete's
+    join altogether. ``keys`` matches the batch's keys exactly. Min and max find the constant columns:
+    cheaper than counting distinct values of a million timestamps.
     """
     import polars as pl
 
-    clauses, params, varying = [], [], []
+    clauses, params, varying = ["true"], [], []
     bounds = frame.select(*(pl.col(column).min().alias(f"min {column}") for column in dataset.key),
                           *(pl.col(column).max().alias(f"max {column}") for column in dataset.key)).row(0, named=True)
     for column in dataset.key:
@@ -135,10 +140,9 @@ def _key_predicate(frame: Any, dataset: etl.Dataset) -> tuple[str, list[Any]]:
     if "ts" in varying:
         clauses.append('"ts" BETWEEN ? AND ?')
         params.extend([bounds["min ts"], bounds["max ts"]])
-    if varying:
-        columns = ", ".join(_quote(column) for column in varying)
-        clauses.append(f"({columns}) IN (SELECT {columns} FROM etl_batch)")
-    return " AND ".join(clauses), params
+    columns = ", ".join(_quote(column) for column in varying)
+    keys = f"({columns}) IN (SELECT {columns} FROM etl_batch)" if varying else "true"
+    return " AND ".join(clauses), params, keys
 
 
 @etl.hookimpl
