@@ -108,7 +108,7 @@ class Committer:
         if not group:
             return
         try:
-            self._write([item.batch.frame for item in group])
+            self._write([item.batch.frame for item in group], len({item.stream for item in group}) < len(group))
         except Exception as exc:
             if len({item.stream for item in group}) > 1:
                 for item in group:
@@ -129,13 +129,17 @@ class Committer:
             self._positions[item.stream] = position
             result.duration = time.monotonic() - self._started[item.stream]
 
-    def _write(self, frames: list[Any]) -> None:
+    def _write(self, frames: list[Any], repeats_a_stream: bool) -> None:
+        """Write the group as one frame; two batches of one stream may share a key (a re-sent trade id):
+        the later one wins, as it would have in two commits."""
         import polars as pl
 
         frames = [frame for frame in frames if frame.height]
         if not frames:
             return
         frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        if repeats_a_stream:
+            frame = frame.unique(subset=list(self.dataset.key), keep="last", maintain_order=True)
         for index, slot in enumerate(self.slots):
             if index:
                 faults.point("between_sinks")

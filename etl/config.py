@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import SourceConfig
+from .base import PluginContext, SourceConfig
 from .errors import ConfigError
 from .options import Option, validate_options
 from .plugins import registry
@@ -156,6 +156,10 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     )
     for spec in transforms:
         _check_transform_dataset(spec, source.dataset)
+    context = PluginContext(name, base_dir, settings["state_dir"])
+    for kind, specs in (("transform", transforms), ("sink", sink_specs)):
+        for spec in specs:
+            _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
                         local["commit_rows"])
 
@@ -180,6 +184,15 @@ def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[s
     given = {key: value for key, value in raw.items() if key != "plugin"}
     settings = validate_options({**common, **cls.options}, given, where, base_dir)
     return PluginSpec(plugin, settings, where)
+
+
+def _check_plugin(kind: str, spec: PluginSpec, context: PluginContext) -> None:
+    """Run the plugin's own checks (no network, no writes) so ``etl run`` refuses what ``validate`` would."""
+    settings = {key: value for key, value in spec.settings.items() if key != "table"}
+    try:
+        registry().get(kind, spec.plugin)(settings, context).check()
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} ({spec.where})") from None
 
 
 def _check_transform_dataset(spec: PluginSpec, dataset: str) -> None:

@@ -89,6 +89,10 @@ CASES = {
         "[pipelines.crypto]\nconcurrency = 0\n" + GOOD_SOURCE + GOOD_SINK,
         "Key 'concurrency' in pipelines.crypto must be at least 1, not 0",
     ),
+    "plugin's own check": (
+        GOOD_SOURCE + GOOD_SINK.replace('"duckdb"', '"postgres"').replace('path = "x.duckdb"', 'dsn = "not a dsn"'),
+        "'dsn' is not a valid libpq connection string or postgresql:// URL (pipelines.crypto.sinks[0])",
+    ),
     "invalid toml": ("[pipelines.crypto.source\n", "invalid TOML: "),
     "no pipelines": ("[settings]\n", "No pipelines defined; add a [pipelines.NAME.source] table"),
 }
