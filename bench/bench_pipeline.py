@@ -5,7 +5,8 @@
 
 Prints rows/s and peak RSS (each measurement runs in its own process, so RSS is its own) for:
   plain insert   INSERT INTO t SELECT * FROM arrow_table, no key (the reference)
-  duckdb sink    the sink's upsert (delete keys + insert, one transaction per batch), batches per stream
+  duckdb sink    the sink's upsert (delete keys + insert, one transaction per commit of 250,000 rows, as the
+                 runner's committer groups them)
   etl run        `etl run` of a files -> duckdb pipeline over Parquet files, one per symbol
 """
 
@@ -19,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+COMMIT_ROWS = 250_000
 EXTRAS = ["quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume", "vwap", "spread", "mark",
           "index_price", "funding_hint"]
 
@@ -60,22 +62,26 @@ def child(mode: str, folder: str) -> None:
     rows = sum(frame.height for frame in frames)
     if mode == "plain":
         con = duckdb.connect(str(Path(folder, "plain.duckdb")))
-        arrow_table = pl.concat(frames).to_arrow()
+        con.register("arrow_table", pl.concat(frames).to_arrow())
         started = time.perf_counter()
         con.execute("CREATE TABLE t AS SELECT * FROM arrow_table LIMIT 0")
         con.execute("INSERT INTO t SELECT * FROM arrow_table")
         elapsed = time.perf_counter() - started
     else:
+        from etl_duckdb import DuckDBSink
+
         from etl.base import PluginContext
         from etl.datasets import BUILTIN_DATASETS
-        from etl_duckdb import DuckDBSink
 
         sink = DuckDBSink({"path": Path(folder, "sink.duckdb")}, PluginContext("bench", Path(folder), Path(folder)))
         sink.open()
         started = time.perf_counter()
+        group: list[pl.DataFrame] = []
         for frame in frames:
-            for offset in range(0, frame.height, 100_000):
-                sink.write(frame.slice(offset, 100_000), BUILTIN_DATASETS[0], "ohlcv")
+            group.append(frame)
+            if sum(part.height for part in group) >= COMMIT_ROWS or frame is frames[-1]:
+                sink.write(pl.concat(group), BUILTIN_DATASETS[0], "ohlcv")
+                group = []
         elapsed = time.perf_counter() - started
         sink.close()
     print(f"{elapsed} {rows}")

@@ -46,7 +46,7 @@ _STOP = object()
 
 class Committer:
     def __init__(self, slots: list[SinkSlot], dataset: Any, checkpoints: Checkpoints, report: Report,
-                 progress: Progress, commit_rows: int, queue_size: int):
+                 progress: Progress, commit_rows: int):
         self.slots = slots
         self.dataset = dataset
         self.checkpoints = checkpoints
@@ -56,7 +56,10 @@ class Committer:
         self.failed: set[Stream] = set()
         self._positions: dict[Stream, int] = {}
         self._started: dict[Stream, float] = {}
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._room = threading.Condition()
+        self._queued_rows = 0
+        self._max_queued_rows = max(2 * commit_rows, 1)
         self._thread = threading.Thread(target=self._loop, name="etl-committer", daemon=True)
 
     def __enter__(self) -> Committer:
@@ -72,9 +75,13 @@ class Committer:
         self._started[stream] = time.monotonic()
 
     def submit(self, stream: Stream, batch: Batch, end: int) -> bool:
-        """Queue a batch (blocks while the queue is full); False once the stream has failed."""
+        """Queue a batch (blocks while two commits' worth of rows wait); False once the stream has failed."""
         if stream in self.failed:
             return False
+        rows = batch.frame.height
+        with self._room:
+            self._room.wait_for(lambda: self._queued_rows == 0 or self._queued_rows + rows <= self._max_queued_rows)
+            self._queued_rows += rows
         self._queue.put(_Item(stream, batch, end))
         return True
 
@@ -103,6 +110,9 @@ class Committer:
                 group.append(item)
                 rows += item.batch.frame.height
             self._commit([item for item in group if item.stream not in self.failed])
+            with self._room:
+                self._queued_rows -= rows
+                self._room.notify_all()
 
     def _commit(self, group: list[_Item]) -> None:
         if not group:

@@ -235,7 +235,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
         slots = []
     else:
         workers = max(1, min(spec.concurrency, len(units)))
-        committer = Committer(slots, schema, checkpoints, report, bar, spec.commit_rows, queue_size=2 * workers)
+        committer = Committer(slots, schema, checkpoints, report, bar, spec.commit_rows)
         with bar, committer, ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
         _close_sinks(slots)

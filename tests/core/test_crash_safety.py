@@ -120,6 +120,7 @@ def test_second_crash_during_resume_still_converges(reference, tmp_path):
 SLOW_PIPELINE = """
     [pipelines.slow]
     batch_rows = 4
+    commit_rows = 4
 
     [pipelines.slow.source]
     plugin = "synthetic"
