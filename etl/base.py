@@ -63,6 +63,11 @@ class PluginContext:
     state_dir: Path
 
 
+def with_defaults(options: dict[str, Option], settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings with every optional option's default filled in, for plugins built without a pipeline file."""
+    return {**{name: option.default for name, option in options.items() if not option.required}, **settings}
+
+
 class Source:
     """Delivers batches of one dataset for a stream and a time window.
 
@@ -79,7 +84,7 @@ class Source:
 
     def __init__(self, config: SourceConfig):
         self.config = config
-        self.settings = config.settings
+        self.settings = with_defaults(self.options, config.settings)
 
     @property
     def base_url(self) -> str | None:
@@ -194,7 +199,7 @@ class Transform:
     datasets: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, settings: dict[str, Any], context: PluginContext):
-        self.settings = settings
+        self.settings = with_defaults(self.options, settings)
         self.context = context
 
     def check(self) -> None:
@@ -230,7 +235,7 @@ class Sink:
     options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, settings: dict[str, Any], context: PluginContext):
-        self.settings = settings
+        self.settings = with_defaults(self.options, settings)
         self.context = context
 
     def check(self) -> None:

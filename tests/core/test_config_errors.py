@@ -37,7 +37,7 @@ CASES = {
     ),
     "unknown sink key": (
         GOOD_SOURCE + GOOD_SINK + "flavour = 1\n",
-        "Unknown key 'flavour' in pipelines.crypto.sinks[0]; valid keys: path, table",
+        "Unknown key 'flavour' in pipelines.crypto.sinks[0]; valid keys: memory_limit, path, table",
     ),
     "wrong type": (
         GOOD_SOURCE.replace('path = "x.csv"', "path = 42") + GOOD_SINK,
