@@ -108,7 +108,7 @@ def plan(project: Project, pipeline: str, start: int, end: int | None) -> Iterat
     source = source_for(spec.source)
     try:
         for stream in source.streams():
-            yield from source.plan(stream, start, _closed_end(spec, stream, end))
+            yield from source.plan(stream, start, min(end, _last_closed(stream)))
     finally:
         close_sources()
 
@@ -131,12 +131,10 @@ def resume(project: Project, progress: bool = False) -> Outcome:
     return outcome
 
 
-def _closed_end(spec: PipelineSpec, stream: Stream, end: int) -> int:
+def _last_closed(stream: Stream) -> int:
     """Never ask for the interval still forming: stop at the start of the current bar."""
     now = now_ms()
-    closed = floor_ts(now, stream.timeframe) if stream.timeframe else now
-    limit = spec.source.end if spec.source.end is not None else closed
-    return min(end, closed, limit)
+    return floor_ts(now, stream.timeframe) if stream.timeframe else now
 
 
 def _incremental(spec: PipelineSpec) -> Window:
@@ -144,7 +142,8 @@ def _incremental(spec: PipelineSpec) -> Window:
         start = checkpoints.next(stream.label)
         if start is None:
             start = spec.source.start if spec.source.start is not None else 0
-        return start, _closed_end(spec, stream, now_ms())
+        end = spec.source.end if spec.source.end is not None else now_ms()
+        return start, min(end, _last_closed(stream))
 
     return window
 
@@ -152,9 +151,7 @@ def _incremental(spec: PipelineSpec) -> Window:
 def _fixed(spec: PipelineSpec, start: int, end: int) -> Window:
     def window(stream: Stream, checkpoints: Checkpoints) -> tuple[int, int]:
         resumed = checkpoints.next(stream.label)
-        now = now_ms()
-        closed = floor_ts(now, stream.timeframe) if stream.timeframe else now
-        return (resumed if resumed is not None else start), min(end, closed)
+        return (resumed if resumed is not None else start), min(end, _last_closed(stream))
 
     return window
 

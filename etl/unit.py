@@ -42,7 +42,6 @@ class Batch:
 
     frame: pl.DataFrame
     next_ms: int
-    fetched: int
 
 
 _sources: dict[Any, Source] = {}
@@ -133,11 +132,10 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         for transform in transforms:
             frame = transform.apply(frame, batch_context)
         out = batch_context.new_rows(frame)
-        fetched = raw.filter(pl.col("ts") >= from_ms(new_from)).height
         new_from = max(new_from, last_ts + step)
         if last_ts < unit.start:
             return None
-        return Batch(drop_repeated_keys(out), last_ts + step, fetched)
+        return Batch(drop_repeated_keys(out), last_ts + step)
 
     def drop_repeated_keys(out: pl.DataFrame) -> pl.DataFrame:
         """Sinks rely on unique keys per batch; keep the last row of a repeated key and count it."""
