@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from .timeframes import from_ms
+from .timeframes import from_ms, next_bar, number_expr
 
 if TYPE_CHECKING:
     import polars as pl
@@ -22,18 +22,18 @@ class Gap(NamedTuple):
     bars: int
 
 
-def find_gaps(ts_ms: pl.Series, previous: int | None, step: int) -> list[Gap]:
+def find_gaps(ts_ms: pl.Series, previous: int | None, timeframe: str) -> list[Gap]:
     """Missing grid bars between consecutive loaded bars (and after ``previous``, the last bar loaded before)."""
     import polars as pl
 
     ts = ts_ms.unique().sort()
     if previous is not None:
         ts = pl.concat([pl.Series([previous], dtype=pl.Int64), ts.filter(ts > previous)])
-    frame = pl.DataFrame({"ts": ts}).with_columns(pl.col("ts").shift(1).alias("prev"))
-    holes = frame.filter(pl.col("ts") - pl.col("prev") > step)
+    bars = pl.DataFrame({"ts": ts}).with_columns(number_expr(pl.col("ts"), timeframe).alias("bar"))
+    holes = bars.with_columns(pl.all().shift(1).name.suffix("_before")).filter(pl.col("bar") - pl.col("bar_before") > 1)
     return [
-        Gap(prev + step, current, (current - prev) // step - 1)
-        for current, prev in holes.select("ts", "prev").iter_rows()
+        Gap(next_bar(before, timeframe), current, bar - bar_before - 1)
+        for current, bar, before, bar_before in holes.select("ts", "bar", "ts_before", "bar_before").iter_rows()
     ]
 
 
@@ -46,8 +46,7 @@ def on_calendar(gaps: list[Gap], source: Source, stream: Stream) -> list[Gap]:
             kept.append(gap)
         elif len(expected):
             first, last = expected.min(), expected.max()
-            step = (gap.end - gap.start) // max(gap.bars, 1)
-            kept.append(Gap(_ms(first), _ms(last) + step, len(expected)))
+            kept.append(Gap(_ms(first), next_bar(_ms(last), stream.timeframe or ""), len(expected)))
     return kept
 
 

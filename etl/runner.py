@@ -24,7 +24,7 @@ from .lock import PipelineLock
 from .log import get_logger
 from .progress import Progress
 from .report import Report, StreamResult
-from .timeframes import floor_ts, iso, now_ms, timeframe_ms
+from .timeframes import floor_ts, iso, now_ms, previous_bar
 from .unit import WorkUnit, build_transforms, chain_warmup, close_sources, execute, source_for
 
 log = get_logger("etl.runner")
@@ -216,7 +216,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
         start, end = window(stream, checkpoints)
         warmup_rows = chain_warmup(transforms, stream)
         resumed = checkpoints.next(stream.label)
-        previous = resumed - timeframe_ms(stream.timeframe) if resumed is not None and stream.timeframe else None
+        previous = previous_bar(resumed, stream.timeframe) if resumed is not None and stream.timeframe else None
         warmup_ms = start - source.warmup_start(stream, start, warmup_rows) if warmup_rows else 0
         units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows, warmup_ms,
                               spec.batch_rows, project.base_dir, project.state_dir, previous))

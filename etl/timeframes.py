@@ -1,11 +1,17 @@
 """Timeframe names and the arithmetic of interval boundaries, in UTC milliseconds.
 
-Weeks start on Monday (1970-01-05 was one), days at 00:00 UTC; every other timeframe divides a day.
+Weeks start on Monday (1970-01-05 was one), days at 00:00 UTC, months on the 1st at 00:00 UTC; every other
+timeframe divides a day. Months are the one timeframe of varying length, so code that steps from bar to bar
+goes through ``next_bar``, ``previous_bar`` and ``bar_number`` rather than adding ``timeframe_ms``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -30,11 +36,15 @@ TIMEFRAMES: dict[str, int] = {
     "1d": DAY,
     "3d": 3 * DAY,
     "1w": WEEK,
+    "1M": 31 * DAY,
 }
+
+# Timeframes counted in calendar months; TIMEFRAMES holds their longest length (31 days).
+MONTHS = {"1M": 1}
 
 
 def timeframe_ms(timeframe: str) -> int:
-    """Length of one bar of ``timeframe`` in milliseconds."""
+    """Length of one bar of ``timeframe`` in milliseconds (the longest one, for calendar months)."""
     try:
         return TIMEFRAMES[timeframe]
     except KeyError:
@@ -45,16 +55,92 @@ def _offset(timeframe: str) -> int:
     return _MONDAY_OFFSET if timeframe == "1w" else 0
 
 
+def _month_number(ts_ms: int) -> int:
+    moment = from_ms(ts_ms)
+    return moment.year * 12 + moment.month - 1
+
+
+def _month_start(number: int) -> int:
+    return to_ms(datetime(number // 12, number % 12 + 1, 1, tzinfo=UTC))
+
+
+def bar_number(ts_ms: int, timeframe: str) -> int:
+    """Position on the timeframe's grid of the bar containing ``ts_ms``: consecutive bars differ by one."""
+    if timeframe in MONTHS:
+        return _month_number(ts_ms) // MONTHS[timeframe]
+    return (ts_ms - _offset(timeframe)) // timeframe_ms(timeframe)
+
+
+def bar_start(number: int, timeframe: str) -> int:
+    """Start of the bar at position ``number`` of ``bar_number``."""
+    if timeframe in MONTHS:
+        return _month_start(number * MONTHS[timeframe])
+    return number * timeframe_ms(timeframe) + _offset(timeframe)
+
+
 def floor_ts(ts_ms: int, timeframe: str) -> int:
     """Start of the bar of ``timeframe`` that contains ``ts_ms``."""
-    step, offset = timeframe_ms(timeframe), _offset(timeframe)
-    return (ts_ms - offset) // step * step + offset
+    return bar_start(bar_number(ts_ms, timeframe), timeframe)
 
 
 def ceil_ts(ts_ms: int, timeframe: str) -> int:
     """First bar start of ``timeframe`` at or after ``ts_ms``."""
     floor = floor_ts(ts_ms, timeframe)
-    return floor if floor == ts_ms else floor + timeframe_ms(timeframe)
+    return floor if floor == ts_ms else next_bar(floor, timeframe)
+
+
+def next_bar(ts_ms: int, timeframe: str) -> int:
+    """Start of the bar after the one starting at ``ts_ms``.
+
+    Bars a source keeps off the grid (Yahoo's hourly bars start at :30 in New York) keep their offset.
+    """
+    return _shift(ts_ms, timeframe, 1)
+
+
+def previous_bar(ts_ms: int, timeframe: str) -> int:
+    """Start of the bar before the one starting at ``ts_ms``."""
+    return _shift(ts_ms, timeframe, -1)
+
+
+def _shift(ts_ms: int, timeframe: str, bars: int) -> int:
+    if timeframe in MONTHS:
+        return bar_start(bar_number(ts_ms, timeframe) + bars, timeframe)
+    return ts_ms + bars * timeframe_ms(timeframe)
+
+
+def bar_starts(start: int, end: int, timeframe: str) -> list[int]:
+    """Every bar start of ``timeframe`` in ``[start, end)``."""
+    first, last = bar_number(ceil_ts(start, timeframe), timeframe), bar_number(end - 1, timeframe)
+    return [bar_start(number, timeframe) for number in range(first, last + 1)]
+
+
+def floor_expr(ts_ms: pl.Expr, timeframe: str) -> pl.Expr:
+    """``floor_ts`` over a column of epoch milliseconds."""
+    import polars as pl
+
+    if timeframe in MONTHS:
+        return pl.from_epoch(ts_ms, "ms").dt.truncate(f"{MONTHS[timeframe]}mo").dt.epoch("ms")
+    step, offset = timeframe_ms(timeframe), _offset(timeframe)
+    return (ts_ms - offset) // step * step + offset
+
+
+def next_expr(ts_ms: pl.Expr, timeframe: str) -> pl.Expr:
+    """``next_bar`` over a column of epoch milliseconds."""
+    import polars as pl
+
+    if timeframe in MONTHS:
+        return pl.from_epoch(floor_expr(ts_ms, timeframe), "ms").dt.offset_by(f"{MONTHS[timeframe]}mo").dt.epoch("ms")
+    return ts_ms + timeframe_ms(timeframe)
+
+
+def number_expr(ts_ms: pl.Expr, timeframe: str) -> pl.Expr:
+    """``bar_number`` over a column of epoch milliseconds."""
+    import polars as pl
+
+    if timeframe in MONTHS:
+        moment = pl.from_epoch(ts_ms, "ms")
+        return (moment.dt.year().cast(pl.Int64) * 12 + moment.dt.month().cast(pl.Int64) - 1) // MONTHS[timeframe]
+    return (ts_ms - _offset(timeframe)) // timeframe_ms(timeframe)
 
 
 def now_ms() -> int:

@@ -92,13 +92,12 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
     from .datasets import conform, dataset
     from .gaps import find_gaps, on_calendar
     from .report import use_report
-    from .timeframes import from_ms, now_ms, timeframe_ms
+    from .timeframes import from_ms, next_bar, now_ms
 
     use_report(report)
     source = source_for(unit.source)
     transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
     schema = dataset(unit.stream.dataset)
-    step = timeframe_ms(unit.stream.timeframe) if unit.stream.timeframe else 1
     fetch_start = unit.start - unit.warmup_ms
     window = (pl.col("ts") >= from_ms(fetch_start)) & (pl.col("ts") < from_ms(unit.end))
     context: pl.DataFrame | None = None
@@ -114,7 +113,7 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         loaded = raw.filter(pl.col("ts") >= from_ms(unit.start))["ts"].dt.epoch("ms")
         if not loaded.len():
             return
-        gaps = on_calendar(find_gaps(loaded, last_seen, step), source, unit.stream)
+        gaps = on_calendar(find_gaps(loaded, last_seen, unit.stream.timeframe), source, unit.stream)
         if gaps:
             report.gaps(unit.stream, gaps)
         last_seen = max(loaded.max(), last_seen or 0)
@@ -125,6 +124,7 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         pending, pending_rows = [], 0
         record_gaps(raw)
         last_ts = int(raw["ts"].max().timestamp() * 1000)
+        following = next_bar(last_ts, unit.stream.timeframe) if unit.stream.timeframe else last_ts + 1
         frame = raw if context is None else pl.concat([context, raw], how="diagonal_relaxed")
         if unit.warmup_rows:
             context = frame.filter(pl.col("ts") <= from_ms(last_ts)).tail(unit.warmup_rows)
@@ -132,10 +132,10 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         for transform in transforms:
             frame = transform.apply(frame, batch_context)
         out = batch_context.new_rows(frame)
-        new_from = max(new_from, last_ts + step)
+        new_from = max(new_from, following)
         if last_ts < unit.start:
             return None
-        return Batch(drop_repeated_keys(out), last_ts + step)
+        return Batch(drop_repeated_keys(out), following)
 
     def drop_repeated_keys(out: pl.DataFrame) -> pl.DataFrame:
         """Sinks rely on unique keys per batch; keep the last row of a repeated key and count it."""

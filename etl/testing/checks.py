@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from etl.timeframes import from_ms, iso, timeframe_ms
+from etl.timeframes import from_ms, iso, next_expr
 
 if TYPE_CHECKING:
     import polars as pl
@@ -111,10 +111,10 @@ def check_closed(frame: pl.DataFrame, timeframe: str | None, now_ms: int, label:
     """No candle still forming at ``now_ms`` (its end is in the future); no row at all from the future."""
     import polars as pl
 
-    step = timeframe_ms(timeframe) if timeframe else 0
-    open_rows = frame.filter(pl.col("ts").dt.epoch("ms") + step > now_ms)
+    ms = pl.col("ts").dt.epoch("ms")
+    open_rows = frame.filter((next_expr(ms, timeframe) if timeframe else ms) > now_ms)
     if open_rows.height:
-        what = "candles still forming" if step else "rows timestamped in the future"
+        what = "candles still forming" if timeframe else "rows timestamped in the future"
         _fail(label, f"{what} at {iso(now_ms)}", open_rows, ["ts"])
 
 

@@ -20,13 +20,15 @@ import functools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from etl.timeframes import MINUTE, timeframe_ms, to_ms
+from etl.timeframes import MINUTE, floor_ts, next_expr, timeframe_ms, to_ms
 
 if TYPE_CHECKING:
     import polars as pl
 
 NO_CALENDAR = "none"
 AUTO = "auto"
+# Timeframes whose bars are keyed by session date, and the most days one bar's sessions span.
+SESSION_BAR_DAYS = {"1d": 1, "1w": 7, "1M": 31}
 
 SUFFIX_CALENDARS = {
     "AS": "XAMS", "AT": "ASEX", "AX": "XASX", "BA": "XBUE", "BD": "XBUD", "BK": "XBKK", "BO": "XBOM",
@@ -71,23 +73,22 @@ def trading_bars(calendar: str, timeframe: str, start: int, end: int, now: int) 
     """Bar starts (UTC) the calendar's sessions give in ``[start, end)``, closed by ``now``."""
     import polars as pl
 
-    step = timeframe_ms(timeframe)
     starts: list[int] = []
-    # A session dated D can open on D-1 in UTC (Sydney); a week keyed at Monday holds sessions up to Friday.
-    reach = timedelta(days=7 if timeframe == "1w" else 1)
+    # A session dated D can open on D-1 in UTC (Sydney); a week keyed at Monday holds sessions up to Friday,
+    # a month keyed at the 1st sessions up to its 31st.
+    reach = timedelta(days=SESSION_BAR_DAYS.get(timeframe, 1))
     span = _known_span(calendar, _day(start) - timedelta(days=1), _day(end) + reach)
     if span is not None:
         exchange, first, last = span
-        if timeframe in ("1d", "1w"):
+        if timeframe in SESSION_BAR_DAYS:
             days = [session.date() for session in exchange.sessions_in_range(first, last)]
-            if timeframe == "1w":
-                days = sorted({day - timedelta(days=day.weekday()) for day in days})
-            starts = [to_ms(datetime.combine(day, time(), UTC)) for day in days]
+            starts = sorted({floor_ts(to_ms(datetime.combine(day, time(), UTC)), timeframe) for day in days})
         else:
-            index = exchange.trading_index(first, last, f"{step // MINUTE}min", intervals=False)
+            index = exchange.trading_index(first, last, f"{timeframe_ms(timeframe) // MINUTE}min", intervals=False)
             starts = list(index.asi8 // 1_000_000)
-    bars = pl.Series("ts", starts, pl.Int64)
-    bars = bars.filter((bars >= start) & (bars < end) & (bars + step <= now))
+    ts = pl.col("ts")
+    bars = pl.DataFrame({"ts": starts}, schema={"ts": pl.Int64}).filter(
+        (ts >= start) & (ts < end) & (next_expr(ts, timeframe) <= now))["ts"]
     return bars.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
 
 

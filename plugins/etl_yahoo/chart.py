@@ -9,9 +9,9 @@ A chart result carries unix-second timestamps and parallel arrays::
      "events": {"dividends": {"1604673000": {"amount": 0.205, "date": 1604673000}}, "splits": {...}}}
 
 Intraday timestamps are the bar start in UTC and are kept as they are, so they stay right across DST.
-Daily and weekly bars are stamped at the session open; they are keyed instead by the session's date in
-the exchange's timezone at 00:00 UTC (weekly: that week's Monday), which puts them on the core's 1d and
-1w grids. An empty range has no ``timestamp`` at all.
+Daily, weekly and monthly bars are stamped at the open of their first session; they are keyed instead by
+the session's date in the exchange's timezone at 00:00 UTC (weekly: that week's Monday; monthly: the 1st
+of the month), which puts them on the core's 1d, 1w and 1M grids. An empty range has no ``timestamp`` at all.
 
 Two quirks are handled here, on the raw timestamps, before anything else: Yahoo appends a live row
 (stamped at the last trade, off the bar grid) after the last bar, which is dropped; and some bars come
@@ -105,13 +105,16 @@ def parse_actions(result: dict[str, Any], symbol: str) -> pl.DataFrame:
 
 
 def session_key(stamp: int, zone: ZoneInfo, interval: Interval) -> int:
-    """The epoch ms of 00:00 UTC on the session date of a daily bar (the Monday, for a weekly bar)."""
+    """The epoch ms of 00:00 UTC on the session date of a daily bar (the Monday of a weekly bar, the 1st of a
+    monthly one)."""
     local = datetime.fromtimestamp(stamp, UTC).astimezone(zone)
     day = local.date()
     if local.minute == 0 and local.hour in SLIPPED_MIDNIGHT_HOURS:
         day += timedelta(days=1)
     if interval.timeframe == "1w":
         day -= timedelta(days=day.weekday())
+    elif interval.timeframe == "1M":
+        day = day.replace(day=1)
     return to_ms(datetime.combine(day, time(), UTC))
 
 

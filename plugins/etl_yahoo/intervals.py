@@ -5,7 +5,7 @@ answers a 1m request spanning more than 7 days with an error. A window reaching 
 clamped with a warning (the older part does not exist at Yahoo, so failing would only block the rest),
 and long windows are split into requests Yahoo accepts.
 
-Daily and weekly bars are keyed by the exchange's session date at 00:00 UTC, but Yahoo stamps them at
+Daily, weekly and monthly bars are keyed by the exchange's session date at 00:00 UTC, but Yahoo stamps them at
 the session open in UTC, which for Asia-Pacific exchanges falls on the previous UTC day. Those requests
 are padded by one bar on each side so no session whose open precedes its date in UTC is missed.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from etl.timeframes import DAY, HOUR, MINUTE, WEEK, ceil_ts, iso
+from etl.timeframes import DAY, HOUR, MINUTE, WEEK, ceil_ts, iso, timeframe_ms
 
 # Yahoo counts its history limits from its own clock; starting an hour later avoids a refusal at the edge.
 HISTORY_MARGIN_MS = HOUR
@@ -49,6 +49,7 @@ INTERVALS: dict[str, Interval] = {
         Interval("1h", "60m", HOUR, 730, 730),
         Interval("1d", "1d", DAY, None, 3650, session_keyed=True),
         Interval("1w", "1wk", WEEK, None, 36500, session_keyed=True),
+        Interval("1M", "1mo", timeframe_ms("1M"), None, 36500, session_keyed=True),
     )
 }
 

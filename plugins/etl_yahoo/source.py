@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import etl
 from etl.log import get_logger
-from etl.timeframes import iso, now_ms
+from etl.timeframes import iso, next_expr, now_ms
 
 from .calendars import ALWAYS_OPEN, AUTO, NO_CALENDAR, calendar_for
 from .intervals import ACTIONS_INTERVAL, INTERVALS, Interval, clamp_start, request_windows
@@ -178,4 +178,5 @@ def _closed_within(frame: pl.DataFrame, interval: Interval, start: int, end: int
     """Bars keyed inside ``[start, end)`` that have closed: never the bar still forming."""
     import polars as pl
 
-    return frame.filter(pl.col("ts").is_between(start, end, closed="left") & (pl.col("ts") + interval.bar_ms <= now))
+    closes = next_expr(pl.col("ts"), interval.timeframe)
+    return frame.filter(pl.col("ts").is_between(start, end, closed="left") & (closes <= now))

@@ -6,6 +6,7 @@ UTC across DST; weekly bars at their Monday.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import polars as pl
@@ -137,3 +138,43 @@ def test_features_are_the_same_whether_loaded_in_one_run_or_from_a_checkpoint(fa
     assert resumed["return_1"].to_list() == in_one_run["return_1"].to_list()
     assert resumed["sma_20"].to_list() == in_one_run["sma_20"].to_list()
     assert in_one_run["return_1"].null_count() == 1 and in_one_run["sma_20"].null_count() == 19
+
+
+def test_monthly_bars_are_keyed_at_the_first_of_the_month(fake_yahoo, yahoo_pipeline, etl_cli, stored):
+    fake_yahoo.add_sessions("AAPL", "1d_AAPL_events", "XNYS", "1mo", "2023-11-01", "2024-03-28")
+    bars = fake_yahoo.add_sessions("BHP.AX", "1d_600497.SS_leading_null_row", "XASX", "1mo", "2023-11-01",
+                                   "2024-03-28")
+    path = yahoo_pipeline(["AAPL", "BHP.AX"], ["1M"], start="2023-11-01", end="2024-04-01")
+
+    result = etl_cli("run", str(path))
+
+    assert result.exit_code == 0, result.output
+    # Sydney's first February session opened on 31 January in UTC: still February's bar.
+    assert datetime.fromtimestamp(bars[3].ts, UTC) == utc(2024, 1, 31, 23)
+    months = [utc(2023, 11, 1), utc(2023, 12, 1), utc(2024, 1, 1), utc(2024, 2, 1), utc(2024, 3, 1)]
+    rows = stored(path)
+    for symbol in ("AAPL", "BHP.AX"):
+        mine = rows.filter(pl.col("symbol") == symbol)
+        assert mine["ts"].to_list() == months
+        assert mine["open"].to_list() == [100.0, 100.25, 100.5, 100.75, 101.0]
+    assert set(rows["timeframe"]) == {"1M"}
+    assert fake_yahoo.chart_requests[0].query["interval"] == "1mo"
+
+
+def test_monthly_bars_continue_from_the_checkpoint_and_skip_the_month_still_open(fake_yahoo, yahoo_pipeline,
+                                                                                  etl_cli, stored, tmp_path):
+    today = datetime.now(UTC).date()
+    fake_yahoo.add_sessions("AAPL", "1d_AAPL_events", "XNYS", "1mo", f"{today.year - 1}-01-01", today.isoformat(),
+                            live_row=True)
+    first = yahoo_pipeline(["AAPL"], ["1M"], start=f"{today.year - 1}-01-01", end=f"{today.year - 1}-07-01")
+    assert etl_cli("run", str(first)).exit_code == 0
+    path = yahoo_pipeline(["AAPL"], ["1M"], start=f"{today.year - 1}-01-01")
+
+    result = etl_cli("run", str(path))
+
+    assert result.exit_code == 0, result.output
+    stamps = stored(path)["ts"].to_list()
+    closed_months = (today.year - (today.year - 1)) * 12 + today.month - 1
+    assert stamps == [utc(today.year - 1 + month // 12, month % 12 + 1, 1) for month in range(closed_months)]
+    checkpoint = json.loads((tmp_path / ".etl" / "checkpoints" / "stocks.json").read_text())
+    assert checkpoint["streams"]["ohlcv/AAPL/1M"]["next"] == f"{today.year}-{today.month:02d}-01T00:00:00Z"
