@@ -93,9 +93,12 @@ class DuckDBSink(etl.Sink):
         batch = {row[0]: str(row[1]) for row in described}
         existing = self._columns.get(table) or self._describe(table)
         if existing is None:
-            self.connection.execute(f"CREATE TABLE {_quote(table)} AS SELECT * FROM etl_batch LIMIT 0")
-            for column in dataset.key:
-                self.connection.execute(f"ALTER TABLE {_quote(table)} ALTER COLUMN {_quote(column)} SET NOT NULL")
+            # Declared column by column: DuckDB 2.0 loses sight of rows later inserted into a table made by
+            # CREATE TABLE AS from an Arrow batch with constant string columns (scans in this connection
+            # return nothing, so the upsert's delete would miss the keys it must replace).
+            columns = ", ".join(f"{_quote(name)} {kind}{' NOT NULL' if name in dataset.key else ''}"
+                                for name, kind in batch.items())
+            self.connection.execute(f"CREATE TABLE {_quote(table)} ({columns})")
             self._columns[table] = batch
             return
         for name, kind in batch.items():

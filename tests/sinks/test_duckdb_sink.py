@@ -55,3 +55,26 @@ def test_database_held_by_another_process_fails_with_its_path(tmp_path: Path) ->
         run = run_subprocess("run", str(path))
     assert run.exit_code == 1, str(run)
     assert f"duckdb: cannot open {tmp_path / 'busy.duckdb'}" in run.output
+
+
+def test_large_batches_rewritten_in_one_connection_replace_their_rows(sink) -> None:
+    """Batches past one DuckDB row group, with constant string columns, as the committer sends them. A table made
+    by CREATE TABLE AS from such a batch hid later inserts from scans in DuckDB 2.0, so rewrites duplicated."""
+    import polars as pl
+
+    rows = 200_000
+    start = parse_time("2024-01-01")
+
+    def batch(symbol: str, close: float) -> pl.DataFrame:
+        return pl.DataFrame({
+            "source": "files", "symbol": symbol, "timeframe": "1m",
+            "ts": pl.Series(range(start, start + rows * 60_000, 60_000)), "open": 1.0, "high": 2.0, "low": 0.5,
+            "close": close, "volume": 10.0,
+        }).with_columns(pl.from_epoch("ts", "ms").dt.replace_time_zone("UTC"))
+
+    for symbol in ("AAA", "BBB", "CCC"):
+        sink.write(batch(symbol, 1.0), dataset("ohlcv"), "ohlcv")
+    sink.write(batch("BBB", 1.5), dataset("ohlcv"), "ohlcv")
+    assert sink.connection.execute(
+        "SELECT symbol, count(*), min(close), max(close) FROM ohlcv GROUP BY 1 ORDER BY 1").fetchall() == [
+        ("AAA", rows, 1.0, 1.0), ("BBB", rows, 1.5, 1.5), ("CCC", rows, 1.0, 1.0)]
