@@ -5,7 +5,7 @@
 
 Prints rows/s and peak RSS (each measurement runs in its own process, so RSS is its own) for:
   plain insert   INSERT INTO t SELECT * FROM arrow_table, no key (the reference)
-  duckdb sink    the sink's upsert (delete keys + insert, one transaction per commit of 250,000 rows, as the
+  duckdb sink    the sink's upsert (delete keys + insert, one transaction per commit of 500,000 rows, as the
                  runner's committer groups them)
   etl run        `etl run` of a files -> duckdb pipeline over Parquet files, one per symbol
 """
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-COMMIT_ROWS = 250_000
+COMMIT_ROWS = 500_000
 EXTRAS = ["quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume", "vwap", "spread", "mark",
           "index_price", "funding_hint"]
 

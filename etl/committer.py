@@ -59,7 +59,7 @@ class Committer:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._room = threading.Condition()
         self._queued_rows = 0
-        self._max_queued_rows = max(2 * commit_rows, 1)
+        self._max_queued_rows = max(commit_rows + commit_rows // 2, 1)
         self._thread = threading.Thread(target=self._loop, name="etl-committer", daemon=True)
 
     def __enter__(self) -> Committer:

@@ -22,7 +22,7 @@ _SETTINGS = {
     "state_dir": Option(Path, Path(".etl"), "checkpoints, locks, run ledger, quarantine"),
     "concurrency": Option(int, 4, "streams run at once per pipeline"),
     "batch_rows": Option(int, 100_000, "rows gathered from a source before transforms and sinks run"),
-    "commit_rows": Option(int, 250_000, "rows of several streams written in one transaction per sink"),
+    "commit_rows": Option(int, 500_000, "rows of several streams written in one transaction per sink"),
 }
 _TUNING = ("concurrency", "batch_rows", "commit_rows")
 _PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}

@@ -26,7 +26,7 @@ def find_gaps(ts_ms: pl.Series, previous: int | None, timeframe: str) -> list[Ga
     """Missing grid bars between consecutive loaded bars (and after ``previous``, the last bar loaded before)."""
     import polars as pl
 
-    ts = ts_ms.unique().sort()
+    ts = ts_ms if ts_ms.is_sorted() else ts_ms.sort()
     if previous is not None:
         ts = pl.concat([pl.Series([previous], dtype=pl.Int64), ts.filter(ts > previous)])
     bars = pl.DataFrame({"ts": ts}).with_columns(number_expr(pl.col("ts"), timeframe).alias("bar"))

@@ -110,9 +110,12 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         nonlocal last_seen
         if not unit.stream.timeframe:
             return
-        loaded = raw.filter(pl.col("ts") >= from_ms(unit.start))["ts"].dt.epoch("ms")
+        loaded = raw["ts"]
+        if loaded.min() < from_ms(unit.start):
+            loaded = loaded.filter(loaded >= from_ms(unit.start))
         if not loaded.len():
             return
+        loaded = loaded.dt.epoch("ms")
         gaps = on_calendar(find_gaps(loaded, last_seen, unit.stream.timeframe), source, unit.stream)
         if gaps:
             report.gaps(unit.stream, gaps)
@@ -120,7 +123,9 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
 
     def flush() -> Batch | None:
         nonlocal context, new_from, pending, pending_rows
-        raw = pl.concat(pending, how="diagonal_relaxed").sort("ts", maintain_order=True)
+        raw = pl.concat(pending, how="diagonal_relaxed")
+        if not raw["ts"].is_sorted():
+            raw = raw.sort("ts", maintain_order=True)
         pending, pending_rows = [], 0
         record_gaps(raw)
         last_ts = int(raw["ts"].max().timestamp() * 1000)
@@ -151,14 +156,16 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         if not frame.height:
             continue
         frame = conform(frame, schema, unit.stream, unit.source.plugin)
-        if frame["ts"].null_count():
+        ts = frame["ts"]
+        if ts.null_count():
             raise SourceError(f"{unit.source.plugin} returned rows without a timestamp for {unit.stream.label}")
-        future = frame.filter(pl.col("ts") > from_ms(now_ms())).height
-        if future:
-            report.count(unit.stream, "future_rows_dropped", future)
-        frame = frame.filter(window)
-        if not frame.height:
-            continue
+        now = from_ms(now_ms())
+        if ts.max() > now:
+            report.count(unit.stream, "future_rows_dropped", int((ts > now).sum()))
+        if ts.min() < from_ms(fetch_start) or ts.max() >= from_ms(unit.end):
+            frame = frame.filter(window)
+            if not frame.height:
+                continue
         pending.append(frame)
         pending_rows += frame.height
         if pending_rows >= unit.batch_rows:

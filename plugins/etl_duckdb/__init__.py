@@ -5,7 +5,7 @@ Options::
     [[pipelines.NAME.sinks]]
     plugin = "duckdb"
     path = "data/market.duckdb"   # created if missing; relative to the pipeline file
-    # memory_limit = "512MB"      # DuckDB's buffer pool for this connection (DuckDB's own default: 80% of RAM)
+    # memory_limit = "128MB"      # DuckDB's buffer pool for this connection (DuckDB's own default: 80% of RAM)
     # table = "ohlcv"             # default: the dataset name
 
 Storage: one table per dataset (or ``table``) in the ``main`` schema, created on first write with the
@@ -39,7 +39,7 @@ class DuckDBSink(etl.Sink):
     name = "duckdb"
     options = {
         "path": etl.Option(Path, help="DuckDB database file, created if missing"),
-        "memory_limit": etl.Option(str, "512MB", help="DuckDB's buffer pool for this connection (its default is "
+        "memory_limit": etl.Option(str, "128MB", help="DuckDB's buffer pool for this connection (its default is "
                                    "80% of RAM, far more than upserts need)"),
     }
 
@@ -49,7 +49,8 @@ class DuckDBSink(etl.Sink):
         path: Path = self.settings["path"]
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.connection = duckdb.connect(str(path), config={"memory_limit": self.settings["memory_limit"]})
+            self.connection = duckdb.connect(str(path), config={"memory_limit": self.settings["memory_limit"],
+                                                                "preserve_insertion_order": False})
         except duckdb.Error as exc:
             raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
         self._columns: dict[str, dict[str, str]] = {}
@@ -68,7 +69,7 @@ class DuckDBSink(etl.Sink):
         if missing:
             raise SinkError(f"duckdb table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
         connection = self.connection
-        connection.register("etl_batch", frame.to_arrow())
+        connection.register("etl_batch", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
         try:
             connection.begin()
             try:
