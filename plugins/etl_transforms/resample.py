@@ -4,7 +4,7 @@ A target bar takes the first open, the highest high, the lowest low and the last
 sub-bars; volume and every numeric extra (quote volume, trades, taker volume) are summed, and are
 null when a sub-bar's value is null (a partial sum would look like a real one). Text extras keep the
 last value. Bars are aligned in UTC exactly as ``etl.timeframes.floor_ts``: days at 00:00, weeks on
-Monday, everything else from the epoch. Rows leave with ``timeframe`` set to the target.
+Monday, months on the 1st, everything else from the epoch. Rows leave with ``timeframe`` set to the target.
 
 How it fits the runner, which works per input stream and keeps only output rows that are new:
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 import etl
-from etl.timeframes import TIMEFRAMES, floor_ts, timeframe_ms
+from etl.timeframes import TIMEFRAMES, floor_expr, floor_ts, next_expr, timeframe_ms
 
 from .frames import bar_origin
 
@@ -76,15 +76,15 @@ class ResampleTransform(etl.Transform):
                 f"resample: cannot build {to} bars from the {batch.stream.timeframe} bars of {batch.stream.label}; "
                 f"'to' must be a coarser timeframe made of whole, aligned {batch.stream.timeframe} bars"
             )
-        step, target, origin = bars
+        step = bars[0]
         batch.new_from = floor_ts(batch.new_from, to)
         ms = pl.col("ts").dt.epoch("ms")
         built = (
-            frame.with_columns(((ms - origin) // target * target + origin).alias("__bar"))
+            frame.with_columns(floor_expr(ms, to).alias("__bar"))
             .group_by("source", "symbol", "__bar", maintain_order=True)
             .agg(*_aggregations(frame), pl.col("ts").max().dt.epoch("ms").alias("__last"))
         )
-        last_sub_bar = pl.col("__bar") + (target - step)
+        last_sub_bar = next_expr(pl.col("__bar"), to) - step
         trailing = pl.col("__bar") == pl.col("__bar").max().over("source", "symbol")
         complete = built.filter(~trailing | (pl.col("__last") == last_sub_bar))
         ts = pl.col("__bar").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias("ts")

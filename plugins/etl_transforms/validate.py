@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import etl
-from etl.timeframes import TIMEFRAMES
+from etl.timeframes import MONTHS, TIMEFRAMES, floor_expr
 
 from .frames import bar_origin
 
@@ -80,17 +80,20 @@ def _aligned(dataset: etl.Dataset, frame: Any) -> Any:
 
     if not dataset.has_timeframe:
         return None
-    origins = {name: bar_origin(name) for name in TIMEFRAMES}
+    ms = pl.col("ts").dt.epoch("ms")
     timeframes = frame["timeframe"]
     if timeframes.null_count() == 0 and timeframes.min() == timeframes.max():
         only = timeframes[0] if frame.height else None
         if only not in TIMEFRAMES:
             return pl.lit(True)
-        step, origin = pl.lit(TIMEFRAMES[only]), pl.lit(origins[only])
-    else:
-        step = pl.col("timeframe").replace_strict(TIMEFRAMES, default=None, return_dtype=pl.Int64)
-        origin = pl.col("timeframe").replace_strict(origins, default=None, return_dtype=pl.Int64)
-    misaligned = (pl.col("ts").dt.epoch("ms") - origin) % step != 0
+        return floor_expr(ms, only) != ms
+    fixed = {name: length for name, length in TIMEFRAMES.items() if name not in MONTHS}
+    step = pl.col("timeframe").replace_strict(fixed, default=None, return_dtype=pl.Int64)
+    origin = pl.col("timeframe").replace_strict({name: bar_origin(name) for name in fixed}, default=None,
+                                                return_dtype=pl.Int64)
+    misaligned = (ms - origin) % step != 0
+    for name in MONTHS:
+        misaligned = pl.when(pl.col("timeframe") == name).then(floor_expr(ms, name) != ms).otherwise(misaligned)
     return misaligned.fill_null(True)
 
 

@@ -78,6 +78,23 @@ def test_days_start_at_midnight_and_weeks_on_monday(tmp_path: Path) -> None:
     assert weeks["volume"][1] == pytest.approx(week["volume"].sum(), rel=1e-12)
 
 
+
+def test_months_start_on_the_first_and_validate_accepts_them(tmp_path: Path) -> None:
+    """Daily input from 2023-12-15 to 2024-04-10 (a leap February): Dec is partial at the start, Apr unfinished."""
+    frame = candles(118, start="2023-12-15", timeframe="1d", seed=5)
+    write_input(tmp_path, frame)
+    path = pipeline(tmp_path, [*CLEAN, {"plugin": "resample", "to": "1M"}, {"plugin": "validate"}], timeframe="1d",
+                    start="2023-12-01")
+    result = run(path)
+    assert result.exit_code == 0, str(result)
+    months = stored(tmp_path)
+    assert months["ts"].to_list() == [utc("2023-12-01"), utc("2024-01-01"), utc("2024-02-01"), utc("2024-03-01")]
+    assert set(months["timeframe"]) == {"1M"}
+    february = frame.slice(17 + 31, 29)
+    assert months["open"][2] == february["open"][0] and months["close"][2] == february["close"][-1]
+    assert months["high"][2] == february["high"].max() and months["low"][2] == february["low"].min()
+    assert not counters(tmp_path)["quarantined"], "monthly bars start on the 1st, so validate keeps them"
+
 def test_a_bar_missing_its_last_sub_bar_is_emitted_once_later_data_arrives(tmp_path: Path) -> None:
     frame = minute_candles("2024-01-01", 150)
     gap = parse_time("2024-01-01T01:59:00")
