@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-from etl_transforms import DedupTransform, FeaturesTransform
+from etl_transforms import DedupTransform, FeaturesTransform, ValidateTransform
 from transform_helpers import candles
 
 from etl.base import BatchContext, PluginContext, Stream
@@ -48,3 +48,19 @@ def test_dedup_keys_include_the_stream(tmp_path: Path) -> None:
     survivor = kept.filter((pl.col("symbol") == "ETH") & (pl.col("ts") == repeated["ts"][0]))
     assert survivor["close"].to_list() == repeated["close"].to_list()
     assert counters == {"dedup_conflicts": 1}
+
+
+def test_alignment_is_checked_per_timeframe_in_a_mixed_frame(tmp_path: Path) -> None:
+    """Months are the one timeframe of varying length: their rows are aligned on the 1st, not every 31 days."""
+    months = stream_frame("BTC", 3, 3).with_columns(
+        pl.lit("1M").alias("timeframe"),
+        pl.Series("ts", ["2024-02-01", "2024-03-01", "2024-03-15"]).str.to_datetime(time_unit="ms", time_zone="UTC"))
+    hours = stream_frame("BTC", 4, 2).with_columns(
+        pl.lit("1h").alias("timeframe"),
+        pl.Series("ts", ["2024-02-01T01:00:00", "2024-02-01T01:30:00"]).str.to_datetime(time_unit="ms",
+                                                                                       time_zone="UTC"))
+    kept, counters = apply(ValidateTransform, {"checks": ["aligned"], "on_error": "quarantine"},
+                           pl.concat([months, hours]), tmp_path)
+    assert kept.select("timeframe", pl.col("ts").dt.strftime("%m-%d %H:%M")).rows() == [
+        ("1M", "02-01 00:00"), ("1M", "03-01 00:00"), ("1h", "02-01 01:00")]
+    assert counters == {"quarantined": 2}

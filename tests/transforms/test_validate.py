@@ -134,6 +134,7 @@ def test_a_check_for_another_dataset_fails_the_stream(tmp_path: Path) -> None:
     ("1w", "2024-01-08", "2024-01-14"),
     ("1d", "2024-01-02", "2024-01-03T01:00:00"),
     ("4h", "2024-01-01T04:00:00", "2024-01-01T06:00:00"),
+    ("1M", "2024-02-01", "2024-02-29"),
 ])
 def test_alignment_follows_utc_boundaries(tmp_path: Path, timeframe: str, aligned: str, misaligned: str) -> None:
     frame = candles(2, timeframe=timeframe).with_columns(
