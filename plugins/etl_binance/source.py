@@ -12,7 +12,7 @@ from etl_ccxt.source import COMMON_OPTIONS, ExchangeSource, api_name
 
 import etl
 from etl.log import get_logger
-from etl.timeframes import DAY, MINUTE, iso, timeframe_ms
+from etl.timeframes import DAY, MINUTE, iso, next_bar, timeframe_ms
 
 if TYPE_CHECKING:
     import polars as pl
@@ -49,7 +49,7 @@ class BinanceSource(ExchangeSource):
     name = "binance"
     exchange_id = "binance"
     datasets = ("ohlcv", "funding", "open_interest")
-    timeframes = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
+    timeframes = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
     market_types = {"spot": "spot", "usdm": "linear"}
     derivative_markets = ("usdm",)
     options = {
@@ -94,10 +94,10 @@ class BinanceSource(ExchangeSource):
             rows = self.request(stream, method, params)
             if not rows:
                 return
-            yield self.closed_bars(stream, rows_to_frame(rows, KLINE_FIELDS), step, asked_at)
+            yield self.closed_bars(stream, rows_to_frame(rows, KLINE_FIELDS), asked_at)
             if len(rows) < want:
                 return
-            cursor = int(rows[-1][0]) + step
+            cursor = next_bar(int(rows[-1][0]), stream.timeframe or "")
 
     def fetch_funding(self, stream: etl.Stream, market: dict[str, Any], start: int, end: int) -> Iterator[pl.DataFrame]:
         """Pages forward from ``startTime`` (inclusive bounds, oldest first); the next page starts 1 ms later."""

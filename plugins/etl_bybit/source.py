@@ -75,7 +75,7 @@ class BybitSource(ExchangeSource):
             rows = self._newest_first(stream, "publicGetV5MarketKline", base, ("start", "end"), lo, hi,
                                       min(KLINE_PAGE, -(-(hi - lo) // step)), 0)
             if rows:
-                yield self.closed_bars(stream, rows_to_frame(rows, KLINE_FIELDS), step, asked_at)
+                yield self.closed_bars(stream, rows_to_frame(rows, KLINE_FIELDS), asked_at)
 
     def fetch_funding(self, stream: etl.Stream, market: dict[str, Any], start: int, end: int) -> Iterator[pl.DataFrame]:
         interval = int(market["info"].get("fundingInterval") or 480) * MINUTE

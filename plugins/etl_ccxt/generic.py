@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import etl
 from etl.errors import ConfigError, PermanentError, TransientError
-from etl.timeframes import timeframe_ms
+from etl.timeframes import next_bar
 
 from .budget import Budget
 from .frames import Field, rows_to_frame
@@ -91,7 +91,6 @@ class CcxtSource(ExchangeSource):
     def fetch_ohlcv(self, stream: etl.Stream, market: dict[str, Any], start: int, end: int) -> Iterator[pl.DataFrame]:
         """Pages forward from ``since`` until an empty page; ccxt returns bars oldest first."""
         timeframe = stream.timeframe or ""
-        step = timeframe_ms(timeframe)
         what = f"{self.name} {self.exchange_id} {stream.label} (fetch_ohlcv)"
         cursor = start
         while cursor < end:
@@ -101,8 +100,8 @@ class CcxtSource(ExchangeSource):
             rows = [row for row in rows if cursor <= row[0] < end]
             if not rows:
                 return
-            yield self.closed_bars(stream, rows_to_frame(rows, OHLCV_FIELDS), step, asked_at)
-            cursor = int(rows[-1][0]) + step
+            yield self.closed_bars(stream, rows_to_frame(rows, OHLCV_FIELDS), asked_at)
+            cursor = next_bar(int(rows[-1][0]), timeframe)
 
 
 def _ohlcv(exchange: Any, market: dict[str, Any], timeframe: str, since: int, what: str) -> list[list[Any]]:

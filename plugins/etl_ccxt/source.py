@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import etl
 from etl.errors import ConfigError, PermanentError, TransientError
 from etl.log import get_logger
-from etl.timeframes import HOUR, timeframe_ms
+from etl.timeframes import HOUR, next_expr, timeframe_ms
 
 from .budget import Budget
 
@@ -195,7 +195,7 @@ class ExchangeSource(etl.Source):
         """The exchange's time now: take it just before a request, to pass to ``closed_bars``."""
         return self.client.server_now()
 
-    def closed_bars(self, stream: etl.Stream, frame: pl.DataFrame, step: int, asked_at: int) -> pl.DataFrame:
+    def closed_bars(self, stream: etl.Stream, frame: pl.DataFrame, asked_at: int) -> pl.DataFrame:
         """Drop bars that may still have been open when the exchange answered (it answered after ``asked_at``);
         the run summary counts them as ``open bars deferred``: the next run stores them, closed.
 
@@ -204,7 +204,7 @@ class ExchangeSource(etl.Source):
         """
         import polars as pl
 
-        closed = frame.filter(pl.col("ts") + step <= asked_at)
+        closed = frame.filter(next_expr(pl.col("ts"), stream.timeframe or "") <= asked_at)
         self.count(stream, "open_bars_deferred", frame.height - closed.height)
         return closed
 

@@ -64,7 +64,7 @@ def backfill_exactly(pipeline):
     """``backfill_exactly(source, columns, expected, start, end)``: backfill ``[start, end)`` of the source's
     symbols into DuckDB and assert that each symbol's stored ``columns`` are exactly
     ``expected(symbol, start_ms, end_ms)``: every bar, none twice, none missing. Returns the run."""
-    from etl.timeframes import parse_time, timeframe_ms
+    from etl.timeframes import bar_starts, parse_time
 
     def backfill(source: dict[str, Any], columns: tuple[str, ...], expected: Any, start: str, end: str) -> Any:
         market = pipeline(source)
@@ -73,7 +73,7 @@ def backfill_exactly(pipeline):
         lo, hi = parse_time(start), parse_time(end)
         for symbol in source["symbols"]:
             stored = market.rows("ohlcv", symbol, columns)
-            assert len(stored) == (hi - lo) // timeframe_ms(source["timeframes"][0])
+            assert len(stored) == len(bar_starts(lo, hi, source["timeframes"][0]))
             assert stored == expected(symbol, lo, hi)
         assert market.columns("ohlcv")[:9] == ["source", "symbol", "timeframe", "ts", "open", "high", "low",
                                                "close", "volume"]

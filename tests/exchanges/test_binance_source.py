@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from etl.testing import Reply
-from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, now_ms, parse_time
+from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, now_ms, parse_time, previous_bar
 
 KLINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "quote_volume", "trades", "taker_buy_volume",
                  "taker_buy_quote_volume")
@@ -187,3 +187,25 @@ def test_without_the_exchange_clock_the_local_clock_bounds_bars(binance, backfil
 
     [warning] = log_events(result.stderr, "exchange clock unavailable, using the local clock")
     assert "Illegal characters" in warning["error"]
+
+
+def test_monthly_bars_start_on_the_first_of_each_month(binance, backfill_exactly, fast):
+    source = ohlcv(binance, ["BTCUSDT"], fast, timeframes=["1M"])
+
+    backfill_exactly(source, KLINE_COLUMNS, lambda symbol, start, end: binance.expected_klines(
+        symbol, "1M", start, end), "2020-01-01", "2024-03-01")
+
+    [request] = binance.requests_to("/api/v3/klines")
+    assert request.query["interval"] == "1M" and request.query["limit"] == "50"
+
+
+def test_the_month_still_open_is_left_for_a_later_run(binance, pipeline, fast):
+    market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, timeframes=["1M"], start="2024-01-01"))
+
+    result = market.run()
+
+    assert result.exit_code == 0, result
+    current = floor_ts(now_ms(), "1M")
+    stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
+    assert stored == binance.expected_klines("BTCUSDT", "1M", parse_time("2024-01-01"), current)
+    assert stored[-1][0] == previous_bar(current, "1M")
