@@ -27,6 +27,8 @@ class DedupTransform(etl.Transform):
     def apply(self, frame: Any, batch: etl.BatchContext) -> Any:
         from etl.datasets import dataset
 
+        if frame.height < 2:
+            return frame
         key = list(dataset(batch.stream.dataset).key)
         columns = varying(frame, key) or key[:1]
         repeated, survivors = _marks(frame, columns, self.settings["keep"])
@@ -40,25 +42,27 @@ def _marks(frame: Any, columns: list[str], keep: str) -> tuple[Any, Any]:
     """Which rows share their key with another, and which rows survive.
 
     The runner sorts a stream's batch by ``ts``, so there repeats are neighbours and comparing each row
-    with the next finds them, ten times faster than hashing; other frames are hashed.
+    with the next (Series against Series, no query plan) finds them, ten times faster than hashing;
+    other frames are hashed.
     """
     import polars as pl
 
-    if len(columns) == 1 and frame[columns[0]].is_sorted():
-        column = pl.col(columns[0])
-        same_as_next = (column == column.shift(-1)).fill_null(False)
-        same_as_previous = (column == column.shift(1)).fill_null(False)
+    values = frame[columns[0]]
+    if len(columns) == 1 and values.is_sorted():
+        same = (values.slice(1) == values.slice(0, values.len() - 1)).fill_null(False)
+        edge = pl.Series([False])
+        same_as_next, same_as_previous = pl.concat([same, edge]), pl.concat([edge, same])
         survivor = ~(same_as_next if keep == "last" else same_as_previous)
-        marks = frame.select((same_as_next | same_as_previous).alias("repeated"), survivor.alias("survivor"))
-    else:
-        identity = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
-        survivor = identity.is_last_distinct() if keep == "last" else identity.is_first_distinct()
-        marks = frame.select(identity.is_duplicated().alias("repeated"), survivor.alias("survivor"))
+        return same_as_next | same_as_previous, survivor
+    identity = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+    survivor = identity.is_last_distinct() if keep == "last" else identity.is_first_distinct()
+    marks = frame.select(identity.is_duplicated().alias("repeated"), survivor.alias("survivor"))
     return marks["repeated"], marks["survivor"]
 
 
 def _count(repeated: Any, columns: list[str], batch: etl.BatchContext) -> None:
     """Per key, n rows in d distinct versions are n - d exact repeats and d - 1 conflicts; summed here."""
-    versions = repeated.n_unique()
+    versions = repeated.unique().height
+    keys = repeated[columns[0]].n_unique() if len(columns) == 1 else repeated.select(columns).n_unique()
     batch.count("duplicates", repeated.height - versions)
-    batch.count("dedup_conflicts", versions - repeated.select(columns).n_unique())
+    batch.count("dedup_conflicts", versions - keys)

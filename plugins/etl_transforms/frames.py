@@ -12,7 +12,14 @@ def varying(frame: Any, columns: list[str]) -> list[str]:
     constant: knowing that lets dedup hash only ``ts`` and features skip per-stream windows. A frame
     holding several streams (a bulk job, the benchmark) is handled too, just at a higher cost.
     """
-    return [name for name in columns if frame[name].null_count() or frame[name].min() != frame[name].max()]
+    if not frame.height:
+        return []
+    return [name for name in columns if _differs(frame[name])]
+
+
+def _differs(column: Any) -> bool:
+    """Comparing with the first value is a quarter of the cost of min and max on strings."""
+    return bool(column.null_count()) or not (column == column.slice(0, 1)).all()
 
 
 def bar_origin(timeframe: str) -> int:
