@@ -292,8 +292,11 @@ def _instrument() -> dict[str, float]:
     return timings
 
 
-def child(mode: str, folder: Path, breakdown: bool) -> None:
-    """One measurement in this process; prints seconds and the result as JSON."""
+def child(mode: str, folder: Path, breakdown: bool, symbols: int, candles: int) -> None:
+    """One step in this process: write the inputs, or one measurement (prints seconds and the result as JSON)."""
+    if mode == "inputs":
+        print(json.dumps({"rows": write_inputs(folder, symbols, candles)}))
+        return
     if mode == "pipeline":
         started, cpu = time.perf_counter(), time.process_time()
         result = run_pipeline(folder, breakdown)
@@ -312,7 +315,7 @@ def child(mode: str, folder: Path, breakdown: bool) -> None:
     print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, **result}))
 
 
-def write_inputs(folder: Path, symbols: int, candles: int) -> tuple[int, list[str]]:
+def write_inputs(folder: Path, symbols: int, candles: int) -> int:
     """market.parquet for the transform runs, one CSV per symbol and a pipeline file for ``etl run``."""
     import polars as pl
 
@@ -325,7 +328,7 @@ def write_inputs(folder: Path, symbols: int, candles: int) -> tuple[int, list[st
         rows.drop("source", "symbol", "timeframe").with_columns(pl.col("ts").dt.epoch("ms")).write_csv(
             folder / "data" / f"{symbol}.csv")
     (folder / "pipelines.toml").write_text(PIPELINE.format(symbols=", ".join(f'"{name}"' for name in names)))
-    return market.height, names
+    return market.height
 
 
 def agree(polars_run: dict[str, Any], pandas_run: dict[str, Any]) -> None:
@@ -348,21 +351,31 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.folder, args.breakdown)
-        return
     symbols = 250 if args.full else args.symbols
+    if args.child:
+        child(args.child, args.folder, args.breakdown, symbols, args.candles)
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        rows, _ = write_inputs(folder, symbols, args.candles)
+        sizes = ["--symbols", str(symbols), "--candles", str(args.candles)]
+        rows = _run_child("inputs", tmp, sizes)[0]["rows"]
         print(f"{symbols} symbols x {args.candles:,} candles + 1% duplicates = {rows:,} rows, 0.6% bad", flush=True)
         results = {}
         for mode in ("polars", "pandas", "pipeline"):
-            command = [sys.executable, __file__, "--child", mode, "--folder", tmp]
-            _, rss, output = measure([*command, "--breakdown"] if args.breakdown else command)
-            results[mode] = {**json.loads(output.strip().splitlines()[-1]), "rss": rss}
+            result, rss = _run_child(mode, tmp, ["--breakdown"] if args.breakdown else [])
+            results[mode] = {**result, "rss": rss}
         agree(results["polars"], results["pandas"])
         report(rows, results)
+
+
+def _run_child(mode: str, folder: str, extra: list[str]) -> tuple[dict[str, Any], float]:
+    """Run one step in a child process: its JSON result and its peak RSS in MB.
+
+    The inputs are built in a child too: a child's peak RSS starts at its parent's (Linux carries the
+    parent's high-water mark over fork and exec), so a parent that had held the market would inflate
+    every figure.
+    """
+    _, rss, output = measure([sys.executable, __file__, "--child", mode, "--folder", folder, *extra])
+    return json.loads(output.strip().splitlines()[-1]), rss
 
 
 def report(rows: int, results: dict[str, dict[str, Any]]) -> None:
