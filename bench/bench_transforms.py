@@ -9,9 +9,10 @@ The input has 1% duplicated candles (half exact repeats, half conflicting versio
 its own process, so its peak RSS is its own:
 
   polars transforms   the real validate, dedup and features transforms, one stream at a time as the
-                      runner calls them (quarantine Parquet files written)
+                      runner calls them (quarantine Parquet files written); like the runner, which hands
+                      each result to the sinks, it keeps no result once counted
   pandas transforms   the same checks, dedup and features written the usual pandas way (groupby
-                      symbol, rolling, ewm), quarantine written likewise
+                      symbol, rolling, ewm, one frame of results), quarantine written likewise
   etl run             files (CSV per symbol) -> validate -> dedup -> features -> duckdb, through the
                       real runner; --breakdown adds where its time goes (summed over stream threads)
 
@@ -102,17 +103,18 @@ def run_polars(market: Any, folder: Path) -> dict[str, Any]:
                   DedupTransform({"keep": "last"}, context),
                   FeaturesTransform({"include": None, "bb_deviations": 2.0}, context)]
     report = Report("bench", folder / "quarantine-polars")
-    outputs = []
+    rows, sample = 0, None
     for (symbol,), frame in market.partition_by("symbol", maintain_order=True, as_dict=True).items():
         batch = BatchContext(Stream("ohlcv", symbol, "1m"), START_MS, report)
         for transform in transforms:
             frame = transform.apply(frame, batch)
-        outputs.append(frame)
+        rows += frame.height
+        sample = sample or _sample(frame)
     totals: dict[str, int] = {}
     for result in report.streams.values():
         for name, value in result.counters.items():
             totals[name] = totals.get(name, 0) + value
-    return {"rows": sum(frame.height for frame in outputs), "counters": totals, "sample": _sample(outputs[0])}
+    return {"rows": rows, "counters": totals, "sample": sample}
 
 
 def _sample(frame: Any) -> dict[str, list[float | None]]:
