@@ -42,6 +42,9 @@ class _Item:
 
 
 _STOP = object()
+# How long a group short of commit_rows waits for the next batch. Streams that deliver batches faster than this
+# fill whole groups (a DuckDB commit of 20k rows writes as much as one of 500k); slow sources commit at once.
+GATHER_SECONDS = 0.05
 
 
 class Committer:
@@ -101,7 +104,7 @@ class Committer:
             group, rows = [item], item.batch.frame.height
             while rows < self.commit_rows:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=GATHER_SECONDS)
                 except queue.Empty:
                     break
                 if item is _STOP:
