@@ -27,12 +27,20 @@ EXTRAS = ["quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume"
           "index_price", "funding_hint"]
 
 
-def generate(folder: Path, symbols: int, candles: int) -> list[str]:
-    """One Parquet file per symbol, 18 columns like a vendor dump with extras."""
+def symbol_names(symbols: int) -> list[str]:
+    return [f"SYM{index:04d}USDT" for index in range(symbols)]
+
+
+def generate(folder: Path, symbols: int, candles: int) -> None:
+    """One Parquet file per symbol, 18 columns like a vendor dump with extras.
+
+    Runs in a child process: a child's peak RSS starts at its parent's high-water mark on Linux, so a parent
+    that had built the data would inflate every figure measured after it.
+    """
     import numpy as np
     import polars as pl
 
-    names = [f"SYM{index:04d}USDT" for index in range(symbols)]
+    names = symbol_names(symbols)
     rng = np.random.default_rng(7)
     start = 1_704_067_200_000
     ts = start + np.arange(candles, dtype=np.int64) * 60_000
@@ -45,7 +53,6 @@ def generate(folder: Path, symbols: int, candles: int) -> list[str]:
         })
         frame = frame.with_columns([pl.lit(float(i)).alias(extra) for i, extra in enumerate(EXTRAS)])
         frame.write_parquet(folder / f"{name}.parquet")
-    return names
 
 
 def child(mode: str, folder: str) -> None:
@@ -126,12 +133,18 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        mode, folder = args.child
+        if mode == "generate":
+            generate(Path(folder), args.symbols, args.candles)
+        else:
+            child(mode, folder)
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "data").mkdir()
-        names = generate(folder / "data", args.symbols, args.candles)
+        subprocess.run([sys.executable, __file__, "--symbols", str(args.symbols), "--candles", str(args.candles),
+                        "--child", "generate", str(folder / "data")], check=True)
+        names = symbol_names(args.symbols)
         rows = args.symbols * args.candles
         print(f"{args.symbols} symbols x {args.candles:,} candles = {rows:,} rows, 18 columns", flush=True)
         (folder / "pipelines.toml").write_text(PIPELINE.format(symbols=", ".join(f'"{n}"' for n in names)))
