@@ -57,6 +57,9 @@ class Committer:
         self.progress = progress
         self.commit_rows = commit_rows
         self.failed: set[Stream] = set()
+        # Streams a sink refused: their later batches must not land, or the checkpoint would pass the refused one.
+        # A stream whose source failed keeps the batches it had already handed over.
+        self._refused: set[Stream] = set()
         self._positions: dict[Stream, int] = {}
         self._started: dict[Stream, float] = {}
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -78,7 +81,7 @@ class Committer:
         self._started[stream] = time.monotonic()
 
     def submit(self, stream: Stream, batch: Batch, end: int) -> bool:
-        """Queue a batch (blocks while two commits' worth of rows wait); False once the stream has failed."""
+        """Queue a batch (blocks while a commit and a half of rows wait); False once the stream has failed."""
         if stream in self.failed:
             return False
         rows = batch.frame.height
@@ -112,7 +115,7 @@ class Committer:
                     break
                 group.append(item)
                 rows += item.batch.frame.height
-            self._commit([item for item in group if item.stream not in self.failed])
+            self._commit([item for item in group if item.stream not in self._refused])
             with self._room:
                 self._queued_rows -= rows
                 self._room.notify_all()
@@ -125,9 +128,10 @@ class Committer:
         except Exception as exc:
             if len({item.stream for item in group}) > 1:
                 for item in group:
-                    if item.stream not in self.failed:
+                    if item.stream not in self._refused:
                         self._commit([item])
                 return
+            self._refused.add(group[0].stream)
             self.fail(group[0].stream, describe(exc))
             return
         self.checkpoints.advance_many([
