@@ -20,7 +20,9 @@ from .timeframes import iso, now_ms
 def _sqlite_utils() -> Any:
     """sqlite-utils imports pandas and numpy when they are installed, only to map their types: 0.5 s, a third
     of a cron run's start-up. The ledger stores neither, so they stay hidden while sqlite-utils loads."""
-    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules and "sqlite_utils" not in sys.modules]
+    if "sqlite_utils" in sys.modules:
+        return sys.modules["sqlite_utils"]
+    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # makes "import pandas" raise ImportError
     try:

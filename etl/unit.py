@@ -159,10 +159,10 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         ts = frame["ts"]
         if ts.null_count():
             raise SourceError(f"{unit.source.plugin} returned rows without a timestamp for {unit.stream.label}")
-        now = from_ms(now_ms())
-        if ts.max() > now:
+        now, first, last = from_ms(now_ms()), ts.min(), ts.max()
+        if last > now:
             report.count(unit.stream, "future_rows_dropped", int((ts > now).sum()))
-        if ts.min() < from_ms(fetch_start) or ts.max() >= from_ms(unit.end):
+        if first < from_ms(fetch_start) or last >= from_ms(unit.end):
             frame = frame.filter(window)
             if not frame.height:
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from etl.timeframes import from_ms, iso, next_expr
+from etl.timeframes import floor_expr, from_ms, iso, next_expr
 
 if TYPE_CHECKING:
     import polars as pl
@@ -122,11 +122,8 @@ def check_on_grid(frame: pl.DataFrame, timeframe: str, label: str) -> None:
     """Each ``ts`` is the start of a ``timeframe`` interval (weeks start on Monday)."""
     import polars as pl
 
-    from etl.timeframes import floor_ts
-
-    ms = frame["ts"].dt.epoch("ms")
-    floored = pl.Series([floor_ts(value, timeframe) for value in ms.to_list()], dtype=pl.Int64)
-    off = frame.filter(ms != floored)
+    ms = pl.col("ts").dt.epoch("ms")
+    off = frame.filter(floor_expr(ms, timeframe) != ms)
     if off.height:
         _fail(label, f"'ts' is not the start of a {timeframe} interval", off, ["ts"])
 
