@@ -171,9 +171,11 @@ class BatchContext:
     def new_rows(self, frame: pl.DataFrame) -> pl.DataFrame:
         import polars as pl
 
-        from .timeframes import from_ms
+        from .timeframes import from_ms, ts_literal
 
-        return frame.filter(pl.col("ts") >= from_ms(self.new_from))
+        if not frame.height or frame.get_column("ts").min() >= from_ms(self.new_from):
+            return frame
+        return frame.filter(pl.col("ts") >= ts_literal(self.new_from))
 
     def count(self, metric: str, n: int) -> None:
         """Add ``n`` to a counter shown in the run summary and ledger (e.g. ``dedup_conflicts``)."""

@@ -92,14 +92,14 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
     from .datasets import conform, dataset
     from .gaps import find_gaps, on_calendar
     from .report import use_report
-    from .timeframes import from_ms, next_bar, now_ms
+    from .timeframes import from_ms, next_bar, now_ms, ts_literal
 
     use_report(report)
     source = source_for(unit.source)
     transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
     schema = dataset(unit.stream.dataset)
     fetch_start = unit.start - unit.warmup_ms
-    window = (pl.col("ts") >= from_ms(fetch_start)) & (pl.col("ts") < from_ms(unit.end))
+    window = (pl.col("ts") >= ts_literal(fetch_start)) & (pl.col("ts") < ts_literal(unit.end))
     context: pl.DataFrame | None = None
     new_from = unit.start
     last_seen = unit.previous_ts
@@ -132,7 +132,7 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
         following = next_bar(last_ts, unit.stream.timeframe) if unit.stream.timeframe else last_ts + 1
         frame = raw if context is None else pl.concat([context, raw], how="diagonal_relaxed")
         if unit.warmup_rows:
-            context = frame.filter(pl.col("ts") <= from_ms(last_ts)).tail(unit.warmup_rows)
+            context = frame.filter(pl.col("ts") <= ts_literal(last_ts)).tail(unit.warmup_rows)
         batch_context = BatchContext(unit.stream, new_from, report)
         for transform in transforms:
             frame = transform.apply(frame, batch_context)

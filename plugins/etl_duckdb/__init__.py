@@ -34,6 +34,9 @@ from typing import Any
 import etl
 from etl.errors import SinkError
 
+APPEND_VACUUM_TASKS = 0
+REWRITE_VACUUM_TASKS = 100  # DuckDB's default
+
 
 class DuckDBSink(etl.Sink):
     name = "duckdb"
@@ -50,7 +53,8 @@ class DuckDBSink(etl.Sink):
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.connection = duckdb.connect(str(path), config={"memory_limit": self.settings["memory_limit"],
-                                                                "preserve_insertion_order": False})
+                                                                "preserve_insertion_order": False,
+                                                                "max_vacuum_tasks": APPEND_VACUUM_TASKS})
         except duckdb.Error as exc:
             raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
         self._columns: dict[str, dict[str, str]] = {}
@@ -75,10 +79,12 @@ class DuckDBSink(etl.Sink):
             try:
                 self._prepare_table(table, dataset)
                 near, params, keys = _key_predicate(frame, dataset)
-                if connection.execute(f"SELECT 1 FROM {_quote(table)} WHERE {near} LIMIT 1", params).fetchall():
+                rewrite = bool(connection.execute(f"SELECT 1 FROM {_quote(table)} WHERE {near} LIMIT 1",
+                                                  params).fetchall())
+                if rewrite:
                     connection.execute(f"DELETE FROM {_quote(table)} WHERE {near} AND {keys}", params)
                 connection.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM etl_batch")
-                connection.commit()
+                self._commit(vacuum=rewrite)
             except Exception:
                 connection.rollback()
                 self._columns.pop(table, None)
@@ -87,6 +93,22 @@ class DuckDBSink(etl.Sink):
             raise SinkError(f"duckdb {self.settings['path']} table {table!r}: {exc}") from exc
         finally:
             connection.unregister("etl_batch")
+
+    def _commit(self, vacuum: bool) -> None:
+        """Commit; let the checkpoint DuckDB may run at this commit vacuum only when stored rows were replaced.
+
+        DuckDB's vacuum merges row groups left partly filled by earlier commits, which rewrites most of the
+        table behind them: with it, 5M rows in commits of 500k wrote 1.0-2.1 GB and ran at 0.6-1.0M rows/s;
+        without it, 0.77 GB at 1.4-1.6M rows/s, the speed of one plain insert. Appends leave nothing to
+        reclaim, so only a commit that deleted rows pays for it.
+        """
+        if vacuum:
+            self.connection.execute(f"SET max_vacuum_tasks = {REWRITE_VACUUM_TASKS}")
+        try:
+            self.connection.commit()
+        finally:
+            if vacuum:
+                self.connection.execute(f"SET max_vacuum_tasks = {APPEND_VACUUM_TASKS}")
 
     def _prepare_table(self, table: str, dataset: etl.Dataset) -> None:
         """Create the table on first use; add columns a later batch brings; refuse type changes."""

@@ -76,22 +76,22 @@ class FilesSource(etl.Source):
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[Any]:
         import polars as pl
 
-        from etl.timeframes import from_ms, now_ms
+        from etl.timeframes import now_ms, ts_literal
 
         frames = []
         for file in self._files(stream):
             try:
                 frame = self._normalise(self._scan(file), file, stream)
-                frames.append(frame.filter(pl.col("ts") >= from_ms(start)))
+                frames.append(frame.filter(pl.col("ts") >= ts_literal(start)))
             except (pl.exceptions.PolarsError, OSError) as exc:
                 raise SourceError(f"files: cannot read {file} for {stream.label}: {exc}") from None
         try:
             data = pl.concat(frames, how="diagonal_relaxed").sort("ts").collect()
         except pl.exceptions.PolarsError as exc:
             raise SourceError(f"files: cannot read {self.settings['path']} for {stream.label}: {exc}") from None
-        future = data.filter(pl.col("ts") > from_ms(now_ms())).height
+        future = data.filter(pl.col("ts") > ts_literal(now_ms())).height
         self.count(stream, "future_rows_dropped", future)
-        data = data.filter(pl.col("ts") < from_ms(end))
+        data = data.filter(pl.col("ts") < ts_literal(end))
         size = self.settings["batch_rows"]
         for offset in range(0, data.height, size):
             yield data.slice(offset, size)
