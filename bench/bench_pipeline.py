@@ -6,8 +6,8 @@
 
 Prints rows/s and peak RSS (each measurement runs in its own process, so RSS is its own) for:
   plain insert   INSERT INTO t SELECT * FROM arrow_table, no key (the reference)
-  duckdb sink    the sink's upsert (delete keys + insert, one transaction per commit of 500,000 rows, as the
-                 runner's committer groups them)
+  duckdb sink    the sink's upsert (delete keys + insert), one transaction per group of batches as the runner's
+                 committer forms them (up to commit_rows rows and commit_mb megabytes, the defaults)
   etl run        `etl run` of a files -> duckdb pipeline over Parquet files, one per symbol
 """
 
@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-COMMIT_ROWS = 500_000
 EXTRAS = ["quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume", "vwap", "spread", "mark",
           "index_price", "funding_hint"]
 
@@ -80,15 +79,19 @@ def child(mode: str, folder: str) -> None:
         from etl_duckdb import DuckDBSink
 
         from etl.base import PluginContext
+        from etl.config import SETTINGS
         from etl.datasets import BUILTIN_DATASETS
 
         sink = DuckDBSink({"path": Path(folder, "sink.duckdb")}, PluginContext("bench", Path(folder), Path(folder)))
         sink.open()
         started = time.perf_counter()
+        commit_rows, commit_bytes = SETTINGS["commit_rows"].default, SETTINGS["commit_mb"].default * 2**20
         group: list[pl.DataFrame] = []
         for frame in frames:
             group.append(frame)
-            if sum(part.height for part in group) >= COMMIT_ROWS or frame is frames[-1]:
+            full = (sum(part.height for part in group) >= commit_rows
+                    or sum(part.estimated_size() for part in group) >= commit_bytes)
+            if full or frame is frames[-1]:
                 sink.write(pl.concat(group), BUILTIN_DATASETS[0], "ohlcv")
                 group = []
         elapsed = time.perf_counter() - started

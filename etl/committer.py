@@ -39,6 +39,7 @@ class _Item:
     stream: Stream
     batch: Batch
     end: int
+    size: int
 
 
 _STOP = object()
@@ -49,13 +50,14 @@ GATHER_SECONDS = 0.05
 
 class Committer:
     def __init__(self, slots: list[SinkSlot], dataset: Any, checkpoints: Checkpoints, report: Report,
-                 progress: Progress, commit_rows: int):
+                 progress: Progress, commit_rows: int, commit_bytes: int):
         self.slots = slots
         self.dataset = dataset
         self.checkpoints = checkpoints
         self.report = report
         self.progress = progress
         self.commit_rows = commit_rows
+        self.commit_bytes = commit_bytes
         self.failed: set[Stream] = set()
         # Streams a sink refused: their later batches must not land, or the checkpoint would pass the refused one.
         # A stream whose source failed keeps the batches it had already handed over.
@@ -64,8 +66,11 @@ class Committer:
         self._started: dict[Stream, float] = {}
         self._queue: queue.Queue[Any] = queue.Queue()
         self._room = threading.Condition()
-        self._queued_rows = 0
+        # Batches in flight (queued or being written) are held to a commit and a half, in rows and in bytes:
+        # the sinks always have the next group ready, and memory does not grow with the width of the rows.
+        self._queued_rows = self._queued_bytes = 0
         self._max_queued_rows = max(commit_rows + commit_rows // 2, 1)
+        self._max_queued_bytes = max(commit_bytes + commit_bytes // 2, 1)
         self._thread = threading.Thread(target=self._loop, name="etl-committer", daemon=True)
 
     def __enter__(self) -> Committer:
@@ -81,15 +86,20 @@ class Committer:
         self._started[stream] = time.monotonic()
 
     def submit(self, stream: Stream, batch: Batch, end: int) -> bool:
-        """Queue a batch (blocks while a commit and a half of rows wait); False once the stream has failed."""
+        """Queue a batch (blocks while a commit and a half waits); False once the stream has failed."""
         if stream in self.failed:
             return False
-        rows = batch.frame.height
+        rows, size = batch.frame.height, batch.frame.estimated_size()
         with self._room:
-            self._room.wait_for(lambda: self._queued_rows == 0 or self._queued_rows + rows <= self._max_queued_rows)
+            self._room.wait_for(lambda: self._queued_rows == 0 or self._fits(rows, size))
             self._queued_rows += rows
-        self._queue.put(_Item(stream, batch, end))
+            self._queued_bytes += size
+        self._queue.put(_Item(stream, batch, end, size))
         return True
+
+    def _fits(self, rows: int, size: int) -> bool:
+        return (self._queued_rows + rows <= self._max_queued_rows
+                and self._queued_bytes + size <= self._max_queued_bytes)
 
     def fail(self, stream: Stream, error: str) -> None:
         self.failed.add(stream)
@@ -104,8 +114,8 @@ class Committer:
             item = self._queue.get()
             if item is _STOP:
                 return
-            group, rows = [item], item.batch.frame.height
-            while rows < self.commit_rows:
+            group, rows, size = [item], item.batch.frame.height, item.size
+            while rows < self.commit_rows and size < self.commit_bytes:
                 try:
                     item = self._queue.get(timeout=GATHER_SECONDS)
                 except queue.Empty:
@@ -115,9 +125,11 @@ class Committer:
                     break
                 group.append(item)
                 rows += item.batch.frame.height
+                size += item.size
             self._commit([item for item in group if item.stream not in self._refused])
             with self._room:
                 self._queued_rows -= rows
+                self._queued_bytes -= size
                 self._room.notify_all()
 
     def _commit(self, group: list[_Item]) -> None:

@@ -18,13 +18,15 @@ from .timeframes import TIMEFRAMES, parse_time
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BASE_URL_OPTION = Option(str, None, "send every request of this source to this address (proxy, testnet, tests)")
 TABLE_OPTION = Option(str, None, "table name; default: the dataset name")
-_SETTINGS = {
+SETTINGS = {
     "state_dir": Option(Path, Path(".etl"), "checkpoints, locks, run ledger, quarantine"),
     "concurrency": Option(int, 4, "streams run at once per pipeline"),
     "batch_rows": Option(int, 100_000, "rows gathered from a source before transforms and sinks run"),
     "commit_rows": Option(int, 500_000, "rows of several streams written in one transaction per sink"),
+    "commit_mb": Option(int, 32, "megabytes of batches written in one transaction per sink; with commit_rows, "
+                        "whichever is reached first"),
 }
-_TUNING = ("concurrency", "batch_rows", "commit_rows")
+_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb")
 _PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}
 _SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end"}
 
@@ -47,6 +49,7 @@ class PipelineSpec:
     concurrency: int
     batch_rows: int
     commit_rows: int
+    commit_mb: int
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _project(path: Path, raw: dict[str, Any]) -> Project:
     unknown = sorted(set(raw) - {"settings", "pipelines"})
     if unknown:
         raise ConfigError(f"Unknown top-level key {unknown[0]!r}; valid keys: settings, pipelines")
-    settings = validate_options(_SETTINGS, _table(raw.get("settings", {}), "settings"), "settings", path.parent)
+    settings = validate_options(SETTINGS, _table(raw.get("settings", {}), "settings"), "settings", path.parent)
     pipelines_raw = _table(raw.get("pipelines", {}), "pipelines")
     if not pipelines_raw:
         raise ConfigError("No pipelines defined; add a [pipelines.NAME.source] table")
@@ -138,7 +141,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     if not sinks:
         raise ConfigError(f"Missing [[{where}.sinks]]: a pipeline needs at least one sink")
     local = validate_options(
-        {key: _SETTINGS[key] for key in _TUNING}, {key: raw[key] for key in _TUNING if key in raw}, where, base_dir
+        {key: SETTINGS[key] for key in _TUNING}, {key: raw[key] for key in _TUNING if key in raw}, where, base_dir
     )
     for key in _TUNING:
         if key not in raw:
@@ -161,7 +164,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         for spec in specs:
             _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
-                        local["commit_rows"])
+                        local["commit_rows"], local["commit_mb"])
 
 
 def _list(value: Any, where: str) -> list[Any]:

@@ -232,15 +232,15 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
         slots = []
     else:
         workers = max(1, min(spec.concurrency, len(units)))
-        committer = Committer(slots, schema, checkpoints, report, bar, spec.commit_rows)
+        committer = Committer(slots, schema, checkpoints, report, bar, spec.commit_rows,
+                              spec.commit_mb * 2**20)
         with bar, committer, ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
         _close_sinks(slots)
     finally:
         close_sources()
     results = [report.result(unit.stream) for unit in units]
-    for result in results:
-        ledger.record_stream(run_id, result)
+    ledger.record_streams(run_id, results)
     status = "failed" if any(result.error for result in results) else "ok"
     ledger.finish_run(run_id, status, results, time.monotonic() - began)
     ledger.close()

@@ -5,7 +5,7 @@ Options::
     [[pipelines.NAME.sinks]]
     plugin = "duckdb"
     path = "data/market.duckdb"   # created if missing; relative to the pipeline file
-    # memory_limit = "128MB"      # DuckDB's buffer pool for this connection (DuckDB's own default: 80% of RAM)
+    # memory_limit = "64MB"       # DuckDB's buffer pool for this connection (DuckDB's own default: 80% of RAM)
     # table = "ohlcv"             # default: the dataset name
 
 Storage: one table per dataset (or ``table``) in the ``main`` schema, created on first write with the
@@ -28,12 +28,15 @@ DuckDB lets one process at a time open a database file for writing: while anothe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import etl
 from etl.errors import SinkError
 
+VIEWS = ("etl_columns", "etl_keys", "etl_batch")
 APPEND_VACUUM_TASKS = 0
 REWRITE_VACUUM_TASKS = 100  # DuckDB's default
 
@@ -42,7 +45,7 @@ class DuckDBSink(etl.Sink):
     name = "duckdb"
     options = {
         "path": etl.Option(Path, help="DuckDB database file, created if missing"),
-        "memory_limit": etl.Option(str, "128MB", help="DuckDB's buffer pool for this connection (its default is "
+        "memory_limit": etl.Option(str, "64MB", help="DuckDB's buffer pool for this connection (its default is "
                                    "80% of RAM, far more than upserts need)"),
     }
 
@@ -73,26 +76,38 @@ class DuckDBSink(etl.Sink):
         if missing:
             raise SinkError(f"duckdb table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
         connection = self.connection
-        connection.register("etl_batch", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
         try:
             connection.begin()
             try:
-                self._prepare_table(table, dataset)
-                near, params, keys = _key_predicate(frame, dataset)
+                self._prepare_table(table, dataset, frame)
+                near, params, varying = _key_predicate(frame, dataset)
                 rewrite = bool(connection.execute(f"SELECT 1 FROM {_quote(table)} WHERE {near} LIMIT 1",
                                                   params).fetchall())
                 if rewrite:
-                    connection.execute(f"DELETE FROM {_quote(table)} WHERE {near} AND {keys}", params)
-                connection.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM etl_batch")
+                    self._delete(table, near, params, frame.select(varying))
+                with _scan(connection, "etl_batch", frame):
+                    connection.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM etl_batch")
                 self._commit(vacuum=rewrite)
             except Exception:
                 connection.rollback()
+                for view in VIEWS:
+                    connection.unregister(view)
                 self._columns.pop(table, None)
                 raise
         except duckdb.Error as exc:
             raise SinkError(f"duckdb {self.settings['path']} table {table!r}: {exc}") from exc
-        finally:
-            connection.unregister("etl_batch")
+
+    def _delete(self, table: str, near: str, params: list[Any], keys: Any) -> None:
+        """Delete the stored rows whose keys the batch brings (``keys``: the batch's varying key columns)."""
+        if not keys.width:
+            self.connection.execute(f"DELETE FROM {_quote(table)} WHERE {near}", params)
+            return
+        columns = ", ".join(_quote(column) for column in keys.columns)
+        with _scan(self.connection, "etl_keys", keys):
+            self.connection.execute(
+                f"DELETE FROM {_quote(table)} WHERE {near} AND ({columns}) IN (SELECT {columns} FROM etl_keys)",
+                params,
+            )
 
     def _commit(self, vacuum: bool) -> None:
         """Commit; let the checkpoint DuckDB may run at this commit vacuum only when stored rows were replaced.
@@ -110,9 +125,10 @@ class DuckDBSink(etl.Sink):
             if vacuum:
                 self.connection.execute(f"SET max_vacuum_tasks = {APPEND_VACUUM_TASKS}")
 
-    def _prepare_table(self, table: str, dataset: etl.Dataset) -> None:
+    def _prepare_table(self, table: str, dataset: etl.Dataset, frame: Any) -> None:
         """Create the table on first use; add columns a later batch brings; refuse type changes."""
-        described = self.connection.execute("DESCRIBE SELECT * FROM etl_batch").fetchall()
+        with _scan(self.connection, "etl_columns", frame.head(0)):
+            described = self.connection.execute("DESCRIBE SELECT * FROM etl_columns").fetchall()
         batch = {row[0]: str(row[1]) for row in described}
         existing = self._columns.get(table) or self._describe(table)
         if existing is None:
@@ -144,16 +160,43 @@ class DuckDBSink(etl.Sink):
         return {row[0]: str(row[1]) for row in self.connection.execute(f"DESCRIBE {_quote(table)}").fetchall()}
 
 
+@contextmanager
+def _scan(connection: Any, name: str, frame: Any) -> Iterator[None]:
+    """``frame`` readable as the view ``name`` for the statements inside the block.
+
+    A failed statement leaves the view registered: DuckDB refuses to unregister in an aborted transaction,
+    so ``write`` drops the views after its rollback.
+    """
+    connection.register(name, _ArrowStream(frame))
+    yield
+    connection.unregister(name)
+
+
+class _ArrowStream:
+    """A frame as an Arrow C stream (a fresh one each time DuckDB scans it), without pyarrow.
+
+    ``DataFrame.to_arrow`` would load pyarrow (about 40 MB of a cron run's memory) only to hand DuckDB the
+    same buffers. Polars joins a frame's chunks into one on export, so each statement registers only the
+    columns or rows it reads (the schema from ``head(0)``, the delete from the key columns).
+    """
+
+    def __init__(self, frame: Any):
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _key_predicate(frame: Any, dataset: etl.Dataset) -> tuple[str, list[Any], str]:
-    """Where the batch's keys can be: (``near``, its parameters, ``keys``).
+def _key_predicate(frame: Any, dataset: etl.Dataset) -> tuple[str, list[Any], list[str]]:
+    """Where the batch's keys can be: (``near``, its parameters, the key columns that vary in the batch).
 
     ``near`` narrows by the batch's constant key columns and its ts range, so DuckDB skips the rest of
     the table by its zone maps, and a batch of new rows (no stored row near it) skips the delete's
-    join altogether. ``keys`` matches the batch's keys exactly. Min and max find the constant columns:
+    join altogether; the varying columns then match the batch's keys exactly. Min and max find the constant columns:
     cheaper than counting distinct values of a million timestamps.
     """
     import polars as pl
@@ -171,9 +214,7 @@ def _key_predicate(frame: Any, dataset: etl.Dataset) -> tuple[str, list[Any], st
     if "ts" in varying:
         clauses.append('"ts" BETWEEN ? AND ?')
         params.extend([bounds["min ts"], bounds["max ts"]])
-    columns = ", ".join(_quote(column) for column in varying)
-    keys = f"({columns}) IN (SELECT {columns} FROM etl_batch)" if varying else "true"
-    return " AND ".join(clauses), params, keys
+    return " AND ".join(clauses), params, varying
 
 
 @etl.hookimpl
