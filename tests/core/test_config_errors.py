@@ -82,7 +82,7 @@ CASES = {
     ),
     "unknown pipeline key": (
         GOOD_SOURCE + GOOD_SINK + "[pipelines.crypto.extra]\n",
-        "Unknown key 'extra' in pipelines.crypto; valid keys: batch_rows, commit_rows, concurrency, sinks, source, "
+        "Unknown key 'extra' in pipelines.crypto; valid keys: batch_rows, commit_mb, commit_rows, concurrency, sinks, source, "
         "transforms",
     ),
     "bad concurrency": (

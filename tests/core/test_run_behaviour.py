@@ -205,3 +205,47 @@ def test_rows_dated_in_the_future_are_dropped_and_counted(write_pipeline, etl_cl
     assert result.stdout.splitlines()[-1].endswith(", future rows dropped: 1")
     with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from ohlcv").fetchall() == [(1,)]
+
+
+def test_commit_mb_bounds_the_rows_of_one_commit(write_pipeline, tmp_path):
+    """A commit stops gathering batches at commit_mb even far below commit_rows (killed after the first commit)."""
+    import polars as pl
+
+    from tests.conftest import run_etl
+
+    minutes = 30_000
+    for symbol in ("AAA", "BBB", "CCC"):
+        pl.DataFrame({
+            "timestamp": pl.int_range(minutes, eager=True) * 60_000 + 1_704_067_200_000,
+            "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 10.0,
+        }).write_parquet(tmp_path / f"{symbol}.parquet")
+    path = write_pipeline(f"""
+        [pipelines.wide]
+        batch_rows = 5000
+        commit_rows = 1000000
+        commit_mb = 1
+
+        [pipelines.wide.source]
+        plugin = "files"
+        path = "{{symbol}}.parquet"
+        symbols = ["AAA", "BBB", "CCC"]
+        timeframes = ["1m"]
+        start = "2024-01-01"
+        columns = {{ ts = "timestamp" }}
+        batch_rows = 5000
+
+        [[pipelines.wide.sinks]]
+        plugin = "duckdb"
+        path = "wide.duckdb"
+    """)
+    killed = run_etl("run", str(path), env={"ETL_CRASH_AT": "after_batch:1"})
+    assert killed.returncode == -9
+    with duckdb.connect(str(tmp_path / "wide.duckdb"), read_only=True) as con:
+        [(first_commit,)] = con.execute("select count(*) from ohlcv").fetchall()
+    # A 5,000-row batch of these columns is about 0.25 MB: the commit closes once it holds 1 MB, after 4 or 5
+    # batches; with commit_mb = 64 the first commit takes all 90,000 rows.
+    assert 5_000 <= first_commit <= 30_000
+    assert run_etl("run", str(path)).returncode == 0
+    with duckdb.connect(str(tmp_path / "wide.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct (symbol, ts)) from ohlcv").fetchall() == [
+            (3 * minutes, 3 * minutes)]
