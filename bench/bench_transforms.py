@@ -307,7 +307,10 @@ def child(mode: str, folder: Path, breakdown: bool, symbols: int, candles: int) 
     elif mode == "polars":
         import polars as pl
 
+        from etl.datasets import dataset
+
         market = pl.read_parquet(folder / "market.parquet")
+        dataset("ohlcv")  # loads the plugin registry once, as `etl run` does with the pipeline file
         started, cpu = time.perf_counter(), time.process_time()
         result = run_polars(market, folder)
     else:

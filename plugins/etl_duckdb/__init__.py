@@ -5,7 +5,7 @@ Options::
     [[pipelines.NAME.sinks]]
     plugin = "duckdb"
     path = "data/market.duckdb"   # created if missing; relative to the pipeline file
-    # memory_limit = "64MB"      # DuckDB's buffer pool for this connection (DuckDB's own default: 80% of RAM)
+    # memory_limit = "128MB"     # DuckDB's buffer pool for this connection (DuckDB's own default: 80% of RAM)
     # table = "ohlcv"             # default: the dataset name
 
 Storage: one table per dataset (or ``table``) in the ``main`` schema, created on first write with the
@@ -45,7 +45,7 @@ class DuckDBSink(etl.Sink):
     name = "duckdb"
     options = {
         "path": etl.Option(Path, help="DuckDB database file, created if missing"),
-        "memory_limit": etl.Option(str, "64MB", help="DuckDB's buffer pool for this connection (its default is "
+        "memory_limit": etl.Option(str, "128MB", help="DuckDB's buffer pool for this connection (its default is "
                                    "80% of RAM, far more than upserts need)"),
     }
 

@@ -219,7 +219,7 @@ def test_commit_mb_bounds_the_rows_of_one_commit(write_pipeline, tmp_path):
             "timestamp": pl.int_range(minutes, eager=True) * 60_000 + 1_704_067_200_000,
             "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 10.0,
         }).write_parquet(tmp_path / f"{symbol}.parquet")
-    path = write_pipeline(f"""
+    path = write_pipeline("""
         [pipelines.wide]
         batch_rows = 5000
         commit_rows = 1000000
@@ -227,11 +227,11 @@ def test_commit_mb_bounds_the_rows_of_one_commit(write_pipeline, tmp_path):
 
         [pipelines.wide.source]
         plugin = "files"
-        path = "{{symbol}}.parquet"
+        path = "{symbol}.parquet"
         symbols = ["AAA", "BBB", "CCC"]
         timeframes = ["1m"]
         start = "2024-01-01"
-        columns = {{ ts = "timestamp" }}
+        columns = { ts = "timestamp" }
         batch_rows = 5000
 
         [[pipelines.wide.sinks]]
