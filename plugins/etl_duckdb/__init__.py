@@ -195,9 +195,9 @@ def _key_predicate(frame: Any, dataset: etl.Dataset) -> tuple[str, list[Any], li
     """Where the batch's keys can be: (``near``, its parameters, the key columns that vary in the batch).
 
     ``near`` narrows by the batch's constant key columns and its ts range, so DuckDB skips the rest of
-    the table by its zone maps, and a batch of new rows (no stored row near it) skips the delete's
-    join altogether; the varying columns then match the batch's keys exactly. Min and max find the constant columns:
-    cheaper than counting distinct values of a million timestamps.
+    the table by its zone maps, and a batch of new rows (no stored row near it) skips the delete's join
+    altogether; the varying columns then match the batch's keys exactly. Min and max find the constant
+    columns: cheaper than counting distinct values of a million timestamps.
     """
     import polars as pl
 

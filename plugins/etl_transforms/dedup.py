@@ -10,11 +10,12 @@ counted; warm-up rows were counted by the run that loaded them.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import etl
 
-from .frames import varying
+from .frames import against_previous, varying
 
 
 class DedupTransform(etl.Transform):
@@ -49,9 +50,8 @@ def _marks(frame: Any, columns: list[str], keep: str) -> tuple[Any, Any]:
 
     values = frame[columns[0]]
     if len(columns) == 1 and values.is_sorted():
-        same = (values.slice(1) == values.slice(0, values.len() - 1)).fill_null(False)
-        edge = pl.Series([False])
-        same_as_next, same_as_previous = pl.concat([same, edge]), pl.concat([edge, same])
+        same_as_previous = against_previous(values, operator.eq)
+        same_as_next = same_as_previous.shift(-1, fill_value=False)
         survivor = ~(same_as_next if keep == "last" else same_as_previous)
         return same_as_next | same_as_previous, survivor
     identity = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)

@@ -16,12 +16,13 @@ computed per stream, with the same results; it is only slower.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import etl
 
 from . import catalog
-from .frames import varying
+from .frames import against_previous, varying
 
 
 def _check_include(value: list[str] | None) -> None:
@@ -124,8 +125,7 @@ def _check_one_row_per_ts(frame: Any, stream: etl.Stream, streams: tuple[str, ..
     if streams:
         backwards = frame.select(pl.col("ts").diff().over(streams) <= timedelta(0)).to_series()
     else:
-        ts = frame["ts"]
-        backwards = pl.concat([pl.Series([False]), ts.slice(1) <= ts.slice(0, ts.len() - 1)])
+        backwards = against_previous(frame["ts"], operator.le)
     if backwards.any():
         ts = frame["ts"][backwards.arg_true()[0]]
         raise etl.PermanentError(
