@@ -43,14 +43,23 @@ class Dataset:
     def has_timeframe(self) -> bool:
         return "timeframe" in self.column_names
 
+    @property
+    def stream_key(self) -> tuple[str, ...]:
+        """Key columns that name the stream (constant in one stream's batches); the rest vary within it."""
+        return tuple(name for name in self.key if name in STREAM_COLUMNS)
 
-_STREAM_COLUMNS: Columns = (("source", "str"), ("symbol", "str"))
+
+# Columns the core sets from the stream itself, whatever the source returned.
+STREAM_COLUMNS = ("source", "symbol", "timeframe")
+
+
+_SOURCE_AND_SYMBOL: Columns = (("source", "str"), ("symbol", "str"))
 
 BUILTIN_DATASETS = (
     Dataset(
         "ohlcv",
         (
-            *_STREAM_COLUMNS,
+            *_SOURCE_AND_SYMBOL,
             ("timeframe", "str"),
             ("ts", "ts"),
             ("open", "f64"),
@@ -65,19 +74,19 @@ BUILTIN_DATASETS = (
     ),
     Dataset(
         "funding",
-        (*_STREAM_COLUMNS, ("ts", "ts"), ("funding_rate", "f64")),
+        (*_SOURCE_AND_SYMBOL, ("ts", "ts"), ("funding_rate", "f64")),
         ("source", "symbol", "ts"),
         "funding-rate settlements of perpetuals",
     ),
     Dataset(
         "open_interest",
-        (*_STREAM_COLUMNS, ("ts", "ts"), ("open_interest", "f64")),
+        (*_SOURCE_AND_SYMBOL, ("ts", "ts"), ("open_interest", "f64")),
         ("source", "symbol", "ts"),
         "open interest of perpetuals, in contracts or base coin",
     ),
     Dataset(
         "trades",
-        (*_STREAM_COLUMNS, ("ts", "ts"), ("trade_id", "str"), ("price", "f64"), ("size", "f64"), ("side", "str")),
+        (*_SOURCE_AND_SYMBOL, ("ts", "ts"), ("trade_id", "str"), ("price", "f64"), ("size", "f64"), ("side", "str")),
         ("source", "symbol", "trade_id"),
         "individual trades",
     ),
@@ -130,7 +139,7 @@ def conform(
 
 
 def _set_by_core(dataset: Dataset) -> set[str]:
-    return {"source", "symbol", "timeframe"} & set(dataset.column_names)
+    return set(STREAM_COLUMNS) & set(dataset.column_names)
 
 
 def _ts_expr(dtype: pl.DataType, name: str) -> pl.Expr:

@@ -144,7 +144,7 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
 
     def drop_repeated_keys(out: pl.DataFrame) -> pl.DataFrame:
         """Sinks rely on unique keys per batch; keep the last row of a repeated key and count it."""
-        varying = [column for column in schema.key if column not in ("source", "symbol", "timeframe")]
+        varying = [column for column in schema.key if column not in schema.stream_key]
         keys = out.select(varying)
         if not keys.is_duplicated().any():
             return out

@@ -64,6 +64,27 @@ class FourSinkConformance(SinkConformance):
         expected = pl.concat([one.head(20), two.head(20), changed])
         self.assert_stored(sink_settings, expected, "a batch holding two streams, then a rewrite of both")
 
+    def test_streams_over_the_months_other_symbols_stored(self, sink_settings, context) -> None:
+        """A backfill's batches cover the months other symbols already hold: new symbols append beside them,
+        a stream that overlaps its own rows replaces only those."""
+        btc, eth = sample_rows(ohlcv(), BTC, START, 30), sample_rows(ohlcv(), ETH, START, 30)
+        ada, sol = (sample_rows(ohlcv(), Stream("ohlcv", name, "1h"), START, 30) for name in ("ADA-USD", "SOL-USD"))
+        btc_next = sample_rows(ohlcv(), BTC, START, 10, first_index=30)
+        eth_again = sample_rows(ohlcv(), ETH, START, 10, first_index=25).with_columns(pl.col("close") * 2)
+        self.write(sink_settings, context, pl.concat([btc, eth]), pl.concat([ada, sol]),
+                   pl.concat([btc_next, eth_again]))
+        expected = pl.concat([btc, btc_next, eth.head(25), eth_again, ada, sol])
+        self.assert_stored(sink_settings, expected, "new symbols beside stored ones, then a batch of two streams")
+
+    def test_batch_of_a_hundred_streams_rewrites_each(self, sink_settings, context) -> None:
+        streams = [Stream("ohlcv", f"S{index:03d}-USD", "1h") for index in range(100)]
+        first = pl.concat([sample_rows(ohlcv(), stream, START, 4) for stream in streams])
+        second = pl.concat([sample_rows(ohlcv(), stream, START, 4, first_index=2) for stream in streams]).with_columns(
+            pl.col("volume") + 1)
+        self.write(sink_settings, context, first, second)
+        expected = pl.concat([first.filter(pl.col("ts") < pl.col("ts").min() + pl.duration(hours=2)), second])
+        self.assert_stored(sink_settings, expected, "a rewrite of 100 streams in one batch")
+
     def test_rewrite_replaces_whole_rows(self, sink_settings, context) -> None:
         """A stored column the rewriting batch lacks becomes null for the rewritten rows, in every sink."""
         with_extra = sample_rows(ohlcv(), BTC, START, 24).with_columns(pl.lit(7.5).alias("rsi_14"))
