@@ -134,6 +134,37 @@ def test_new_rows_in_the_file_are_picked_up_incrementally(write_pipeline, etl_cl
         assert con.execute("select count(*), count(distinct ts) from ohlcv").fetchall() == [(60, 60)]
 
 
+
+def test_files_and_rows_out_of_time_order_land_in_order(write_pipeline, etl_cli, tmp_path):
+    """Files named against their time order, rows shuffled inside: the stream still loads every row once, in
+    time order, and its checkpoint follows the last bar (not the last row read)."""
+    lines = (FIXTURES / "BTCUSDT_1d.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    (tmp_path / "part-a.csv").write_text("\n".join([header, *reversed(rows[30:])]) + "\n")
+    (tmp_path / "part-b.csv").write_text("\n".join([header, *rows[15:30], *rows[:15]]) + "\n")
+    path = write_pipeline("""
+        [pipelines.d]
+        batch_rows = 7
+
+        [pipelines.d.source]
+        plugin = "files"
+        path = "part-*.csv"
+        batch_rows = 7
+        columns = { ts = "timestamp" }
+        symbols = ["BTCUSDT"]
+        timeframes = ["1d"]
+
+        [[pipelines.d.sinks]]
+        plugin = "duckdb"
+        path = "d.duckdb"
+    """)
+    assert etl_cli("run", str(path)).exit_code == 0
+    with duckdb.connect(str(tmp_path / "d.duckdb"), read_only=True) as con:
+        stored = con.execute("select count(*), count(distinct ts), min(ts)::date::varchar from ohlcv").fetchall()
+    assert stored == [(60, 60, "2024-01-01")]
+    data = json.loads((tmp_path / ".etl" / "checkpoints" / "d.json").read_text())
+    assert data["streams"]["ohlcv/BTCUSDT/1d"]["next"] == "2024-03-01T00:00:00Z"
+
 @pytest.mark.parametrize("unit,scale", [("s", 1), ("ms", 1000), ("us", 1_000_000)])
 def test_binance_layout_reads_headerless_kline_csv_in_any_epoch_unit(write_pipeline, etl_cli, tmp_path, unit, scale):
     rows = [
