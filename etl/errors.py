@@ -32,12 +32,16 @@ class SourceError(EtlError):
 class TransientError(SourceError):
     """A failure worth retrying: timeouts, resets, 5xx, rate limits.
 
-    ``retry_after`` is the server's requested pause in seconds, when it gave one.
+    ``retry_after`` is the server's requested pause in seconds, when it gave one. ``host_down`` says the
+    failure is the host's, not the request's (no answer at all, 502/503/504, a rate limit or a ban): when
+    retries run out on such a failure, the run stops calling the host. A 500 may be one request's (Hyperliquid
+    answers an unknown coin with one), so it does not count.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, *, host_down: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.host_down = host_down
 
 
 class PermanentError(SourceError):

@@ -15,16 +15,19 @@ import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .errors import PermanentError, TransientError
 from .log import get_logger
 from .ratelimit import RateLimiter, rate_limiter
 
-__all__ = ["HttpClient", "RateLimiter", "rate_limiter", "retry_after_seconds", "retry_call"]
+__all__ = ["Circuit", "HttpClient", "RateLimiter", "rate_limiter", "retry_after_seconds", "retry_call"]
 
 T = TypeVar("T")
 log = get_logger("etl.http")
 RETRY_STATUSES = {408, 418, 425, 429, 500, 502, 503, 504, 520, 521, 522, 524}
+# Answers about the host rather than the request: unavailable, a gateway without its origin, a rate limit, a ban.
+HOST_DOWN_STATUSES = {418, 429, 502, 503, 504, 520, 521, 522, 524}
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -41,6 +44,36 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
+class Circuit:
+    """One host's health as a run sees it, shared by every stream's requests to it.
+
+    Once a request has failed every retry (or the server asked for a longer pause than allowed) on a failure
+    of the host (``TransientError.host_down``), the host is down for the rest of the run: later requests fail
+    at once. Without this, each stream would spend
+    its own minute of retries on an exchange under maintenance, and a cron run of 250 symbols would take
+    hours instead of ending with every stream failed and its checkpoint kept for the next run. A request
+    already under way that still succeeds brings the host back.
+    """
+
+    def __init__(self, host: str):
+        self.host = host
+        self.failure: str | None = None
+
+    def check(self, describe: str) -> None:
+        """Raise TransientError, without sending anything, while the host is down."""
+        if self.failure is not None:
+            raise TransientError(f"{describe}: not sent: {self.host} failed every retry earlier in this run "
+                                 f"({self.failure})")
+
+    def trip(self, error: TransientError) -> None:
+        if self.failure is None:
+            log.error("host down for the rest of this run", host=self.host, error=str(error))
+        self.failure = str(error)
+
+    def reset(self) -> None:
+        self.failure = None
+
+
 def retry_call(
     function: Callable[[], T],
     *,
@@ -50,12 +83,14 @@ def retry_call(
     limiter: RateLimiter | None = None,
     describe: str = "",
     max_retry_after: float = 300.0,
+    circuit: Circuit | None = None,
 ) -> T:
     """Call ``function`` until it returns, retrying on TransientError with exponential backoff and jitter.
 
     A TransientError's ``retry_after`` (from the server) is honoured as a floor for the pause, and also
     pauses ``limiter`` so every thread sharing it backs off together. A server asking for more than
     ``max_retry_after`` seconds (Binance's 418 bans last up to days) fails the call instead of sleeping.
+    A call that fails for good on a failure of the host trips ``circuit``, so later calls to it fail at once.
     """
     import tenacity
 
@@ -88,7 +123,17 @@ def retry_call(
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(function)
+    if circuit is None:
+        return retrying(function)
+    circuit.check(describe)
+    try:
+        result = retrying(function)
+    except TransientError as exc:
+        if exc.host_down:
+            circuit.trip(exc)
+        raise
+    circuit.reset()
+    return result
 
 
 class HttpClient:
@@ -112,6 +157,7 @@ class HttpClient:
         import requests
 
         self.base_url = base_url.rstrip("/")
+        self.circuit = Circuit(urlsplit(self.base_url).netloc or self.base_url)
         self.limiter = limiter
         self.timeout = timeout
         self.attempts = attempts
@@ -130,6 +176,7 @@ class HttpClient:
             base_delay=self.base_delay,
             limiter=self.limiter,
             describe=f"{method} {url}",
+            circuit=self.circuit,
         )
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, weight: float = 1) -> Any:
@@ -145,7 +192,7 @@ class HttpClient:
             return _decode(self._once(method, url, weight, kwargs), method, url)
 
         return retry_call(once, attempts=self.attempts, base_delay=self.base_delay, limiter=self.limiter,
-                          describe=f"{method} {url}")
+                          describe=f"{method} {url}", circuit=self.circuit)
 
     def _url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
@@ -159,7 +206,7 @@ class HttpClient:
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise TransientError(f"{method} {url}: {type(exc).__name__}: {_short(str(exc))}") from None
+            raise TransientError(f"{method} {url}: {type(exc).__name__}: {_short(str(exc))}", host_down=True) from None
         if self.check is not None:
             self.check(response)
         status = response.status_code
@@ -167,6 +214,7 @@ class HttpClient:
             raise TransientError(
                 f"{method} {url}: HTTP {status}: {_short(response.text)}",
                 retry_after_seconds(response.headers.get("Retry-After")),
+                host_down=status in HOST_DOWN_STATUSES,
             )
         if status >= 400:
             raise PermanentError(f"{method} {url}: HTTP {status}: {_short(response.text)}")

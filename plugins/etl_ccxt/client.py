@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from etl.errors import SourceError
-from etl.http import retry_call
+from etl.http import Circuit, retry_call
 from etl.log import get_logger
 from etl.timeframes import now_ms
 
@@ -58,6 +58,7 @@ class ExchangeClient:
         self.attempts = attempts
         self.base_delay = base_delay
         self.time_params = time_params
+        self.circuit = Circuit(urlsplit(base_url).netloc if base_url else exchange_id)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._exchanges: list[Any] = []
@@ -157,7 +158,7 @@ class ExchangeClient:
 
     def _retry(self, exchange: Any, function: Callable[[Any], T], what: str) -> T:
         return retry_call(lambda: self._attempt(exchange, function, what), attempts=self.attempts,
-                          base_delay=self.base_delay, limiter=self.limiter, describe=what)
+                          base_delay=self.base_delay, limiter=self.limiter, describe=what, circuit=self.circuit)
 
     @staticmethod
     def _attempt(exchange: Any, function: Callable[[Any], T], what: str) -> T:

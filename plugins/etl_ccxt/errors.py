@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from etl.errors import PermanentError, SourceError, TransientError
-from etl.http import RETRY_STATUSES, retry_after_seconds
+from etl.http import HOST_DOWN_STATUSES, RETRY_STATUSES, retry_after_seconds
 
 
 def etl_error(exc: Exception, what: str, status: int | None, response_headers: Mapping[str, Any] | None) -> SourceError:
@@ -25,7 +25,8 @@ def etl_error(exc: Exception, what: str, status: int | None, response_headers: M
     retry_status = status is not None and (status in RETRY_STATUSES or status >= 500)
     if isinstance(exc, ccxt.OperationFailed) or retry_status:
         retry_after = retry_after_seconds((response_headers or {}).get("Retry-After"))
-        return TransientError(message, retry_after)
+        host_down = status in HOST_DOWN_STATUSES if status is not None else isinstance(exc, ccxt.NetworkError)
+        return TransientError(message, retry_after, host_down=host_down)
     return PermanentError(message)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from etl.errors import PermanentError, TransientError
-from etl.http import rate_limiter, retry_call
+from etl.http import HOST_DOWN_STATUSES, Circuit, rate_limiter, retry_call
 
 CHART_URL = "https://query2.finance.yahoo.com/v8/finance/chart/{symbol}"
 # Yahoo sends no Retry-After with its 429; every stream sharing the limiter backs off at least this long.
@@ -41,6 +41,7 @@ class ChartClient:
         host = urlsplit(base_url).netloc if base_url else "finance.yahoo.com"
         burst = max(1, requests_per_minute // 6)
         self.limiter = rate_limiter(f"yahoo {host}", burst, burst * 60 / requests_per_minute)
+        self.circuit = Circuit(host)
 
     def chart(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> dict[str, Any]:
         """The chart result (``meta``, ``timestamp``, ``indicators``, ``events``) for ``[start, end)``."""
@@ -57,6 +58,7 @@ class ChartClient:
             base_delay=BASE_DELAY,
             limiter=self.limiter,
             describe=f"yahoo chart {symbol} {interval}",
+            circuit=self.circuit,
         )
 
     def _chart_once(self, symbol: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -69,9 +71,10 @@ class ChartClient:
             try:
                 response = YfData(session=self.session).get(url, params=params, timeout=self.timeout)
             except YFRateLimitError:
-                raise TransientError(f"yahoo: rate limited (HTTP 429) fetching {symbol}", RATE_LIMITED_PAUSE) from None
+                raise TransientError(f"yahoo: rate limited (HTTP 429) fetching {symbol}", RATE_LIMITED_PAUSE,
+                                     host_down=True) from None
             except OSError as exc:
-                raise TransientError(f"yahoo: {type(exc).__name__} fetching {symbol}: {exc}") from None
+                raise TransientError(f"yahoo: {type(exc).__name__} fetching {symbol}: {exc}", host_down=True) from None
         return chart_result(symbol, response.status_code, response.text)
 
     def close(self) -> None:
@@ -81,7 +84,8 @@ class ChartClient:
 def chart_result(symbol: str, status: int, body: str) -> dict[str, Any]:
     """Sort a chart answer: the result, or a TransientError (retry) or PermanentError (give up) naming the symbol."""
     if status >= 500:
-        raise TransientError(f"yahoo: HTTP {status} fetching {symbol}: {_short(body)}")
+        raise TransientError(f"yahoo: HTTP {status} fetching {symbol}: {_short(body)}",
+                             host_down=status in HOST_DOWN_STATUSES)
     try:
         payload = json.loads(body)
         chart = payload["chart"]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from etl.errors import PermanentError, TransientError
-from etl.http import HttpClient, RateLimiter, rate_limiter, retry_after_seconds, retry_call
+from etl.http import Circuit, HttpClient, RateLimiter, rate_limiter, retry_after_seconds, retry_call
 from etl.testing import FakeServer, Reply
 
 ROWS = [[1704067200000, "42000.1"], [1704067260000, "42001.2"]]
@@ -71,6 +71,57 @@ def test_gives_up_after_the_attempts_with_the_last_error(server):
     with pytest.raises(TransientError, match="HTTP 503: maintenance"):
         client(server, attempts=3).get_json("/x")
     assert len(server.requests) == 3
+
+
+def test_a_host_that_failed_every_retry_is_not_called_again(server):
+    """The rest of the run's requests to a host that is down fail at once, naming the failure that tripped it."""
+    http = client(server, attempts=3)
+    server.fail_next(*[Reply(503, b"maintenance")] * 3)
+    with pytest.raises(TransientError):
+        http.get_json("/x")
+    with pytest.raises(TransientError) as later:
+        http.get_json("/y")
+    host = server.url.removeprefix("http://")
+    assert str(later.value) == (f"GET {server.url}/y: not sent: {host} failed every retry earlier in this run "
+                                f"(GET {server.url}/x: HTTP 503: maintenance)")
+    assert len(server.requests) == 3
+    assert client(server).get_json("/z")["rows"] == ROWS, "another client (the next run's) calls the host again"
+
+
+def test_a_500_that_outlasts_the_retries_is_the_request_s_not_the_host_s(server):
+    """Hyperliquid answers an unknown coin with 500 null: the other coins' requests must still be sent."""
+    http = client(server, attempts=2)
+    server.fail_next(Reply(500, b"null"), Reply(500, b"null"))
+    with pytest.raises(TransientError, match="HTTP 500"):
+        http.get_json("/info")
+    assert http.get_json("/info")["rows"] == ROWS
+    assert http.circuit.failure is None
+
+
+def test_a_request_under_way_that_succeeds_brings_the_host_back():
+    circuit = Circuit("exchange.test")
+    entered, answer = threading.Event(), threading.Event()
+    results = []
+
+    def slow_answer():
+        entered.set()
+        answer.wait(5)
+        return "late answer"
+
+    def down():
+        raise TransientError("connection refused", host_down=True)
+
+    under_way = threading.Thread(target=lambda: results.append(retry_call(slow_answer, circuit=circuit)))
+    under_way.start()
+    entered.wait(5)
+    with pytest.raises(TransientError, match="connection refused"):
+        retry_call(down, attempts=2, base_delay=0.01, circuit=circuit)
+    with pytest.raises(TransientError, match=r"not sent: exchange\.test failed every retry"):
+        retry_call(lambda: "never called", circuit=circuit, describe="next")
+    answer.set()
+    under_way.join(5)
+    assert results == ["late answer"]
+    assert retry_call(lambda: "sent again", circuit=circuit) == "sent again"
 
 
 def test_check_hook_classifies_errors_inside_http_200(server):

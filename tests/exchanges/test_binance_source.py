@@ -78,6 +78,28 @@ def test_faults_are_retried_and_the_data_is_still_exact(binance, pipeline, fast,
     assert {kind for event in retries for kind in kinds if f": {kind}: " in event["error"]} == set(kinds)
 
 
+def test_an_exchange_down_fails_the_later_streams_at_once_and_the_next_run_loads_them(binance, pipeline, fast):
+    """Once a request has failed every retry, the run's other requests to the host fail without being sent:
+    a cron run against an exchange under maintenance ends at once instead of retrying stream after stream."""
+    market = pipeline(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast, retry_attempts=3), concurrency=1)
+    down = Reply.json({"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
+                      503)
+    binance.fail_on("/api/v3/klines", down, down, down)
+
+    result = market.backfill("2024-01-01", "2024-01-02")
+
+    assert result.exit_code == 1, result
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 2 and "Internal error; unable to process your request" in failed[0], failed
+    assert f"not sent: {binance.url.removeprefix('http://')} failed every retry earlier in this run" in failed[1]
+    assert len(binance.requests_to("/api/v3/klines")) == 3
+
+    assert market.backfill("2024-01-01", "2024-01-02").exit_code == 0
+    start, end = parse_time("2024-01-01"), parse_time("2024-01-02")
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        assert market.rows("ohlcv", symbol, KLINE_COLUMNS) == binance.expected_klines(symbol, "1m", start, end)
+
+
 def test_an_unknown_symbol_fails_only_its_own_stream(binance, pipeline, fast):
     market = pipeline(ohlcv(binance, ["BTCUSDT", "BTCUSTD"], fast))
 
