@@ -7,6 +7,7 @@ that exists but cannot be read is an error naming it, never a silent restart fro
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -25,10 +26,16 @@ def atomic_write_text(path: Path, text: str, crash_point: str | None = None) -> 
 
 
 def atomic_write_bytes(path: Path, data: bytes, crash_point: str | None = None) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, whole, even after a crash."""
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, whole, even after a crash.
+
+    Temp files of ``path`` that a killed process left behind are removed first: readers never see them
+    (they are hidden, and end in .tmp), but a lake written for years would collect them.
+    """
     from . import faults
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -70,8 +77,6 @@ class Checkpoints:
     def __init__(self, path: Path, header: dict[str, Any] | None = None):
         self.path = path
         self._lock = threading.Lock()
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
         try:
             self.data = read_json(path, "Checkpoint")
         except FileNotFoundError:

@@ -85,6 +85,16 @@ def test_rewrites_leave_no_temporary_files(sink, lake: Path) -> None:
     assert files(lake) == [f"{folder}/month={month}/data.parquet" for month in ("2024-01", "2024-02")]
 
 
+def test_temporary_files_a_killed_writer_left_are_removed_when_the_month_is_written(sink, lake: Path) -> None:
+    stream = etl.Stream("ohlcv", "BTC-USD", "1h")
+    sink.write(sample_rows(dataset("ohlcv"), stream, START, 10), dataset("ohlcv"), "ohlcv")
+    month = lake / "ohlcv/source=sample/symbol=BTC-USD/timeframe=1h/month=2024-01"
+    (month / ".data.parquet.k1ll3d.tmp").write_bytes(b"half a parquet file")
+    sink.write(sample_rows(dataset("ohlcv"), stream, START, 10, first_index=10), dataset("ohlcv"), "ohlcv")
+    assert sorted(path.name for path in month.iterdir()) == ["data.parquet"]
+    assert pl.read_parquet(month / "data.parquet").height == 20
+
+
 def test_type_conflict_names_the_file(sink, lake: Path) -> None:
     batch = sample_rows(dataset("ohlcv"), etl.Stream("ohlcv", "BTC-USD", "1h"), START, 3)
     sink.write(batch, dataset("ohlcv"), "ohlcv")
