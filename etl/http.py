@@ -49,10 +49,10 @@ class Circuit:
 
     Once a request has failed every retry (or the server asked for a longer pause than allowed) on a failure
     of the host (``TransientError.host_down``), the host is down for the rest of the run: later requests fail
-    at once. Without this, each stream would spend
-    its own minute of retries on an exchange under maintenance, and a cron run of 250 symbols would take
-    hours instead of ending with every stream failed and its checkpoint kept for the next run. A request
-    already under way that still succeeds brings the host back.
+    at once. Without this, each stream would spend its own minute of retries on an exchange under
+    maintenance, and a cron run of 250 symbols would take hours instead of ending with every stream failed
+    and its checkpoint kept for the next run. A request already under way that still succeeds brings the
+    host back.
     """
 
     def __init__(self, host: str):

@@ -114,7 +114,7 @@ class DuckDBSink(etl.Sink):
             return None
         if dataset.stream_key:
             boxes = frame.group_by(dataset.stream_key).agg(bounds)
-            if boxes.height <= MAX_BOXES:
+            if 1 < boxes.height <= MAX_BOXES:  # one stream: its box is the batch's, already asked
                 near = _inside(boxes, dataset.key)
                 if not self._any(table, near):
                     return None

@@ -9,6 +9,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from etl.testing.pipelines import single_pipeline
+from etl.testing.pipelines import write_pipeline as write_pipeline_file
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 TIMEFRAMES = ["1h", "1d"]
@@ -111,22 +114,21 @@ def test_checkpoint_file_is_readable_json(write_pipeline, etl_cli, tmp_path):
     assert data["streams"]["ohlcv/ETHUSDT/1h"]["rows"] == 960
 
 
-def test_new_rows_in_the_file_are_picked_up_incrementally(write_pipeline, etl_cli, tmp_path):
+def btc_daily(folder: Path, files: str, batch_rows: int | None = None) -> Path:
+    """Pipeline 'd': BTCUSDT daily bars from ``files`` into d.duckdb; ``batch_rows`` sizes both the source's
+    batches and the pipeline's."""
+    source = {"plugin": "files", "path": files, "columns": {"ts": "timestamp"}, "symbols": ["BTCUSDT"],
+              "timeframes": ["1d"]}
+    tuning = {} if batch_rows is None else {"batch_rows": batch_rows}
+    pipeline = single_pipeline({**source, **tuning}, [{"plugin": "duckdb", "path": "d.duckdb"}], name="d", **tuning)
+    return write_pipeline_file(folder, pipeline)
+
+
+def test_new_rows_in_the_file_are_picked_up_incrementally(etl_cli, tmp_path):
     source = tmp_path / "BTCUSDT_1d.csv"
     lines = (FIXTURES / "BTCUSDT_1d.csv").read_text().splitlines()
     source.write_text("\n".join(lines[:31]) + "\n")
-    path = write_pipeline("""
-        [pipelines.d.source]
-        plugin = "files"
-        path = "{symbol}_{timeframe}.csv"
-        columns = { ts = "timestamp" }
-        symbols = ["BTCUSDT"]
-        timeframes = ["1d"]
-
-        [[pipelines.d.sinks]]
-        plugin = "duckdb"
-        path = "d.duckdb"
-    """)
+    path = btc_daily(tmp_path, "{symbol}_{timeframe}.csv")
     assert "30 rows" in etl_cli("run", str(path)).stdout
     source.write_text("\n".join(lines) + "\n")
     assert "30 rows" in etl_cli("run", str(path)).stdout
@@ -134,36 +136,21 @@ def test_new_rows_in_the_file_are_picked_up_incrementally(write_pipeline, etl_cl
         assert con.execute("select count(*), count(distinct ts) from ohlcv").fetchall() == [(60, 60)]
 
 
-
-def test_files_and_rows_out_of_time_order_land_in_order(write_pipeline, etl_cli, tmp_path):
+def test_files_and_rows_out_of_time_order_land_in_order(etl_cli, tmp_path):
     """Files named against their time order, rows shuffled inside: the stream still loads every row once, in
     time order, and its checkpoint follows the last bar (not the last row read)."""
     lines = (FIXTURES / "BTCUSDT_1d.csv").read_text().splitlines()
     header, rows = lines[0], lines[1:]
     (tmp_path / "part-a.csv").write_text("\n".join([header, *reversed(rows[30:])]) + "\n")
     (tmp_path / "part-b.csv").write_text("\n".join([header, *rows[15:30], *rows[:15]]) + "\n")
-    path = write_pipeline("""
-        [pipelines.d]
-        batch_rows = 7
-
-        [pipelines.d.source]
-        plugin = "files"
-        path = "part-*.csv"
-        batch_rows = 7
-        columns = { ts = "timestamp" }
-        symbols = ["BTCUSDT"]
-        timeframes = ["1d"]
-
-        [[pipelines.d.sinks]]
-        plugin = "duckdb"
-        path = "d.duckdb"
-    """)
+    path = btc_daily(tmp_path, "part-*.csv", batch_rows=7)
     assert etl_cli("run", str(path)).exit_code == 0
     with duckdb.connect(str(tmp_path / "d.duckdb"), read_only=True) as con:
         stored = con.execute("select count(*), count(distinct ts), min(ts)::date::varchar from ohlcv").fetchall()
     assert stored == [(60, 60, "2024-01-01")]
     data = json.loads((tmp_path / ".etl" / "checkpoints" / "d.json").read_text())
     assert data["streams"]["ohlcv/BTCUSDT/1d"]["next"] == "2024-03-01T00:00:00Z"
+
 
 @pytest.mark.parametrize("unit,scale", [("s", 1), ("ms", 1000), ("us", 1_000_000)])
 def test_binance_layout_reads_headerless_kline_csv_in_any_epoch_unit(write_pipeline, etl_cli, tmp_path, unit, scale):
