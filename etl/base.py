@@ -33,10 +33,6 @@ class Stream:
         """The stream's name in checkpoints, logs and messages: ``ohlcv/BTCUSDT/1h``."""
         return "/".join(part for part in (self.dataset, self.symbol, self.timeframe) if part)
 
-    @classmethod
-    def from_label(cls, label: str) -> Stream:
-        dataset, symbol, *rest = label.split("/", 2)
-        return cls(dataset, symbol, rest[0] if rest else None)
 
 
 @dataclass(frozen=True)
@@ -116,8 +112,18 @@ class Source:
         return 8 * HOUR if stream.dataset == "funding" else 24 * HOUR
 
     def warmup_start(self, stream: Stream, start: int, rows: int) -> int:
-        """Where to begin reading so that ``rows`` rows precede ``start`` (markets with sessions override)."""
+        """A first guess of where ``rows`` rows before ``start`` begin, so one read usually covers the warm-up
+        and the window; the runner reads further back (``history``) when missing bars made it too short."""
         return start - rows * self.row_interval_ms(stream)
+
+    def history(self, stream: Stream, before: int, rows: int) -> Iterator[pl.DataFrame] | None:
+        """The last ``rows`` rows with ``ts < before``, ascending, for a source that can read them directly
+        (a file); more rows are fine, the runner keeps the last ``rows``.
+
+        ``None`` (the default) lets the runner page backwards through ``fetch`` in growing windows until it
+        has them or the series has started: warm-up is counted in rows, because real series miss bars.
+        """
+        return None
 
     def count(self, stream: Stream, metric: str, n: int) -> None:
         """Add ``n`` to a counter of the current run (rows dropped as unusable, requests clamped...)."""

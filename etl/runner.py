@@ -217,9 +217,10 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
         warmup_rows = chain_warmup(transforms, stream)
         resumed = checkpoints.next(stream.label)
         previous = previous_bar(resumed, stream.timeframe) if resumed is not None and stream.timeframe else None
+        committed = checkpoints.committed_at_next(stream.label) if start == resumed else ()
         warmup_ms = start - source.warmup_start(stream, start, warmup_rows) if warmup_rows else 0
         units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows, warmup_ms,
-                              spec.batch_rows, project.base_dir, project.state_dir, previous))
+                              spec.batch_rows, project.base_dir, project.state_dir, previous, committed))
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
     try:

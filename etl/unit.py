@@ -34,14 +34,20 @@ class WorkUnit:
     base_dir: Path
     state_dir: Path
     previous_ts: int | None = None
+    committed_keys: tuple[tuple[Any, ...], ...] = ()
 
 
 @dataclass
 class Batch:
-    """Rows ready for the sinks, and the checkpoint to record once every sink has committed them."""
+    """Rows ready for the sinks, and the checkpoint to record once every sink has committed them.
+
+    ``next_keys`` are the keys committed at ``next_ms`` itself, for streams that checkpoint at their last
+    instant (trades): the next run re-reads that instant and skips them.
+    """
 
     frame: pl.DataFrame
     next_ms: int
+    next_keys: tuple[tuple[Any, ...], ...] = ()
 
 
 _sources: dict[Any, Source] = {}
@@ -87,92 +93,181 @@ def chain_warmup(transforms: list[Transform], stream: Stream) -> int:
 
 def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
     """Fetch the unit's window (plus warm-up), transform it, and yield batches of new rows in time order."""
-    import polars as pl
-
-    from .datasets import conform, dataset
-    from .gaps import find_gaps, on_calendar
     from .report import use_report
-    from .timeframes import from_ms, next_bar, now_ms, ts_literal
 
     use_report(report)
-    source = source_for(unit.source)
-    transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
-    schema = dataset(unit.stream.dataset)
-    fetch_start = unit.start - unit.warmup_ms
-    window = (pl.col("ts") >= ts_literal(fetch_start)) & (pl.col("ts") < ts_literal(unit.end))
-    context: pl.DataFrame | None = None
-    new_from = unit.start
-    last_seen = unit.previous_ts
-    pending: list[pl.DataFrame] = []
-    pending_rows = 0
+    return _Execution(unit, report).batches()
 
-    def record_gaps(raw: pl.DataFrame) -> None:
-        nonlocal last_seen
-        if not unit.stream.timeframe:
-            return
-        loaded = raw["ts"]
-        if loaded.min() < from_ms(unit.start):
-            loaded = loaded.filter(loaded >= from_ms(unit.start))
-        if not loaded.len():
-            return
-        loaded = loaded.dt.epoch("ms")
-        gaps = on_calendar(find_gaps(loaded, last_seen, unit.stream.timeframe), source, unit.stream)
-        if gaps:
-            report.gaps(unit.stream, gaps)
-        last_seen = max(loaded.max(), last_seen or 0)
 
-    def flush() -> Batch | None:
-        nonlocal context, new_from, pending, pending_rows
+class _Execution:
+    """One unit's journey: fetch -> conform -> gather ``batch_rows`` -> complete the warm-up -> transforms ->
+    new rows only -> a batch with the checkpoint its commit earns."""
+
+    def __init__(self, unit: WorkUnit, report: Any):
+        from .datasets import dataset
+
+        self.unit, self.report, self.stream = unit, report, unit.stream
+        self.source = source_for(unit.source)
+        self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
+        self.schema = dataset(self.stream.dataset)
+        self.fetch_start = unit.start - unit.warmup_ms
+        self.instant_keys = instant_keys(self.schema)
+        self.context: pl.DataFrame | None = None
+        self.new_from = unit.start
+        self.last_seen = unit.previous_ts
+        self.committed: tuple[int, tuple[tuple[Any, ...], ...]] = (unit.start, unit.committed_keys)
+
+    def batches(self) -> Iterator[Batch]:
+        """Batches of at least ``batch_rows`` rows; rows before the window alone never make a batch."""
+        pending: list[pl.DataFrame] = []
+        rows, reached_window = 0, False
+        for frame in self.source.fetch(self.stream, self.fetch_start, self.unit.end):
+            conformed = self._conformed(frame) if frame.height else None
+            if conformed is None:
+                continue
+            pending.append(conformed)
+            rows += conformed.height
+            reached_window = reached_window or _ms(conformed["ts"].max()) >= self.unit.start
+            if rows >= self.unit.batch_rows and reached_window:
+                yield from self._flush(pending)
+                pending, rows = [], 0
+        if reached_window and rows:
+            yield from self._flush(pending)
+
+    def _conformed(self, frame: pl.DataFrame) -> pl.DataFrame | None:
+        """The source's frame in the dataset schema and the fetch window; None when nothing is left."""
+        from .timeframes import from_ms, now_ms
+
+        frame = self._prepared(frame)
+        ts = frame["ts"]
+        now, first, last = from_ms(now_ms()), ts.min(), ts.max()
+        if last > now:
+            self.report.count(self.stream, "future_rows_dropped", int((ts > now).sum()))
+        if first < from_ms(self.fetch_start) or last >= from_ms(self.unit.end):
+            frame = frame.filter(between(self.fetch_start, self.unit.end))
+        if self.unit.committed_keys and frame.height and first <= from_ms(self.unit.start):
+            frame = self._without_committed(frame)
+        return frame if frame.height else None
+
+    def _prepared(self, frame: pl.DataFrame) -> pl.DataFrame:
+        from .datasets import conform
+
+        frame = conform(frame, self.schema, self.stream, self.unit.source.plugin)
+        if frame["ts"].null_count():
+            raise SourceError(f"{self.unit.source.plugin} returned rows without a timestamp for {self.stream.label}")
+        return frame
+
+    def _without_committed(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Rows of the checkpoint's instant that an earlier run committed are not delivered again."""
+        import polars as pl
+
+        from .timeframes import ts_literal
+
+        committed = pl.DataFrame([list(key) for key in self.unit.committed_keys], orient="row",
+                                 schema={name: frame.schema[name] for name in self.instant_keys})
+        done = pl.lit(True).alias("__committed")
+        marked = frame.join(committed.with_columns(done), on=self.instant_keys, how="left", nulls_equal=True)
+        again = (pl.col("ts") == ts_literal(self.unit.start)) & pl.col("__committed").fill_null(False)
+        return marked.filter(~again).drop("__committed")
+
+    def _flush(self, pending: list[pl.DataFrame]) -> Iterator[Batch]:
+        import polars as pl
+
+        from .timeframes import ts_literal
+
         raw = pl.concat(pending, how="diagonal_relaxed")
         if not raw["ts"].is_sorted():
             raw = raw.sort("ts", maintain_order=True)
-        pending, pending_rows = [], 0
-        record_gaps(raw)
-        last_ts = int(raw["ts"].max().timestamp() * 1000)
-        following = next_bar(last_ts, unit.stream.timeframe) if unit.stream.timeframe else last_ts + 1
-        frame = raw if context is None else pl.concat([context, raw], how="diagonal_relaxed")
-        if unit.warmup_rows:
-            context = frame.filter(pl.col("ts") <= ts_literal(last_ts)).tail(unit.warmup_rows)
-        batch_context = BatchContext(unit.stream, new_from, report)
-        for transform in transforms:
+        if self.context is None and self.unit.warmup_rows:
+            raw = self._with_exact_warmup(raw)
+        self._record_gaps(raw)
+        last_ts = _ms(raw["ts"].max())
+        frame = raw if self.context is None else pl.concat([self.context, raw], how="diagonal_relaxed")
+        if self.unit.warmup_rows:
+            self.context = frame.filter(pl.col("ts") <= ts_literal(last_ts)).tail(self.unit.warmup_rows)
+        batch_context = BatchContext(self.stream, self.new_from, self.report)
+        for transform in self.transforms:
             frame = transform.apply(frame, batch_context)
-        out = batch_context.new_rows(frame)
-        new_from = max(new_from, following)
-        if last_ts < unit.start:
-            return None
-        return Batch(drop_repeated_keys(out), following)
+        out = self._drop_repeated_keys(batch_context.new_rows(frame))
+        # More rows of the last instant may follow in the next batch (trades of one millisecond): they are new.
+        self.new_from = max(self.new_from, last_ts if self.instant_keys else self._following(last_ts))
+        if last_ts >= self.unit.start:
+            yield self._batch(out, last_ts)
 
-    def drop_repeated_keys(out: pl.DataFrame) -> pl.DataFrame:
+    def _with_exact_warmup(self, raw: pl.DataFrame) -> pl.DataFrame:
+        """Exactly ``warmup_rows`` rows before the window. The first read guessed their time from the
+        timeframe: missing bars made it short (read further back) or it was generous (trim it)."""
+        import polars as pl
+
+        from .timeframes import from_ms
+        from .warmup import rows_before
+
+        have, wanted = int((raw["ts"] < from_ms(self.unit.start)).sum()), self.unit.warmup_rows
+        if have >= wanted:
+            return raw.slice(have - wanted)
+        older = rows_before(self.source, self.stream, self.fetch_start, wanted - have, self._prepared)
+        return raw if older is None else pl.concat([older, raw], how="diagonal_relaxed")
+
+    def _record_gaps(self, raw: pl.DataFrame) -> None:
+        from .gaps import find_gaps, on_calendar
+        from .timeframes import from_ms
+
+        if not self.stream.timeframe:
+            return
+        loaded = raw["ts"]
+        if loaded.min() < from_ms(self.unit.start):
+            loaded = loaded.filter(loaded >= from_ms(self.unit.start))
+        if not loaded.len():
+            return
+        loaded = loaded.dt.epoch("ms")
+        gaps = on_calendar(find_gaps(loaded, self.last_seen, self.stream.timeframe), self.source, self.stream)
+        if gaps:
+            self.report.gaps(self.stream, gaps)
+        self.last_seen = max(loaded.max(), self.last_seen or 0)
+
+    def _following(self, last_ts: int) -> int:
+        from .timeframes import next_bar
+
+        return next_bar(last_ts, self.stream.timeframe) if self.stream.timeframe else last_ts + 1
+
+    def _batch(self, out: pl.DataFrame, last_ts: int) -> Batch:
+        """The batch and its checkpoint: the next bar, or for streams with several rows per instant the last
+        instant itself, with the keys committed at it (the rest of that millisecond may arrive later)."""
+        import polars as pl
+
+        from .timeframes import ts_literal
+
+        if not self.instant_keys:
+            return Batch(out, self._following(last_ts))
+        at_last = out.filter(pl.col("ts") == ts_literal(last_ts)).select(self.instant_keys)
+        earlier = self.committed[1] if last_ts == self.committed[0] else ()
+        keys = tuple(dict.fromkeys([*earlier, *at_last.iter_rows()]))
+        self.committed = (last_ts, keys)
+        return Batch(out, last_ts, keys)
+
+    def _drop_repeated_keys(self, out: pl.DataFrame) -> pl.DataFrame:
         """Sinks rely on unique keys per batch; keep the last row of a repeated key and count it."""
-        varying = [column for column in schema.key if column not in schema.stream_key]
-        keys = out.select(varying)
-        if not keys.is_duplicated().any():
+        varying = [column for column in self.schema.key if column not in self.schema.stream_key]
+        if not out.select(varying).is_duplicated().any():
             return out
         unique = out.unique(subset=varying, keep="last", maintain_order=True)
-        report.count(unit.stream, "duplicates_dropped", out.height - unique.height)
+        self.report.count(self.stream, "duplicates_dropped", out.height - unique.height)
         return unique
 
-    for frame in source.fetch(unit.stream, fetch_start, unit.end):
-        if not frame.height:
-            continue
-        frame = conform(frame, schema, unit.stream, unit.source.plugin)
-        ts = frame["ts"]
-        if ts.null_count():
-            raise SourceError(f"{unit.source.plugin} returned rows without a timestamp for {unit.stream.label}")
-        now, first, last = from_ms(now_ms()), ts.min(), ts.max()
-        if last > now:
-            report.count(unit.stream, "future_rows_dropped", int((ts > now).sum()))
-        if first < from_ms(fetch_start) or last >= from_ms(unit.end):
-            frame = frame.filter(window)
-            if not frame.height:
-                continue
-        pending.append(frame)
-        pending_rows += frame.height
-        if pending_rows >= unit.batch_rows:
-            batch = flush()
-            if batch is not None:
-                yield batch
-    if pending_rows:
-        batch = flush()
-        if batch is not None:
-            yield batch
+
+def instant_keys(schema: Any) -> list[str]:
+    """Key columns beside ``ts`` that tell one stream's rows of the same instant apart (a trade id)."""
+    return [name for name in schema.key if name not in schema.stream_key and name != "ts"]
+
+
+def between(start: int, end: int) -> pl.Expr:
+    import polars as pl
+
+    from .timeframes import ts_literal
+
+    return (pl.col("ts") >= ts_literal(start)) & (pl.col("ts") < ts_literal(end))
+
+
+def _ms(value: Any) -> int:
+    """Epoch milliseconds of a UTC datetime polars handed back."""
+    return int(value.timestamp() * 1000)

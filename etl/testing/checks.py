@@ -167,6 +167,31 @@ def check_same_rows(actual: pl.DataFrame, expected: pl.DataFrame, key: list[str]
         raise AssertionError(f"{label}: values differ: {exc}\n  {_rows(_differing(ordered, expected, key))}") from None
 
 
+def check_same_values(actual: pl.DataFrame, expected: pl.DataFrame, label: str, relative: float = 1e-12) -> float:
+    """The same timestamps in the same order, nulls in the same places, and every numeric value within
+    ``relative`` of the expected one (relative, so a 1e-5 return is held to the same digits as a price).
+    Returns the largest relative difference found: incremental runs checked against one run over everything."""
+    import numpy as np
+    import polars as pl
+
+    if actual["ts"].to_list() != expected["ts"].to_list():
+        _fail(label, f"{actual.height} rows instead of the {expected.height} expected, or other timestamps")
+    worst = 0.0
+    for name, dtype in expected.schema.items():
+        if not dtype.is_numeric():
+            continue
+        a, b = actual[name], expected[name]
+        nulls = a.is_null() != b.is_null()
+        if nulls.any():
+            _fail(label, f"{name}: {nulls.sum()} nulls differ", actual.filter(nulls), ["ts", name])
+        a, b = a.drop_nulls().cast(pl.Float64).to_numpy(), b.drop_nulls().cast(pl.Float64).to_numpy()
+        difference = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300), initial=0.0))
+        if difference > relative:
+            _fail(label, f"{name}: relative difference up to {difference:.3g} (allowed {relative:g})")
+        worst = max(worst, difference)
+    return worst
+
+
 def _differing(actual: pl.DataFrame, expected: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     """Rows whose values are not identical, each column beside its ``*_expected`` twin."""
     import polars as pl

@@ -78,21 +78,7 @@ class FilesSource(etl.Source):
 
         from etl.timeframes import now_ms, ts_literal
 
-        frames = []
-        for file in self._files(stream):
-            try:
-                frame = self._normalise(self._scan(file), file, stream)
-                frames.append(frame.filter(pl.col("ts") >= ts_literal(start)))
-            except (pl.exceptions.PolarsError, OSError) as exc:
-                raise SourceError(f"files: cannot read {file} for {stream.label}: {exc}") from None
-        try:
-            data = pl.concat(frames, how="diagonal_relaxed").collect()
-        except pl.exceptions.PolarsError as exc:
-            raise SourceError(f"files: cannot read {self.settings['path']} for {stream.label}: {exc}") from None
-        # Files are usually in time order already (one per month, named by date): sorting and filtering every
-        # column anyway cost as much as reading them.
-        if not data["ts"].is_sorted():
-            data = data.sort("ts")
+        data = self._read(stream, pl.col("ts") >= ts_literal(start))
         now = now_ms()
         last = data.select(pl.col("ts").max().dt.epoch("ms")).item()
         if last is not None and last >= min(end, now):
@@ -101,6 +87,32 @@ class FilesSource(etl.Source):
         size = self.settings["batch_rows"]
         for offset in range(0, data.height, size):
             yield data.slice(offset, size)
+
+    def history(self, stream: etl.Stream, before: int, rows: int) -> Iterator[Any]:
+        """The files are read whole anyway: the last ``rows`` rows before ``before`` come from one read."""
+        import polars as pl
+
+        from etl.timeframes import ts_literal
+
+        yield self._read(stream, pl.col("ts") < ts_literal(before)).tail(rows)
+
+    def _read(self, stream: etl.Stream, keep: Any) -> Any:
+        """The stream's rows that ``keep`` selects, from every matching file, in time order."""
+        import polars as pl
+
+        frames = []
+        for file in self._files(stream):
+            try:
+                frames.append(self._normalise(self._scan(file), file, stream).filter(keep))
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise SourceError(f"files: cannot read {file} for {stream.label}: {exc}") from None
+        try:
+            data = pl.concat(frames, how="diagonal_relaxed").collect()
+        except pl.exceptions.PolarsError as exc:
+            raise SourceError(f"files: cannot read {self.settings['path']} for {stream.label}: {exc}") from None
+        # Files are usually in time order already (one per month, named by date): sorting and filtering every
+        # column anyway cost as much as reading them.
+        return data if data["ts"].is_sorted() else data.sort("ts", maintain_order=True)
 
     def _normalise(self, lazy: Any, file: Path, stream: etl.Stream) -> Any:
         import polars as pl

@@ -10,24 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 from transform_helpers import candles, pipeline, run, stored, write_input
+
+from etl.testing.checks import check_same_values
 
 HISTORY = 500
 NEW_BARS = 1000
 
 
 def assert_same_features(incremental: pl.DataFrame, whole: pl.DataFrame) -> None:
-    assert incremental["ts"].to_list() == whole["ts"].to_list()
-    for name, dtype in whole.schema.items():
-        if not dtype.is_numeric():
-            continue
-        a, b = incremental[name], whole[name]
-        assert (a.is_null() == b.is_null()).all(), f"{name}: nulls differ"
-        a, b = a.drop_nulls().cast(pl.Float64).to_numpy(), b.drop_nulls().cast(pl.Float64).to_numpy()
-        worst = np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300), initial=0.0)
-        assert (np.abs(a - b) <= 1e-9 * np.abs(b)).all(), f"{name}: relative difference up to {worst:.3g}"
+    check_same_values(incremental, whole, "ohlcv/BTC/1m", 1e-9)
 
 
 def test_thousand_one_bar_runs_equal_one_run(tmp_path: Path) -> None:
