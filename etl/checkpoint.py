@@ -1,6 +1,8 @@
 """Checkpoint files: where each stream of a pipeline (or of one backfill) continues.
 
-A checkpoint holds, per stream, ``next``: the first timestamp not yet committed to every sink. Files are
+A checkpoint holds, per stream, ``next``: the first timestamp not yet committed to every sink. Streams with
+several rows per instant (trades) checkpoint at their last instant instead, with ``committed_at_next``, the
+keys committed at it: trades of that millisecond that arrive later are still read, the others skipped. Files are
 JSON for people to read, replaced atomically (temp file, fsync, rename, fsync of the folder), and a file
 that exists but cannot be read is an error naming it, never a silent restart from scratch.
 """
@@ -92,18 +94,22 @@ class Checkpoints:
         entry = self.data["streams"].get(label)
         return entry["next_ms"] if entry else None
 
-    def advance(self, label: str, next_ms: int, rows: int) -> None:
-        self.advance_many([(label, next_ms, rows)])
+    def committed_at_next(self, label: str) -> tuple[tuple[Any, ...], ...]:
+        """Keys already committed at ``next`` itself, for streams with several rows per instant (trades)."""
+        entry = self.data["streams"].get(label) or {}
+        return tuple(tuple(key) for key in entry.get("committed_at_next", ()))
 
-    def advance_many(self, moves: list[tuple[str, int, int]]) -> None:
-        """Record several streams' progress (in order) with one atomic write."""
+    def advance_many(self, moves: list[tuple[str, int, int, tuple[tuple[Any, ...], ...]]]) -> None:
+        """Record several streams' progress (in order) with one atomic write: for each, the label, the next
+        timestamp, the rows committed, and the keys committed at that timestamp (empty for most streams)."""
         with self._lock:
             updated = iso(now_ms())
-            for label, next_ms, rows in moves:
+            for label, next_ms, rows, keys in moves:
                 entry = self.data["streams"].get(label, {"rows": 0})
                 self.data["streams"][label] = {
                     "next": iso(next_ms),
                     "next_ms": next_ms,
+                    **({"committed_at_next": [list(key) for key in keys]} if keys else {}),
                     "rows": entry["rows"] + rows,
                     "updated": updated,
                 }

@@ -147,7 +147,7 @@ class Committer:
             self.fail(group[0].stream, describe(exc))
             return
         self.checkpoints.advance_many([
-            (item.stream.label, item.batch.next_ms, item.batch.frame.height) for item in group
+            (item.stream.label, item.batch.next_ms, item.batch.frame.height, item.batch.next_keys) for item in group
         ])
         faults.point("after_batch")
         for item in group:
