@@ -208,19 +208,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     report = Report(spec.name, project.state_dir / "quarantine")
     began = time.monotonic()
     schema = dataset(spec.source.dataset)
-    source = source_for(spec.source)
-    streams = source.streams()
-    transforms = build_transforms(spec.name, spec.transforms, project.base_dir, project.state_dir)
-    units = []
-    for stream in streams:
-        start, end = window(stream, checkpoints)
-        warmup_rows = chain_warmup(transforms, stream)
-        resumed = checkpoints.next(stream.label)
-        previous = previous_bar(resumed, stream.timeframe) if resumed is not None and stream.timeframe else None
-        committed = checkpoints.committed_at_next(stream.label) if start == resumed else ()
-        warmup_ms = start - source.warmup_start(stream, start, warmup_rows) if warmup_rows else 0
-        units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows, warmup_ms,
-                              spec.batch_rows, project.base_dir, project.state_dir, previous, committed))
+    units = plan_units(project, spec, checkpoints, window)
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
     try:
@@ -246,6 +234,23 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     ledger.finish_run(run_id, status, results, time.monotonic() - began)
     ledger.close()
     return results
+
+
+def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, window: Window) -> list[WorkUnit]:
+    """One unit per stream of the pipeline's source: its window from the checkpoint, and its warm-up."""
+    source = source_for(spec.source)
+    transforms = build_transforms(spec.name, spec.transforms, project.base_dir, project.state_dir)
+    units = []
+    for stream in source.streams():
+        start, end = window(stream, checkpoints)
+        warmup_rows = chain_warmup(transforms, stream)
+        resumed = checkpoints.next(stream.label)
+        previous = previous_bar(resumed, stream.timeframe) if resumed is not None and stream.timeframe else None
+        committed = checkpoints.committed_at_next(stream.label) if start == resumed else ()
+        warmup_ms = start - source.warmup_start(stream, start, warmup_rows) if warmup_rows else 0
+        units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows, warmup_ms,
+                              spec.batch_rows, project.base_dir, project.state_dir, previous, committed))
+    return units
 
 
 def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:

@@ -49,11 +49,11 @@ CASES = {
     ),
     "bad timeframe": (
         GOOD_SOURCE.replace('["1h"]', '["1hour"]') + GOOD_SINK,
-        "Invalid timeframe '1hour' in pipelines.crypto.source.timeframes; files offers: 1m, 2m, 3m, 5m",
+        "Invalid timeframe '1hour' in pipelines.crypto.source.timeframes; files offers: 1s, 1m, 2m, 3m, 5m",
     ),
     "missing timeframes": (
         GOOD_SOURCE.replace('timeframes = ["1h"]', "") + GOOD_SINK,
-        "Missing key 'timeframes' in pipelines.crypto.source; files offers: 1m",
+        "Missing key 'timeframes' in pipelines.crypto.source; files offers: 1s, 1m",
     ),
     "bad date": (
         GOOD_SOURCE.replace('"2024-01-01"', '"2024-13-45"') + GOOD_SINK,
