@@ -173,7 +173,7 @@ class Committer:
             if index:
                 faults.point("between_sinks")
             faults.point("sink_commit")
-            slot.sink.write(frame, self.dataset, slot.table)
+            slot.sink.store(frame, self.dataset, slot.table)
 
 
 def describe(exc: BaseException) -> str:

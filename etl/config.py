@@ -41,11 +41,18 @@ class PluginSpec:
 
 
 @dataclass(frozen=True)
+class SinkSpec(PluginSpec):
+    """A sink table: ``table`` is the core's key every sink accepts, kept apart from the plugin's settings."""
+
+    table: str | None = None
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     name: str
     source: SourceConfig
     transforms: tuple[PluginSpec, ...]
-    sinks: tuple[PluginSpec, ...]
+    sinks: tuple[SinkSpec, ...]
     concurrency: int
     batch_rows: int
     commit_rows: int
@@ -150,11 +157,11 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
             raise ConfigError(f"Key {key!r} in {where} must be at least 1, not {local[key]}")
     source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir, settings["state_dir"])
     transforms = tuple(
-        _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir, {})
+        _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir)
         for index, item in enumerate(_list(raw.get("transforms", []), f"{where}.transforms"))
     )
     sink_specs = tuple(
-        _plugin_spec("sink", item, f"{where}.sinks[{index}]", base_dir, {"table": TABLE_OPTION})
+        _sink_spec(item, f"{where}.sinks[{index}]", base_dir)
         for index, item in enumerate(_list(sinks, f"{where}.sinks"))
     )
     for spec in transforms:
@@ -180,20 +187,28 @@ def _plugin_name(raw: dict[str, Any], where: str) -> str:
     return plugin
 
 
-def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[str, Option]) -> PluginSpec:
+def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[str, Option] | None = None
+                 ) -> PluginSpec:
     raw = _table(raw, where)
     plugin = _plugin_name(raw, where)
     cls = registry().get(kind, plugin, f"{where}.plugin")
     given = {key: value for key, value in raw.items() if key != "plugin"}
-    settings = validate_options({**common, **cls.options}, given, where, base_dir)
+    settings = validate_options({**(common or {}), **cls.options}, given, where, base_dir)
     return PluginSpec(plugin, settings, where)
+
+
+def _sink_spec(raw: Any, where: str, base_dir: Path) -> SinkSpec:
+    """The sink's own settings, and the ``table`` every sink accepts taken out of them."""
+    spec = _plugin_spec("sink", raw, where, base_dir, {"table": TABLE_OPTION})
+    settings = dict(spec.settings)
+    table = settings.pop("table")
+    return SinkSpec(spec.plugin, settings, spec.where, table)
 
 
 def _check_plugin(kind: str, spec: PluginSpec, context: PluginContext) -> None:
     """Run the plugin's own checks (no network, no writes) so ``etl run`` refuses what ``validate`` would."""
-    settings = {key: value for key, value in spec.settings.items() if key != "table"}
     try:
-        registry().get(kind, spec.plugin)(settings, context).check()
+        registry().get(kind, spec.plugin)(spec.settings, context).check()
     except ConfigError as exc:
         raise ConfigError(f"{exc} ({spec.where})") from None
 

@@ -180,11 +180,9 @@ def _open_sinks(project: Project, spec: PipelineSpec, dataset_name: str) -> list
     slots: list[SinkSlot] = []
     try:
         for sink_spec in spec.sinks:
-            settings = dict(sink_spec.settings)
-            table = settings.pop("table") or dataset_name
-            sink = registry().get("sink", sink_spec.plugin)(settings, context)
+            sink = registry().get("sink", sink_spec.plugin)(dict(sink_spec.settings), context)
             sink.open()
-            slots.append(SinkSlot(sink, table))
+            slots.append(SinkSlot(sink, sink_spec.table or dataset_name))
     except Exception:
         _close_sinks(slots)
         raise

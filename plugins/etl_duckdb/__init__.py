@@ -68,14 +68,7 @@ class DuckDBSink(etl.Sink):
 
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         import duckdb
-        import polars as pl
 
-        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
-        if not frame.height:
-            return
-        missing = [column for column in dataset.key if column not in frame.columns]
-        if missing:
-            raise SinkError(f"duckdb table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
         connection = self.connection
         try:
             connection.begin()

@@ -29,7 +29,7 @@ def test_table_has_no_index_but_not_null_keys(sink, tmp_path: Path) -> None:
     """No PRIMARY KEY (it would slow every insert); uniqueness comes from delete-then-insert."""
     batch = sample_rows(dataset("ohlcv"), etl.Stream("ohlcv", "BTC-USD", "1h"), parse_time("2024-01-01"), 24)
     for _ in range(3):
-        sink.write(batch, dataset("ohlcv"), "ohlcv")
+        sink.store(batch, dataset("ohlcv"), "ohlcv")
     sink.close()
     with duckdb.connect(str(tmp_path / "market.duckdb"), read_only=True) as connection:
         constraints = connection.execute(
@@ -73,8 +73,8 @@ def test_large_batches_rewritten_in_one_connection_replace_their_rows(sink) -> N
         }).with_columns(pl.from_epoch("ts", "ms").dt.replace_time_zone("UTC"))
 
     for symbol in ("AAA", "BBB", "CCC"):
-        sink.write(batch(symbol, 1.0), dataset("ohlcv"), "ohlcv")
-    sink.write(batch("BBB", 1.5), dataset("ohlcv"), "ohlcv")
+        sink.store(batch(symbol, 1.0), dataset("ohlcv"), "ohlcv")
+    sink.store(batch("BBB", 1.5), dataset("ohlcv"), "ohlcv")
     assert sink.connection.execute(
         "SELECT symbol, count(*), min(close), max(close) FROM ohlcv GROUP BY 1 ORDER BY 1").fetchall() == [
         ("AAA", rows, 1.0, 1.0), ("BBB", rows, 1.5, 1.5), ("CCC", rows, 1.0, 1.0)]
