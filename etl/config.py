@@ -25,8 +25,12 @@ SETTINGS = {
     "commit_rows": Option(int, 500_000, "rows of several streams written in one transaction per sink"),
     "commit_mb": Option(int, 32, "megabytes of batches written in one transaction per sink; with commit_rows, "
                         "whichever is reached first"),
+    "sink_wait": Option(int, 180, "seconds a run waits for a sink file another process holds (a DuckDB file) "
+                        "before it reports the pipeline locked; 0: do not wait"),
 }
-_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb")
+_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait")
+# The least value of each tuning key: at least one of everything, but a run may decline to wait.
+_LEAST = {"sink_wait": 0}
 _PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}
 _SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end"}
 
@@ -57,6 +61,7 @@ class PipelineSpec:
     batch_rows: int
     commit_rows: int
     commit_mb: int
+    sink_wait: int
 
 
 @dataclass(frozen=True)
@@ -153,8 +158,9 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     for key in _TUNING:
         if key not in raw:
             local[key] = settings[key]
-        if local[key] < 1:
-            raise ConfigError(f"Key {key!r} in {where} must be at least 1, not {local[key]}")
+        least = _LEAST.get(key, 1)
+        if local[key] < least:
+            raise ConfigError(f"Key {key!r} in {where} must be at least {least}, not {local[key]}")
     source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir, settings["state_dir"])
     transforms = tuple(
         _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir)
@@ -171,7 +177,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         for spec in specs:
             _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
-                        local["commit_rows"], local["commit_mb"])
+                        local["commit_rows"], local["commit_mb"], local["sink_wait"])
 
 
 def _list(value: Any, where: str) -> list[Any]:

@@ -22,20 +22,26 @@ usual case) skips the delete. A batch replaces whole rows: a table column the ba
 lacks becomes NULL for the rows it rewrites, the same in every sink of this project. Keys are unique
 within a batch (the runner guarantees it).
 
-DuckDB lets one process at a time open a database file for writing: while another process (a second
-``etl run``, a notebook) holds it, the sink fails to open with a SinkError naming the file.
+DuckDB lets one process at a time open a database file for writing. The runner opens the sink at its
+first write and closes it after the pipeline's run; while another process (a second ``etl run``, a
+notebook) holds the file, opening raises SinkBusyError naming the file and the holder's PID, and the
+runner waits for it (the pipeline's ``sink_wait``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import etl
-from etl.errors import SinkError
+from etl.errors import SinkBusyError, SinkError
 
+# DuckDB's message when another process has the file open for writing: "Could not set lock on file ...:
+# Conflicting lock is held in /usr/bin/python3 (PID 4242) by user etl".
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .* \(PID (\d+)\)")
 VIEWS = ("etl_columns", "etl_keys", "etl_batch")
 APPEND_VACUUM_TASKS = 0
 REWRITE_VACUUM_TASKS = 100  # DuckDB's default
@@ -59,6 +65,11 @@ class DuckDBSink(etl.Sink):
             self.connection = duckdb.connect(str(path), config={"memory_limit": self.settings["memory_limit"],
                                                                 "preserve_insertion_order": False,
                                                                 "max_vacuum_tasks": APPEND_VACUUM_TASKS})
+        except duckdb.IOException as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if holder:
+                raise SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})") from exc
+            raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
         except duckdb.Error as exc:
             raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
         self._columns: dict[str, dict[str, str]] = {}
