@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sink_stores import FIXTURES, fixture_candles, read_duckdb
 
@@ -29,14 +30,16 @@ connection.close()
 """
 
 
-def two_pipelines(sink_wait: int) -> dict:
-    """Daily and hourly candles of one symbol, two pipelines writing one DuckDB file."""
-    def pipeline(timeframe: str) -> dict:
+def two_pipelines(sink_wait: int, hourly_wait: int | None = None) -> dict:
+    """Daily and hourly candles of one symbol, two pipelines writing one DuckDB file; ``sink_wait`` under
+    [settings], ``hourly_wait`` the hourly pipeline's own."""
+    def pipeline(timeframe: str, **keys: Any) -> dict:
         source = {"plugin": "files", "path": str(FIXTURES / "{symbol}_{timeframe}.csv"),
                   "columns": {"ts": "timestamp"}, "symbols": ["BTCUSDT"], "timeframes": [timeframe]}
-        return {"source": source, "sinks": [{"plugin": "duckdb", "path": "market.duckdb"}]}
+        return {"source": source, **keys, "sinks": [{"plugin": "duckdb", "path": "market.duckdb"}]}
 
-    return {"settings": {"sink_wait": sink_wait}, "pipelines": {"daily": pipeline("1d"), "hourly": pipeline("1h")}}
+    hourly = pipeline("1h") if hourly_wait is None else pipeline("1h", sink_wait=hourly_wait)
+    return {"settings": {"sink_wait": sink_wait}, "pipelines": {"daily": pipeline("1d"), "hourly": hourly}}
 
 
 @contextmanager
@@ -76,7 +79,7 @@ def test_run_waits_for_the_file_and_lands_its_rows_once_it_is_free(tmp_path: Pat
 
 
 def test_file_held_past_sink_wait_locks_the_pipeline_once_and_fails_no_stream(tmp_path: Path) -> None:
-    path = write_pipeline(tmp_path, two_pipelines(sink_wait=1))
+    path = write_pipeline(tmp_path, two_pipelines(sink_wait=600, hourly_wait=1))
     database = tmp_path / "market.duckdb"
     assert run_subprocess("run", str(path), "-p", "daily").exit_code == 0
     with held(database) as holder:
@@ -100,3 +103,10 @@ def test_file_held_past_sink_wait_locks_the_pipeline_once_and_fails_no_stream(tm
     expected = fixture_candles(("BTCUSDT",), ("1h",))
     check_same_rows(align_types(stored_candles(tmp_path, "1h"), expected), expected, KEY,
                     "hourly once the file is free")
+
+
+def test_sink_wait_may_be_zero_but_not_negative(tmp_path: Path) -> None:
+    assert run_cli("validate", str(write_pipeline(tmp_path, two_pipelines(sink_wait=0)))).exit_code == 0
+    refused = run_cli("validate", str(write_pipeline(tmp_path, two_pipelines(sink_wait=0, hourly_wait=-5))))
+    assert refused.exit_code == 2, str(refused)
+    assert "Key 'sink_wait' in pipelines.hourly must be at least 0, not -5" in refused.output
