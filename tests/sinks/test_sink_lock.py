@@ -19,6 +19,7 @@ from sink_stores import FIXTURES, fixture_candles, read_duckdb
 
 from etl.testing.checks import align_types, check_same_rows
 from etl.testing.pipelines import run_cli, run_subprocess, write_pipeline
+from etl.testing.server import FakeServer, Reply
 
 KEY = ["source", "symbol", "timeframe", "ts"]
 HOLD = """
@@ -110,3 +111,29 @@ def test_sink_wait_may_be_zero_but_not_negative(tmp_path: Path) -> None:
     refused = run_cli("validate", str(write_pipeline(tmp_path, two_pipelines(sink_wait=0, hourly_wait=-5))))
     assert refused.exit_code == 2, str(refused)
     assert "Key 'sink_wait' in pipelines.hourly must be at least 0, not -5" in refused.output
+
+
+def test_a_run_still_retrying_its_source_does_not_hold_the_file(tmp_path: Path) -> None:
+    """A run whose exchange answers 503 keeps retrying; it has nothing to write yet, so it has not opened the
+    DuckDB file, and another pipeline's run writes the file meanwhile without waiting."""
+    pipelines = two_pipelines(sink_wait=1)
+    with FakeServer(lambda request: Reply.text("maintenance", status=503)) as exchange:
+        pipelines["pipelines"]["hourly"]["source"] = {
+            "plugin": "binance", "base_url": exchange.url, "symbols": ["BTCUSDT"], "timeframes": ["1h"],
+            "start": "2024-01-01"}
+        path = write_pipeline(tmp_path, pipelines)
+        retrying = subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "run", str(path), "-p",
+                                     "hourly"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in retrying.stderr:
+                if json.loads(line)["event"] == "retrying":
+                    break
+            other = run_subprocess("run", str(path), "-p", "daily")
+            assert retrying.poll() is None, "the exchange run ended before the other run: nothing was proved"
+        finally:
+            retrying.kill()
+            retrying.communicate()
+    assert other.exit_code == 0, str(other)
+    assert "sink held by another process" not in other.stderr
+    expected = fixture_candles(("BTCUSDT",), ("1d",))
+    check_same_rows(align_types(stored_candles(tmp_path, "1d"), expected), expected, KEY, "daily beside a retrying run")
