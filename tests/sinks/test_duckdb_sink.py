@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 from sink_stores import FIXTURES, fixture_candles, read_duckdb
+from structlog.testing import capture_logs
 
 import etl
 from etl.datasets import dataset
@@ -79,7 +80,7 @@ def test_large_batches_rewritten_in_one_connection_replace_their_rows(sink) -> N
         ("AAA", rows, 1.0, 1.0), ("BBB", rows, 1.5, 1.5), ("CCC", rows, 1.0, 1.0)]
 
 
-def test_fatal_error_reopens_the_file_and_writes_the_batch_again(sink, tmp_path: Path, capsys) -> None:
+def test_fatal_error_reopens_the_file_and_writes_the_batch_again(sink, tmp_path: Path) -> None:
     """DuckDB's own fault injection aborts the next checkpoint with a fatal error, which invalidates the database
     (as an out-of-memory during a checkpoint does); the sink reopens the file and the batch lands once."""
     stream = etl.Stream("ohlcv", "BTC-USD", "1h")
@@ -88,10 +89,10 @@ def test_fatal_error_reopens_the_file_and_writes_the_batch_again(sink, tmp_path:
     sink.store(first, dataset("ohlcv"), "ohlcv")
     sink.connection.execute("SET debug_checkpoint_abort = 'before_header'")
     sink.connection.execute("SET checkpoint_threshold = '1B'")  # the next commit checkpoints
-    sink.store(second, dataset("ohlcv"), "ohlcv")
-    logged = "".join(capsys.readouterr())
-    assert "duckdb database invalidated; reopening it and writing the batch again" in logged
-    assert "Checkpoint aborted before header write" in logged
+    with capture_logs() as logged:
+        sink.store(second, dataset("ohlcv"), "ohlcv")
+    (reopened,) = [entry for entry in logged if entry["event"].startswith("duckdb database invalidated")]
+    assert "Checkpoint aborted before header write" in reopened["error"]
     sink.store(second, dataset("ohlcv"), "ohlcv")  # the reopened file takes later batches as usual
     sink.close()
     stored = read_duckdb(tmp_path / "market.duckdb", "ohlcv")
