@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .errors import SinkError
 from .options import Option
 from .timeframes import HOUR, timeframe_ms
 
@@ -252,7 +253,27 @@ class Sink:
     def open(self) -> None:
         """Connect or create what the sink needs; called once per run before the first write."""
 
+    def store(self, frame: pl.DataFrame, dataset: Dataset, table: str) -> None:
+        """What the core calls with each batch; ``write`` gets it only if it holds rows, without the columns
+        that have no value yet (polars ``Null`` gives a store no type), and with every key column present and
+        never null. Checked here once, so no sink repeats it and none forgets it.
+        """
+        import polars as pl
+
+        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
+        if not frame.height:
+            return
+        missing = [column for column in dataset.key if column not in frame.columns]
+        if missing:
+            raise SinkError(f"{self.name} table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
+        for column in dataset.key:
+            nulls = frame[column].null_count()
+            if nulls:
+                raise SinkError(f"{self.name} table {table!r}: key column {column!r} is null in {nulls} row(s)")
+        self.write(frame, dataset, table)
+
     def write(self, frame: pl.DataFrame, dataset: Dataset, table: str) -> None:
+        """Upsert ``frame`` (rows, typed columns, whole keys: see ``store``) into ``table`` in one transaction."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -57,8 +57,8 @@ def _finish(ctx: click.Context, outcome: Any) -> None:
     for result in outcome.results:
         if result.error:
             click.echo(f"FAILED {result.pipeline} {result.stream.label}: {result.error}")
-    for name in outcome.locked:
-        click.echo(f"LOCKED {name}: another run holds this pipeline's lock; nothing ran", err=True)
+    for name, reason in outcome.locked.items():
+        click.echo(f"LOCKED {name}: {reason}", err=True)
     if not quiet or outcome.exit_code:
         click.echo(outcome.summary())
     sys.exit(outcome.exit_code)

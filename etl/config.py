@@ -25,8 +25,12 @@ SETTINGS = {
     "commit_rows": Option(int, 500_000, "rows of several streams written in one transaction per sink"),
     "commit_mb": Option(int, 32, "megabytes of batches written in one transaction per sink; with commit_rows, "
                         "whichever is reached first"),
+    "sink_wait": Option(int, 180, "seconds a run waits for a sink file another process holds (a DuckDB file) "
+                        "before it reports the pipeline locked; 0: do not wait"),
 }
-_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb")
+_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait")
+# The least value of each tuning key: at least one of everything, but a run may decline to wait.
+_LEAST = {"sink_wait": 0}
 _PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}
 _SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end"}
 
@@ -41,15 +45,23 @@ class PluginSpec:
 
 
 @dataclass(frozen=True)
+class SinkSpec(PluginSpec):
+    """A sink table: ``table`` is the core's key every sink accepts, kept apart from the plugin's settings."""
+
+    table: str | None = None
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     name: str
     source: SourceConfig
     transforms: tuple[PluginSpec, ...]
-    sinks: tuple[PluginSpec, ...]
+    sinks: tuple[SinkSpec, ...]
     concurrency: int
     batch_rows: int
     commit_rows: int
     commit_mb: int
+    sink_wait: int
 
 
 @dataclass(frozen=True)
@@ -146,15 +158,16 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     for key in _TUNING:
         if key not in raw:
             local[key] = settings[key]
-        if local[key] < 1:
-            raise ConfigError(f"Key {key!r} in {where} must be at least 1, not {local[key]}")
+        least = _LEAST.get(key, 1)
+        if local[key] < least:
+            raise ConfigError(f"Key {key!r} in {where} must be at least {least}, not {local[key]}")
     source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir, settings["state_dir"])
     transforms = tuple(
-        _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir, {})
+        _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir)
         for index, item in enumerate(_list(raw.get("transforms", []), f"{where}.transforms"))
     )
     sink_specs = tuple(
-        _plugin_spec("sink", item, f"{where}.sinks[{index}]", base_dir, {"table": TABLE_OPTION})
+        _sink_spec(item, f"{where}.sinks[{index}]", base_dir)
         for index, item in enumerate(_list(sinks, f"{where}.sinks"))
     )
     for spec in transforms:
@@ -164,7 +177,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         for spec in specs:
             _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
-                        local["commit_rows"], local["commit_mb"])
+                        local["commit_rows"], local["commit_mb"], local["sink_wait"])
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -180,20 +193,28 @@ def _plugin_name(raw: dict[str, Any], where: str) -> str:
     return plugin
 
 
-def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[str, Option]) -> PluginSpec:
+def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[str, Option] | None = None
+                 ) -> PluginSpec:
     raw = _table(raw, where)
     plugin = _plugin_name(raw, where)
     cls = registry().get(kind, plugin, f"{where}.plugin")
     given = {key: value for key, value in raw.items() if key != "plugin"}
-    settings = validate_options({**common, **cls.options}, given, where, base_dir)
+    settings = validate_options({**(common or {}), **cls.options}, given, where, base_dir)
     return PluginSpec(plugin, settings, where)
+
+
+def _sink_spec(raw: Any, where: str, base_dir: Path) -> SinkSpec:
+    """The sink's own settings, and the ``table`` every sink accepts taken out of them."""
+    spec = _plugin_spec("sink", raw, where, base_dir, {"table": TABLE_OPTION})
+    settings = dict(spec.settings)
+    table = settings.pop("table")
+    return SinkSpec(spec.plugin, settings, spec.where, table)
 
 
 def _check_plugin(kind: str, spec: PluginSpec, context: PluginContext) -> None:
     """Run the plugin's own checks (no network, no writes) so ``etl run`` refuses what ``validate`` would."""
-    settings = {key: value for key, value in spec.settings.items() if key != "table"}
     try:
-        registry().get(kind, spec.plugin)(settings, context).check()
+        registry().get(kind, spec.plugin)(spec.settings, context).check()
     except ConfigError as exc:
         raise ConfigError(f"{exc} ({spec.where})") from None
 

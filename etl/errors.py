@@ -50,3 +50,8 @@ class PermanentError(SourceError):
 
 class SinkError(EtlError):
     """A sink refused a batch (for example a column type conflict)."""
+
+
+class SinkBusyError(SinkError):
+    """Another process holds what a sink writes to (a DuckDB file's write lock); the runner waits for it,
+    up to the pipeline's ``sink_wait``, then reports the pipeline locked instead of failing its streams."""

@@ -39,7 +39,8 @@ class Outcome:
 
     command: str
     results: list[StreamResult] = field(default_factory=list)
-    locked: list[str] = field(default_factory=list)
+    # pipeline -> why it could not run: another run held its lock, or another process one of its sink files
+    locked: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
 
     @property
@@ -163,44 +164,34 @@ def _run_locked(project: Project, spec: PipelineSpec, command: str, checkpoint_p
             checkpoints = Checkpoints(checkpoint_path, header)
             if header.get("kind") == "backfill":
                 checkpoints.update()
-            results = _run_pipeline(project, spec, command, checkpoints, window, progress)
+            results, sinks_locked = _run_pipeline(project, spec, command, checkpoints, window, progress)
     except LockedError as exc:
         log.warning("pipeline locked", pipeline=spec.name, error=str(exc))
-        outcome.locked.append(spec.name)
+        outcome.locked[spec.name] = str(exc)
         return
     outcome.results.extend(results)
+    if sinks_locked:
+        outcome.locked[spec.name] = sinks_locked
     if header.get("kind") == "backfill" and results and all(result.ok for result in results):
         checkpoints.update(status="done", finished=iso(now_ms()))
 
 
-def _open_sinks(project: Project, spec: PipelineSpec, dataset_name: str) -> list[SinkSlot]:
+def _sink_slots(project: Project, spec: PipelineSpec, dataset_name: str) -> list[SinkSlot]:
+    """The pipeline's sinks, built but not opened: the committer opens them at its first write."""
     from .plugins import registry
 
     context = PluginContext(spec.name, project.base_dir, project.state_dir)
-    slots: list[SinkSlot] = []
-    try:
-        for sink_spec in spec.sinks:
-            settings = dict(sink_spec.settings)
-            table = settings.pop("table") or dataset_name
-            sink = registry().get("sink", sink_spec.plugin)(settings, context)
-            sink.open()
-            slots.append(SinkSlot(sink, table))
-    except Exception:
-        _close_sinks(slots)
-        raise
-    return slots
-
-
-def _close_sinks(slots: list[SinkSlot]) -> None:
-    for slot in slots:
-        try:
-            slot.sink.close()
-        except Exception as exc:
-            log.error("sink failed to close", sink=slot.sink.name, error=str(exc))
+    return [SinkSlot(registry().get("sink", sink_spec.plugin)(dict(sink_spec.settings), context),
+                     sink_spec.table or dataset_name) for sink_spec in spec.sinks]
 
 
 def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoints: Checkpoints,
-                  window: Window, progress: bool) -> list[StreamResult]:
+                  window: Window, progress: bool) -> tuple[list[StreamResult], str | None]:
+    """Run the pipeline's streams; their results, and why the pipeline was locked out of its sinks, if it was.
+
+    A locked-out pipeline wrote nothing: only its streams that failed on their own are results (and ledger
+    rows), so ``etl status`` keeps the others' last real run.
+    """
     from .datasets import dataset
 
     ledger = Ledger(project.state_dir)
@@ -211,29 +202,23 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     units = plan_units(project, spec, checkpoints, window)
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
+    workers = max(1, min(spec.concurrency, len(units)))
+    committer = Committer(_sink_slots(project, spec, schema.name), schema, checkpoints, report, bar,
+                          spec.commit_rows, spec.commit_mb * 2**20, spec.sink_wait)
     try:
-        slots = _open_sinks(project, spec, schema.name)
-    except Exception as exc:
-        message = f"cannot open sinks: {describe(exc)}"
-        log.error("pipeline failed", pipeline=spec.name, error=message)
-        for unit in units:
-            report.result(unit.stream).error = message
-        slots = []
-    else:
-        workers = max(1, min(spec.concurrency, len(units)))
-        committer = Committer(slots, schema, checkpoints, report, bar, spec.commit_rows,
-                              spec.commit_mb * 2**20)
         with bar, committer, ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
-        _close_sinks(slots)
     finally:
         close_sources()
     results = [report.result(unit.stream) for unit in units]
+    if committer.locked:
+        results = [result for result in results if result.error]
     ledger.record_streams(run_id, results)
-    status = "failed" if any(result.error for result in results) else "ok"
+    failed = any(result.error for result in results)
+    status = "failed" if failed else ("locked" if committer.locked else "ok")
     ledger.finish_run(run_id, status, results, time.monotonic() - began)
     ledger.close()
-    return results
+    return results, committer.locked
 
 
 def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, window: Window) -> list[WorkUnit]:

@@ -140,11 +140,6 @@ class PostgresSink(etl.Sink):
                         f"which {database} lacks; {advice}, or set hypertable = false")
 
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
-        import polars as pl
-
-        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
-        if not frame.height:
-            return
         types = {name: postgres_type(dtype, name, table) for name, dtype in frame.schema.items()}
         self._retrying(lambda: self._write_batch(frame, types, dataset, table))
 
