@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .errors import CheckpointError, ConfigError, LockedError
+from .errors import EXIT_LOCKED, EXIT_USAGE, CheckpointError, ConfigError, LockedError
 
 DEFAULT_FILE = "pipelines.toml"
 file_argument = click.argument("file", default=DEFAULT_FILE, type=click.Path(dir_okay=False))
@@ -29,10 +29,10 @@ def _config_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             return function(*args, **kwargs)
         except (ConfigError, CheckpointError) as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_USAGE)
         except LockedError as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(75)
+            sys.exit(EXIT_LOCKED)
 
     return wrapper
 

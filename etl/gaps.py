@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from .timeframes import from_ms, next_bar, number_expr
+from .timeframes import next_bar, number_expr
 
 if TYPE_CHECKING:
     import polars as pl
@@ -56,6 +56,3 @@ def on_calendar(gaps: list[Gap], source: Source, stream: Stream) -> list[Gap]:
 def _ms(value: object) -> int:
     return int(value.timestamp() * 1000)  # type: ignore[attr-defined]
 
-
-def describe(gap: Gap) -> str:
-    return f"{from_ms(gap.start):%Y-%m-%d %H:%M} .. {from_ms(gap.end):%Y-%m-%d %H:%M} ({gap.bars} bars)"

@@ -18,7 +18,7 @@ from .base import PluginContext, Stream
 from .checkpoint import Checkpoints, read_json
 from .committer import Committer, SinkSlot, describe
 from .config import PipelineSpec, Project
-from .errors import ConfigError, LockedError
+from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, ConfigError, LockedError
 from .ledger import Ledger
 from .lock import PipelineLock
 from .log import get_logger
@@ -28,7 +28,6 @@ from .timeframes import floor_ts, iso, now_ms, previous_bar
 from .unit import WorkUnit, build_transforms, chain_warmup, close_sources, execute, source_for
 
 log = get_logger("etl.runner")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 
 Window = Callable[[Stream, Checkpoints], tuple[int, int]]
 
