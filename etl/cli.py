@@ -37,26 +37,64 @@ def _config_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _log_options(defaults: dict[str, Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--log-format``, ``-v`` and ``-q``, declared once for the group and once for every subcommand."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed([
+            click.option("--log-format", type=click.Choice(["auto", "console", "json"]),
+                         default=defaults["log_format"],
+                         help="Log renderer; auto: console on a terminal, JSON lines otherwise."),
+            click.option("-v", "--verbose", count=True, help="More log output (debug), with tracebacks."),
+            click.option("-q", "--quiet", is_flag=True,
+                         help="Only warnings and errors; no summary unless something failed."),
+        ]):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _configure_logging(ctx: click.Context, log_format: str | None, verbose: int, quiet: bool) -> None:
+    """Merge what was given before the subcommand (``etl -v run``) with what came after it (``etl run -v``)."""
+    from .log import configure
+
+    settings = ctx.obj.setdefault("log", {"log_format": "auto", "verbose": 0, "quiet": False})
+    settings["log_format"] = log_format or settings["log_format"]
+    settings["verbose"] += verbose
+    settings["quiet"] = settings["quiet"] or quiet
+    configure(settings["log_format"], -1 if settings["quiet"] else min(settings["verbose"], 1))
+
+
+def _command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """A subcommand of ``etl`` that also takes the logging options after its name."""
+
+    def decorate(function: Callable[..., Any]) -> click.Command:
+        @wraps(function)
+        def wrapper(*positional: Any, log_format: str | None, verbose: int, quiet: bool, **options: Any) -> Any:
+            _configure_logging(click.get_current_context(), log_format, verbose, quiet)
+            return function(*positional, **options)
+
+        return cli.command(*args, **kwargs)(_log_options({"log_format": None})(wrapper))
+
+    return decorate
+
+
 @click.group()
 @click.version_option(package_name="market-etl")
-@click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
-              help="Log renderer; auto: console on a terminal, JSON lines otherwise.")
-@click.option("-v", "--verbose", count=True, help="More log output (debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no summary unless something failed.")
+@_log_options({"log_format": "auto"})
 @click.pass_context
 def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
     """Market-data ETL: sources, transforms and sinks chained in a pipeline file."""
-    from .log import configure
-
-    configure(log_format, -1 if quiet else min(verbose, 1))
-    ctx.obj = {"quiet": quiet}
+    ctx.obj = {}
+    _configure_logging(ctx, log_format, verbose, quiet)
 
 
 def _finish(ctx: click.Context, outcome: Any) -> None:
-    quiet = ctx.obj["quiet"]
+    quiet = ctx.obj["log"]["quiet"]
     for result in outcome.results:
         if result.error:
-            click.echo(f"FAILED {result.pipeline} {result.stream.label}: {result.error}")
+            click.echo(f"FAILED {result.pipeline} {result.stream.label}: {_one_line(result.error)}")
     for name in outcome.locked:
         click.echo(f"LOCKED {name}: another run holds this pipeline's lock; nothing ran", err=True)
     if not quiet or outcome.exit_code:
@@ -64,11 +102,16 @@ def _finish(ctx: click.Context, outcome: Any) -> None:
     sys.exit(outcome.exit_code)
 
 
+def _one_line(message: str) -> str:
+    """A FAILED line stays one line, however many lines the exception's message had (polars' have several)."""
+    return " ".join(message.split())
+
+
 def _interactive() -> bool:
     return sys.stderr.isatty()
 
 
-@cli.command()
+@_command()
 @file_argument
 @click.option("--pipeline", "-p", "pipelines", multiple=True, help="Run only this pipeline (repeatable).")
 @click.pass_context
@@ -82,7 +125,7 @@ def run(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
     _finish(ctx, outcome)
 
 
-@cli.command()
+@_command()
 @file_argument
 @click.option("--pipeline", "-p", help="The pipeline to fill.")
 @click.option("--start", help="First timestamp to load (ISO date or datetime, UTC).")
@@ -125,7 +168,7 @@ def _time(text: str, option: str) -> int:
         raise click.BadParameter(f"{text!r} is not an ISO date or datetime", param_hint=option) from None
 
 
-@cli.command()
+@_command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json: bool) -> None:
     """List registered sources, transforms and sinks, and plugins that failed to load."""
@@ -166,7 +209,7 @@ def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     )
 
 
-@cli.command()
+@_command()
 @file_argument
 @_config_errors
 def validate(file: str) -> None:
@@ -179,7 +222,7 @@ def validate(file: str) -> None:
     click.echo(f"{project.path.name}: {len(project.pipelines)} pipelines, {streams} streams: OK")
 
 
-@cli.command()
+@_command()
 @file_argument
 @click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (missing bars) the runs have found.")
 @_config_errors

@@ -21,7 +21,7 @@ from .config import PipelineSpec, Project
 from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, ConfigError, LockedError
 from .ledger import Ledger
 from .lock import PipelineLock
-from .log import get_logger
+from .log import get_logger, log_traceback
 from .progress import Progress
 from .report import Report, StreamResult
 from .timeframes import floor_ts, iso, now_ms, previous_bar
@@ -259,6 +259,7 @@ def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
             if not committer.submit(unit.stream, batch, unit.end):
                 break
     except Exception as exc:
+        log_traceback(log, "stream traceback", exc, pipeline=unit.pipeline, stream=unit.stream.label)
         committer.fail(unit.stream, describe(exc))
     log.debug("stream fetched", pipeline=unit.pipeline, stream=unit.stream.label,
               window=f"{iso(unit.start)}..{iso(unit.end)}")
