@@ -11,7 +11,7 @@ from typing import Any
 
 from .base import PluginContext, SourceConfig
 from .errors import ConfigError
-from .options import Option, validate_options
+from .options import Option, check_known, validate_options
 from .plugins import registry
 from .timeframes import TIMEFRAMES, parse_time
 
@@ -114,9 +114,7 @@ def _table(value: Any, where: str) -> dict[str, Any]:
 
 
 def _project(path: Path, raw: dict[str, Any]) -> Project:
-    unknown = sorted(set(raw) - {"settings", "pipelines"})
-    if unknown:
-        raise ConfigError(f"Unknown top-level key {unknown[0]!r}; valid keys: settings, pipelines")
+    check_known(raw, ("settings", "pipelines"), "the top level")
     settings = validate_options(SETTINGS, _table(raw.get("settings", {}), "settings"), "settings", path.parent)
     pipelines_raw = _table(raw.get("pipelines", {}), "pipelines")
     if not pipelines_raw:
@@ -132,9 +130,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     where = f"pipelines.{name}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError(f"Pipeline name {name!r} in {where} may only hold letters, digits, '_', '-' and '.'")
-    unknown = sorted(set(raw) - _PIPELINE_KEYS)
-    if unknown:
-        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {', '.join(sorted(_PIPELINE_KEYS))}")
+    check_known(raw, _PIPELINE_KEYS, where)
     if "source" not in raw:
         raise ConfigError(f"Missing [{where}.source] table")
     sinks = raw.get("sinks", [])
@@ -212,6 +208,9 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
 
     plugin = _plugin_name(raw, where)
     cls = registry().get("source", plugin, f"{where}.plugin")
+    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {})}
+    check_known(raw, _SOURCE_CORE_KEYS | set(declared), where)
+    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
     dataset_name = raw.get("dataset", cls.datasets[0])
     if dataset_name not in cls.datasets:
         raise ConfigError(
@@ -233,12 +232,6 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
     end = _time(raw.get("end"), f"{where}.end")
     if start is not None and end is not None and end <= start:
         raise ConfigError(f"{where}.end ({raw['end']}) must be after {where}.start ({raw['start']})")
-    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {})}
-    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        valid = ", ".join(sorted(_SOURCE_CORE_KEYS | set(declared)))
-        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {valid}")
     settings = validate_options(declared, given, where, base_dir)
     config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir, state_dir)
     try:

@@ -6,7 +6,8 @@ so that every plugin reports unknown keys, wrong types and bad choices the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,7 @@ def validate_options(
 
     ``where`` names the table in messages, e.g. ``pipelines.btc.sinks[0] in pipelines.toml``.
     """
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        valid = ", ".join(sorted(declared)) or "none"
-        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {valid}")
+    check_known(given, declared, where)
     result: dict[str, Any] = {}
     for name, option in declared.items():
         if name not in given:
@@ -63,6 +61,19 @@ def validate_options(
             continue
         result[name] = _coerce(name, option, given[name], where, base_dir)
     return result
+
+
+def check_known(given: Iterable[str], valid: Iterable[str], where: str) -> None:
+    """Refuse the first key not in ``valid``, suggesting the valid key it was probably meant to be.
+
+    Runs before any check of missing keys: ``symbol =`` for ``symbols =`` is a typo to name, not a missing key.
+    """
+    valid = sorted(valid)
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}{hint}; valid keys: {', '.join(valid) or 'none'}")
 
 
 def _help(option: Option) -> str:
