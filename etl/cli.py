@@ -224,16 +224,21 @@ def validate(file: str) -> None:
 
 @_command()
 @file_argument
-@click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (missing bars) the runs have found.")
+@click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (a run of missing bars) the runs have found.")
 @_config_errors
 def status(file: str, show_gaps: bool) -> None:
-    """Per stream: checkpoint, lag behind now, missing bars, last run result."""
+    """Per stream: checkpoint, lag behind now, gaps and the bars they miss, last run result.
+
+    A gap is one hole in a series; its missing bars are the bars the hole spans. The run summary counts both the
+    same way (``gaps: 1, missing bars: 2``).
+    """
     from . import config
     from .overview import gap_rows, status_rows
 
     project = config.load(file)
     if show_gaps:
-        click.echo(_table(("pipeline", "stream", "from", "to", "bars"), gap_rows(project)))
+        rows = gap_rows(project)
+        click.echo(_table(("pipeline", "stream", "from", "to", "missing bars"), rows) if rows else "no missing bars")
         return
-    headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "last run", "rows", "result")
+    headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "missing bars", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))

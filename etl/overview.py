@@ -34,17 +34,18 @@ def status_rows(project: Project) -> list[tuple[Any, ...]]:
     for spec in project.pipelines.values():
         checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
         last = ledger.last_stream_runs(spec.name)
-        gaps: dict[str, int] = {}
+        gaps: dict[str, list[int]] = {}
         for gap in ledger.gaps(spec.name):
-            gaps[gap["stream"]] = gaps.get(gap["stream"], 0) + gap["bars"]
+            gaps.setdefault(gap["stream"], []).append(gap["bars"])
         for stream in registry().get("source", spec.source.plugin)(spec.source).streams():
             next_ms = checkpoints.next(stream.label)
             run = last.get(stream.label, {})
             result = run.get("status", "never run")
             if run.get("error"):
                 result = f"{result}: {run['error']}"
+            missing = gaps.get(stream.label, [])
             rows.append((spec.name, stream.label, iso(next_ms) if next_ms is not None else "-", _lag(next_ms),
-                         gaps.get(stream.label, 0), run.get("finished") or "", run.get("rows", ""), result))
+                         len(missing), sum(missing), run.get("finished") or "", run.get("rows", ""), result))
     ledger.close()
     return rows
 
