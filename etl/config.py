@@ -11,7 +11,7 @@ from typing import Any
 
 from .base import PluginContext, SourceConfig
 from .errors import ConfigError
-from .options import Option, check_known, validate_options
+from .options import FromEnv, Option, check_known, mask_secrets, shown, validate_options
 from .plugins import registry
 from .timeframes import TIMEFRAMES, parse_time
 
@@ -103,7 +103,7 @@ def _substitute_env(value: Any, where: str) -> Any:
                 raise ConfigError(f"Environment variable {name} used in {where} is not set")
             return os.environ[name]
 
-        return _ENV.sub(replace, value)
+        return FromEnv(_ENV.sub(replace, value)) if _ENV.search(value) else value
     return value
 
 
@@ -188,10 +188,11 @@ def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[s
 def _check_plugin(kind: str, spec: PluginSpec, context: PluginContext) -> None:
     """Run the plugin's own checks (no network, no writes) so ``etl run`` refuses what ``validate`` would."""
     settings = {key: value for key, value in spec.settings.items() if key != "table"}
+    cls = registry().get(kind, spec.plugin)
     try:
-        registry().get(kind, spec.plugin)(settings, context).check()
+        cls(settings, context).check()
     except ConfigError as exc:
-        raise ConfigError(f"{exc} ({spec.where})") from None
+        raise ConfigError(f"{mask_secrets(str(exc), cls.options, settings)} ({spec.where})") from None
 
 
 def _check_transform_dataset(spec: PluginSpec, dataset: str) -> None:
@@ -237,7 +238,7 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
     try:
         cls(config).check()
     except ConfigError as exc:
-        raise ConfigError(f"{exc} ({where})") from None
+        raise ConfigError(f"{mask_secrets(str(exc), declared, settings)} ({where})") from None
     return config
 
 
@@ -245,7 +246,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise ConfigError(f"{where} must be a list of non-empty strings, not {value!r}")
+        raise ConfigError(f"{where} must be a list of non-empty strings, not {shown(value)}")
     return tuple(value)
 
 
@@ -270,11 +271,11 @@ def _time(value: Any, where: str) -> int | None:
     if isinstance(value, date):
         return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
     if not isinstance(value, str):
-        raise ConfigError(f"{where} must be an ISO date or datetime, not {value!r}")
+        raise ConfigError(f"{where} must be an ISO date or datetime, not {shown(value)}")
     try:
         return parse_time(value)
     except ValueError:
         raise ConfigError(
-            f"Invalid date {value!r} in {where}; use an ISO date or datetime such as 2024-01-01 "
+            f"Invalid date {shown(value)} in {where}; use an ISO date or datetime such as 2024-01-01 "
             f"or 2024-01-01T00:00:00Z"
         ) from None

@@ -26,7 +26,8 @@ class Option:
 
     ``type`` is str, int, float, bool, list, dict or Path (a string resolved against the pipeline
     file's folder); ``choices`` limits the values (for a list, each item); ``check`` may raise
-    ValueError with a message for anything else.
+    ValueError with a message for anything else. ``secret`` values (passwords, DSNs, keys) are shown
+    as ``***`` in every message about them.
     """
 
     type: type = str
@@ -35,10 +36,34 @@ class Option:
     choices: tuple[Any, ...] | None = None
     item_type: type | None = None
     check: Callable[[Any], Any] | None = field(default=None, compare=False)
+    secret: bool = False
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+
+class FromEnv(str):
+    """A string that took (part of) its value from ``${NAME}``: it may hold a secret, so messages never show it."""
+
+
+def shown(value: Any, secret: bool = False) -> str:
+    """``value`` as a message may show it: ``***`` when it is secret or came from the environment."""
+    values = value if isinstance(value, list) else [value]
+    return "***" if secret or any(isinstance(item, FromEnv) for item in values) else repr(value)
+
+
+def mask_secrets(message: str, declared: Mapping[str, Option], settings: Mapping[str, Any]) -> str:
+    """Blank out, in a plugin's own message, the values that are secret or came from the environment.
+
+    Values shorter than four characters are left alone: they would blank out unrelated words and digits.
+    """
+    for name, value in settings.items():
+        option = declared.get(name)
+        secret = isinstance(value, FromEnv) or (option is not None and option.secret)
+        if secret and isinstance(value, str) and len(value) >= 4:
+            message = message.replace(value, "***")
+    return message
 
 
 def validate_options(
@@ -84,32 +109,38 @@ def _coerce(name: str, option: Option, value: Any, where: str, base_dir: Path) -
     expected = option.type
     if expected is Path:
         if not isinstance(value, str):
-            raise ConfigError(f"Key {name!r} in {where} must be a path string, not {value!r}")
+            raise ConfigError(f"Key {name!r} in {where} must be a path string, not {shown(value, option.secret)}")
         path = Path(value).expanduser()
         value = path if path.is_absolute() else (base_dir / path)
     elif expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(
-            f"Key {name!r} in {where} must be {_TYPE_NAMES.get(expected, expected.__name__)}, not {value!r}"
+            f"Key {name!r} in {where} must be {_TYPE_NAMES.get(expected, expected.__name__)}, "
+            f"not {shown(value, option.secret)}"
         )
     items = value if isinstance(value, list) else [value]
     if expected is list and option.item_type is not None:
         for item in items:
             if not isinstance(item, option.item_type):
                 raise ConfigError(
-                    f"Key {name!r} in {where} must hold {_TYPE_NAMES.get(option.item_type)} items, not {item!r}"
+                    f"Key {name!r} in {where} must hold {_TYPE_NAMES.get(option.item_type)} items, "
+                    f"not {shown(item, option.secret)}"
                 )
     if option.choices is not None:
         for item in items:
             if item not in option.choices:
                 valid = ", ".join(str(choice) for choice in option.choices)
-                raise ConfigError(f"Invalid value {item!r} for {name!r} in {where}; valid values: {valid}")
+                raise ConfigError(
+                    f"Invalid value {shown(item, option.secret)} for {name!r} in {where}; valid values: {valid}"
+                )
     if option.check is not None:
         try:
             checked = option.check(value)
         except ValueError as exc:
-            raise ConfigError(f"Invalid value {value!r} for {name!r} in {where}: {exc}") from None
+            reason = mask_secrets(str(exc), {name: option}, {name: value})
+            value_shown = shown(value, option.secret)
+            raise ConfigError(f"Invalid value {value_shown} for {name!r} in {where}: {reason}") from None
         if checked is not None:
             value = checked
     return value
