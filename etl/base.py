@@ -93,6 +93,12 @@ class Source:
     def check(self) -> None:
         """Validate settings beyond their declared types; raise ConfigError. No network here."""
 
+    def check_inputs(self) -> None:
+        """``etl validate`` only: the local inputs a run will read are there (files, say); raise ConfigError.
+
+        No network. ``etl run`` does not call it: an input missing at run time fails its own stream only.
+        """
+
     def streams(self) -> list[Stream]:
         """The streams this configuration asks for; by default symbols x timeframes."""
         from .datasets import dataset

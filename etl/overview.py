@@ -6,14 +6,25 @@ from typing import Any
 
 from .checkpoint import Checkpoints
 from .config import Project
+from .errors import ConfigError
+from .options import mask_secrets
 from .plugins import registry
 from .timeframes import iso, now_ms
 
 
 def check_project(project: Project) -> int:
-    """Count the streams of every pipeline (``config.load`` already ran every plugin's checks)."""
-    return sum(len(registry().get("source", spec.source.plugin)(spec.source).streams())
-               for spec in project.pipelines.values())
+    """Check every source's local inputs and count the streams (``config.load`` already ran the option checks)."""
+    streams = 0
+    for spec in project.pipelines.values():
+        cls = registry().get("source", spec.source.plugin)
+        source = cls(spec.source)
+        try:
+            source.check_inputs()
+        except ConfigError as exc:
+            message = mask_secrets(str(exc), cls.options, spec.source.settings)
+            raise ConfigError(f"{project.path}: {message} (pipelines.{spec.name}.source)") from None
+        streams += len(source.streams())
+    return streams
 
 
 def _lag(next_ms: int | None) -> str:
