@@ -95,15 +95,19 @@ def _substitute_env(value: Any, where: str) -> Any:
         return {key: _substitute_env(item, f"{where}.{key}" if where else key) for key, item in value.items()}
     if isinstance(value, list):
         return [_substitute_env(item, f"{where}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, str):
+    if isinstance(value, str) and _ENV.search(value):
+        used: list[str] = []
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
                 raise ConfigError(f"Environment variable {name} used in {where} is not set")
+            used.append(os.environ[name])
             return os.environ[name]
 
-        return FromEnv(_ENV.sub(replace, value)) if _ENV.search(value) else value
+        substituted = FromEnv(_ENV.sub(replace, value))
+        substituted.secrets = tuple(used)
+        return substituted
     return value
 
 

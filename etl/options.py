@@ -44,7 +44,13 @@ class Option:
 
 
 class FromEnv(str):
-    """A string that took (part of) its value from ``${NAME}``: it may hold a secret, so messages never show it."""
+    """A string that took (part of) its value from ``${NAME}``: it may hold a secret, so messages never show it.
+
+    ``secrets`` holds the substituted values, so a message that quotes the string reworked (a path pattern
+    filled in with a symbol) still has them blanked out.
+    """
+
+    secrets: tuple[str, ...] = ()
 
 
 def shown(value: Any, secret: bool = False) -> str:
@@ -54,15 +60,18 @@ def shown(value: Any, secret: bool = False) -> str:
 
 
 def mask_secrets(message: str, declared: Mapping[str, Option], settings: Mapping[str, Any]) -> str:
-    """Blank out, in a plugin's own message, the values that are secret or came from the environment.
+    """Blank out, in a plugin's own message, secret options' values and what came from the environment.
 
     Values shorter than four characters are left alone: they would blank out unrelated words and digits.
     """
     for name, value in settings.items():
+        if not isinstance(value, str):
+            continue
         option = declared.get(name)
-        secret = isinstance(value, FromEnv) or (option is not None and option.secret)
-        if secret and isinstance(value, str) and len(value) >= 4:
-            message = message.replace(value, "***")
+        hidden = [*getattr(value, "secrets", ()), *([value] if option is not None and option.secret else [])]
+        for text in sorted(hidden, key=len, reverse=True):
+            if len(text) >= 4:
+                message = message.replace(text, "***")
     return message
 
 

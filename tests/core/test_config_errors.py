@@ -138,6 +138,8 @@ def test_unknown_pipeline_name_lists_the_valid_ones(write_pipeline, etl_cli):
 
 def test_env_variables_are_substituted(write_pipeline, etl_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("ETL_TEST_DATA", str(tmp_path / "vendor"))
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "BTCUSDT.csv").write_text("ts,open,high,low,close,volume\n")
     path = write_pipeline(GOOD_SOURCE.replace('path = "x.csv"', 'path = "${ETL_TEST_DATA}/{symbol}.csv"') + GOOD_SINK)
     result = etl_cli("validate", str(path))
     assert result.exit_code == 0, result.output

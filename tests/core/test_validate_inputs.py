@@ -71,4 +71,4 @@ def test_a_zipped_csv_and_a_csv_named_parquet_are_refused(tmp_path):
 def test_a_path_from_the_environment_is_masked(tmp_path):
     path = files_pipeline(tmp_path, "${ETL_TEST_INPUT}/BTC.csv")
     message = validate_error(path, env={"ETL_TEST_INPUT": str(tmp_path / "secret-folder")})
-    assert message == f"Error: {path}: files: no file matches *** for ohlcv/BTC/1h (pipelines.f.source)\n"
+    assert message == f"Error: {path}: files: no file matches ***/BTC.csv for ohlcv/BTC/1h (pipelines.f.source)\n"
