@@ -234,7 +234,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
         committer = Committer(slots, schema, checkpoints, report, bar, spec.commit_rows,
                               spec.commit_mb * 2**20)
         with bar, committer, ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
+            list(pool.map(lambda unit: _run_unit(unit, committer, report, bar), units))
         _close_sinks(slots)
     finally:
         close_sources()
@@ -246,18 +246,26 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     return results
 
 
-def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
-    """Fetch and transform one stream, handing its batches to the committer in order."""
+def _run_unit(unit: WorkUnit, committer: Committer, report: Report, bar: Progress) -> None:
+    """Fetch and transform one stream, handing its batches to the committer in order.
+
+    The committer moves the progress bar up to each committed batch; when the source has delivered all it had,
+    the rest of the window (the files ended in March, the window runs to now) counts as covered at once.
+    """
     result = report.result(unit.stream)
     result.window_start, result.window_end = unit.start, unit.end
     if unit.start >= unit.end:
         result.skipped = "up to date"
         return
     committer.start_stream(unit.stream, unit.start)
+    delivered = unit.start
     try:
         for batch in execute(unit, report):
             if not committer.submit(unit.stream, batch, unit.end):
                 break
+            delivered = max(delivered, min(batch.next_ms, unit.end))
+        else:
+            bar.advance(unit.end - delivered, 0)
     except Exception as exc:
         log_traceback(log, "stream traceback", exc, pipeline=unit.pipeline, stream=unit.stream.label)
         committer.fail(unit.stream, describe(exc))
