@@ -215,7 +215,7 @@ def test_commit_mb_bounds_the_rows_of_one_commit(write_pipeline, tmp_path):
     """A commit stops gathering batches at commit_mb even far below commit_rows (killed after the first commit)."""
     import polars as pl
 
-    from tests.conftest import run_etl
+    from etl.testing.pipelines import run_subprocess
 
     minutes = 30_000
     for symbol in ("AAA", "BBB", "CCC"):
@@ -242,14 +242,14 @@ def test_commit_mb_bounds_the_rows_of_one_commit(write_pipeline, tmp_path):
         plugin = "duckdb"
         path = "wide.duckdb"
     """)
-    killed = run_etl("run", str(path), env={"ETL_CRASH_AT": "after_batch:1"})
-    assert killed.returncode == -9
+    killed = run_subprocess("run", str(path), env={"ETL_CRASH_AT": "after_batch:1"})
+    assert killed.exit_code == -9
     with duckdb.connect(str(tmp_path / "wide.duckdb"), read_only=True) as con:
         [(first_commit,)] = con.execute("select count(*) from ohlcv").fetchall()
     # A 5,000-row batch of these columns is about 0.25 MB: the commit closes once it holds 1 MB, after 4 or 5
     # batches; with commit_mb = 64 the first commit takes all 90,000 rows.
     assert 5_000 <= first_commit <= 30_000
-    assert run_etl("run", str(path)).returncode == 0
+    assert run_subprocess("run", str(path)).exit_code == 0
     with duckdb.connect(str(tmp_path / "wide.duckdb"), read_only=True) as con:
         assert con.execute("select count(*), count(distinct (symbol, ts)) from ohlcv").fetchall() == [
             (3 * minutes, 3 * minutes)]
