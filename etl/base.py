@@ -12,31 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .options import Option
+from .stream import Stream
 from .timeframes import HOUR, timeframe_ms
 
 if TYPE_CHECKING:
     import polars as pl
 
     from .datasets import Dataset
-
-
-@dataclass(frozen=True, order=True)
-class Stream:
-    """One series a source delivers: a dataset for a symbol, at a timeframe when the dataset has one."""
-
-    dataset: str
-    symbol: str
-    timeframe: str | None = None
-
-    @property
-    def label(self) -> str:
-        """The stream's name in checkpoints, logs and messages: ``ohlcv/BTCUSDT/1h``."""
-        return "/".join(part for part in (self.dataset, self.symbol, self.timeframe) if part)
-
-    @classmethod
-    def from_label(cls, label: str) -> Stream:
-        dataset, symbol, *rest = label.split("/", 2)
-        return cls(dataset, symbol, rest[0] if rest else None)
 
 
 @dataclass(frozen=True)

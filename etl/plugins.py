@@ -161,7 +161,7 @@ def _package(entry_point: metadata.EntryPoint) -> tuple[str, str]:
 
 def _register_core_datasets(result: Registry) -> None:
     """The core's own datasets, listed as what plugin ``etl`` registered so ``etl plugins`` shows them too."""
-    from .datasets import BUILTIN_DATASETS
+    from .schemas import BUILTIN_DATASETS
 
     info = PluginInfo("etl", CORE_DISTRIBUTION, _core_version())
     result.plugins.append(info)
