@@ -37,13 +37,13 @@ def _config_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _log_options(defaults: dict[str, Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _log_options(default_format: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--log-format``, ``-v`` and ``-q``, declared once for the group and once for every subcommand."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed([
             click.option("--log-format", type=click.Choice(["auto", "console", "json"]),
-                         default=defaults["log_format"],
+                         default=default_format,
                          help="Log renderer; auto: console on a terminal, JSON lines otherwise."),
             click.option("-v", "--verbose", count=True, help="More log output (debug), with tracebacks."),
             click.option("-q", "--quiet", is_flag=True,
@@ -75,14 +75,14 @@ def _command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.
             _configure_logging(click.get_current_context(), log_format, verbose, quiet)
             return function(*positional, **options)
 
-        return cli.command(*args, **kwargs)(_log_options({"log_format": None})(wrapper))
+        return cli.command(*args, **kwargs)(_log_options(None)(wrapper))
 
     return decorate
 
 
 @click.group()
 @click.version_option(package_name="market-etl")
-@_log_options({"log_format": "auto"})
+@_log_options("auto")
 @click.pass_context
 def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
     """Market-data ETL: sources, transforms and sinks chained in a pipeline file."""
