@@ -13,27 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import SinkError
 from .options import Option
+from .stream import Stream
 from .timeframes import HOUR, timeframe_ms
 
 if TYPE_CHECKING:
     import polars as pl
 
     from .datasets import Dataset
-
-
-@dataclass(frozen=True, order=True)
-class Stream:
-    """One series a source delivers: a dataset for a symbol, at a timeframe when the dataset has one."""
-
-    dataset: str
-    symbol: str
-    timeframe: str | None = None
-
-    @property
-    def label(self) -> str:
-        """The stream's name in checkpoints, logs and messages: ``ohlcv/BTCUSDT/1h``."""
-        return "/".join(part for part in (self.dataset, self.symbol, self.timeframe) if part)
-
 
 
 @dataclass(frozen=True)
@@ -89,6 +75,12 @@ class Source:
 
     def check(self) -> None:
         """Validate settings beyond their declared types; raise ConfigError. No network here."""
+
+    def check_inputs(self) -> None:
+        """``etl validate`` only: the local inputs a run will read are there (files, say); raise ConfigError.
+
+        No network. ``etl run`` does not call it: an input missing at run time fails its own stream only.
+        """
 
     def streams(self) -> list[Stream]:
         """The streams this configuration asks for; by default symbols x timeframes."""

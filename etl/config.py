@@ -11,7 +11,7 @@ from typing import Any
 
 from .base import PluginContext, SourceConfig
 from .errors import ConfigError
-from .options import Option, validate_options
+from .options import FromEnv, Option, check_known, mask_secrets, shown, validate_options
 from .plugins import registry
 from .timeframes import TIMEFRAMES, parse_time
 
@@ -107,15 +107,19 @@ def _substitute_env(value: Any, where: str) -> Any:
         return {key: _substitute_env(item, f"{where}.{key}" if where else key) for key, item in value.items()}
     if isinstance(value, list):
         return [_substitute_env(item, f"{where}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, str):
+    if isinstance(value, str) and _ENV.search(value):
+        used: list[str] = []
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
                 raise ConfigError(f"Environment variable {name} used in {where} is not set")
+            used.append(os.environ[name])
             return os.environ[name]
 
-        return _ENV.sub(replace, value)
+        substituted = FromEnv(_ENV.sub(replace, value))
+        substituted.secrets = tuple(used)
+        return substituted
     return value
 
 
@@ -126,9 +130,7 @@ def _table(value: Any, where: str) -> dict[str, Any]:
 
 
 def _project(path: Path, raw: dict[str, Any]) -> Project:
-    unknown = sorted(set(raw) - {"settings", "pipelines"})
-    if unknown:
-        raise ConfigError(f"Unknown top-level key {unknown[0]!r}; valid keys: settings, pipelines")
+    check_known(raw, ("settings", "pipelines"), "the top level")
     settings = validate_options(SETTINGS, _table(raw.get("settings", {}), "settings"), "settings", path.parent)
     pipelines_raw = _table(raw.get("pipelines", {}), "pipelines")
     if not pipelines_raw:
@@ -144,9 +146,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     where = f"pipelines.{name}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError(f"Pipeline name {name!r} in {where} may only hold letters, digits, '_', '-' and '.'")
-    unknown = sorted(set(raw) - _PIPELINE_KEYS)
-    if unknown:
-        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {', '.join(sorted(_PIPELINE_KEYS))}")
+    check_known(raw, _PIPELINE_KEYS, where)
     if "source" not in raw:
         raise ConfigError(f"Missing [{where}.source] table")
     sinks = raw.get("sinks", [])
@@ -213,10 +213,11 @@ def _sink_spec(raw: Any, where: str, base_dir: Path) -> SinkSpec:
 
 def _check_plugin(kind: str, spec: PluginSpec, context: PluginContext) -> None:
     """Run the plugin's own checks (no network, no writes) so ``etl run`` refuses what ``validate`` would."""
+    cls = registry().get(kind, spec.plugin)
     try:
-        registry().get(kind, spec.plugin)(spec.settings, context).check()
+        cls(spec.settings, context).check()
     except ConfigError as exc:
-        raise ConfigError(f"{exc} ({spec.where})") from None
+        raise ConfigError(f"{mask_secrets(str(exc), cls.options, spec.settings)} ({spec.where})") from None
 
 
 def _check_transform_dataset(spec: PluginSpec, dataset: str) -> None:
@@ -233,6 +234,9 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
 
     plugin = _plugin_name(raw, where)
     cls = registry().get("source", plugin, f"{where}.plugin")
+    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {})}
+    check_known(raw, _SOURCE_CORE_KEYS | set(declared), where)
+    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
     dataset_name = raw.get("dataset", cls.datasets[0])
     if dataset_name not in cls.datasets:
         raise ConfigError(
@@ -254,18 +258,12 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
     end = _time(raw.get("end"), f"{where}.end")
     if start is not None and end is not None and end <= start:
         raise ConfigError(f"{where}.end ({raw['end']}) must be after {where}.start ({raw['start']})")
-    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {})}
-    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        valid = ", ".join(sorted(_SOURCE_CORE_KEYS | set(declared)))
-        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {valid}")
     settings = validate_options(declared, given, where, base_dir)
     config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir, state_dir)
     try:
         cls(config).check()
     except ConfigError as exc:
-        raise ConfigError(f"{exc} ({where})") from None
+        raise ConfigError(f"{mask_secrets(str(exc), declared, settings)} ({where})") from None
     return config
 
 
@@ -273,7 +271,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise ConfigError(f"{where} must be a list of non-empty strings, not {value!r}")
+        raise ConfigError(f"{where} must be a list of non-empty strings, not {shown(value)}")
     return tuple(value)
 
 
@@ -298,11 +296,11 @@ def _time(value: Any, where: str) -> int | None:
     if isinstance(value, date):
         return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
     if not isinstance(value, str):
-        raise ConfigError(f"{where} must be an ISO date or datetime, not {value!r}")
+        raise ConfigError(f"{where} must be an ISO date or datetime, not {shown(value)}")
     try:
         return parse_time(value)
     except ValueError:
         raise ConfigError(
-            f"Invalid date {value!r} in {where}; use an ISO date or datetime such as 2024-01-01 "
+            f"Invalid date {shown(value)} in {where}; use an ISO date or datetime such as 2024-01-01 "
             f"or 2024-01-01T00:00:00Z"
         ) from None

@@ -18,17 +18,16 @@ from .base import PluginContext, Stream
 from .checkpoint import Checkpoints, read_json
 from .committer import Committer, SinkSlot, describe
 from .config import PipelineSpec, Project
-from .errors import ConfigError, LockedError
+from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, ConfigError, LockedError
 from .ledger import Ledger
 from .lock import PipelineLock
-from .log import get_logger
+from .log import get_logger, log_traceback
 from .progress import Progress
 from .report import Report, StreamResult
 from .timeframes import floor_ts, iso, now_ms, previous_bar
 from .unit import WorkUnit, build_transforms, chain_warmup, close_sources, execute, source_for
 
 log = get_logger("etl.runner")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 
 Window = Callable[[Stream, Checkpoints], tuple[int, int]]
 
@@ -239,18 +238,27 @@ def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, w
 
 
 def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
-    """Fetch and transform one stream, handing its batches to the committer in order."""
+    """Fetch and transform one stream, handing its batches to the committer in order.
+
+    The committer moves the progress bar up to each committed batch; when the source has delivered all it had,
+    the rest of the window (the files ended in March, the window runs to now) counts as covered at once.
+    """
     result = report.result(unit.stream)
     result.window_start, result.window_end = unit.start, unit.end
     if unit.start >= unit.end:
         result.skipped = "up to date"
         return
     committer.start_stream(unit.stream, unit.start)
+    delivered = unit.start
     try:
         for batch in execute(unit, report):
             if not committer.submit(unit.stream, batch, unit.end):
                 break
+            delivered = max(delivered, min(batch.next_ms, unit.end))
+        else:
+            committer.progress.advance(unit.end - delivered, 0)
     except Exception as exc:
+        log_traceback(log, "stream traceback", exc, pipeline=unit.pipeline, stream=unit.stream.label)
         committer.fail(unit.stream, describe(exc))
     log.debug("stream fetched", pipeline=unit.pipeline, stream=unit.stream.label,
               window=f"{iso(unit.start)}..{iso(unit.end)}")

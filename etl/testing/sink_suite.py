@@ -106,7 +106,12 @@ class SinkConformance(PluginSuite):
         stored = checks.align_types(self.read_rows(settings, table), expected)
         checks.check_same_rows(stored, expected, list(schema.key), f"{self.plugin} table {table!r} after {what}")
 
+    def write_inputs(self, folder: Path) -> None:
+        frames = {stream: sample_rows(ohlcv(), stream, START, ROWS, source="files") for stream in STREAMS}
+        write_stream_csvs(folder / INPUT_FOLDER, frames)
+
     def test_validate_writes_nothing(self, tmp_path: Path, valid_options: dict[str, Any]) -> None:
+        self.write_inputs(tmp_path)
         before = set(tmp_path.rglob("*"))
         path = write_pipeline(tmp_path, self.pipeline(tmp_path, valid_options))
         run = run_cli("validate", str(path))

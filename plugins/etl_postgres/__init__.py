@@ -46,7 +46,7 @@ TIMESCALE = "timescaledb"
 class PostgresSink(etl.Sink):
     name = "postgres"
     options = {
-        "dsn": etl.Option(str, help="libpq URL or key=value string; put the password in ${ENV}"),
+        "dsn": etl.Option(str, help="libpq URL or key=value string; put the password in ${ENV}", secret=True),
         "schema": etl.Option(str, "public", help="schema of the tables, created if missing"),
         "hypertable": etl.Option(bool, False, help="make new tables TimescaleDB hypertables on ts"),
         "retries": etl.Option(int, 5, help="attempts per batch when the connection drops"),
