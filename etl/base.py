@@ -6,7 +6,7 @@ Plugin classes are declared at import time of a plugin module, so nothing here i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from .datasets import Dataset
+    from .live import Subscription
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Source:
     timeframes: ClassVar[tuple[str, ...]] = ()
     options: ClassVar[dict[str, Option]] = {}
     network: ClassVar[bool] = False
+    live: ClassVar[tuple[str, ...]] = ()  # datasets it can follow live (``etl stream``)
     requires_symbols: ClassVar[bool] = True
 
     def __init__(self, config: SourceConfig):
@@ -150,6 +152,22 @@ class Source:
         from .timeframes import iso
 
         yield f"{stream.label}: {iso(start)} .. {iso(end)}"
+
+    def subscriptions(self, streams: list[Stream]) -> list[Subscription]:
+        """Live sources (``live`` names the datasets, ``etl stream``): the websocket connections for ``streams``.
+
+        The core connects, sends each subscription's messages, pings, replaces silent or broken connections
+        with backoff, and heals every stream from ``fetch`` after each (re)connection.
+        """
+        raise NotImplementedError
+
+    def parse_live(self, message: str | bytes, subscription: Subscription) -> Iterable[tuple[Stream, pl.DataFrame]]:
+        """The closed rows one frame holds, per stream, in ``fetch``'s format (never a forming bar).
+
+        Acknowledgements, pings and forming bars give nothing; raise ``etl.live.LiveRejected`` naming the
+        streams the venue refused. Rows may repeat or come late: the core keeps each stream in order.
+        """
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release connections and clients at the end of a run."""

@@ -20,6 +20,10 @@ DEFAULT_FILE = "pipelines.toml"
 file_argument = click.argument("file", default=DEFAULT_FILE, type=click.Path(dir_okay=False))
 
 
+def pipelines_option(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--pipeline", "-p", "pipelines", multiple=True, help=f"{verb} only this pipeline (repeatable).")
+
+
 def _config_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     """Turn configuration and checkpoint errors into exit code 2 with the message, and nothing more."""
 
@@ -113,7 +117,7 @@ def _interactive() -> bool:
 
 @_command()
 @file_argument
-@click.option("--pipeline", "-p", "pipelines", multiple=True, help="Run only this pipeline (repeatable).")
+@pipelines_option("Run")
 @click.pass_context
 @_config_errors
 def run(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
@@ -123,6 +127,25 @@ def run(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
     project = config.load(file)
     outcome = runner.run(project, pipelines, progress=_interactive())
     _finish(ctx, outcome)
+
+
+@_command()
+@file_argument
+@pipelines_option("Follow")
+@click.pass_context
+@_config_errors
+def stream(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
+    """Follow live sources until SIGTERM or SIGINT: heal from REST, then store each bar as it closes."""
+    import signal
+    import threading
+
+    from . import config, runner
+
+    project = config.load(file)
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    _finish(ctx, runner.stream(project, pipelines, stop))
 
 
 @_command()

@@ -17,6 +17,10 @@ from .timeframes import TIMEFRAMES, parse_time
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BASE_URL_OPTION = Option(str, None, "send every request of this source to this address (proxy, testnet, tests)")
+LIVE_OPTIONS = {
+    "ws_url": Option(str, None, "live sources: the websocket endpoint; default: base_url with ws://, or the venue's"),
+    "ws_silence": Option(float, 60.0, "live sources: seconds without any frame before a connection is replaced"),
+}
 TABLE_OPTION = Option(str, None, "table name; default: the dataset name")
 SETTINGS = {
     "state_dir": Option(Path, Path(".etl"), "checkpoints, locks, run ledger, quarantine"),
@@ -234,7 +238,8 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
 
     plugin = _plugin_name(raw, where)
     cls = registry().get("source", plugin, f"{where}.plugin")
-    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {})}
+    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {}),
+                **(LIVE_OPTIONS if cls.live else {})}
     check_known(raw, _SOURCE_CORE_KEYS | set(declared), where)
     given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
     dataset_name = raw.get("dataset", cls.datasets[0])

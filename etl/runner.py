@@ -7,6 +7,7 @@ which the sinks upsert to the same rows.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +29,11 @@ from .timeframes import floor_ts, iso, now_ms, previous_bar
 from .unit import WorkUnit, build_transforms, chain_warmup, close_sources, execute, source_for
 
 log = get_logger("etl.runner")
+LIVE_END = 253_370_764_800_000  # 9999-01-01: a live stream's window has no end
 
 Window = Callable[[Stream, Checkpoints], tuple[int, int]]
+# Runs a pipeline's units into its committer: fetch them (``fetch_units``) or follow them live (``etl.streaming``).
+Drive = Callable[[list[WorkUnit], Committer, Report, int], None]
 
 
 @dataclass
@@ -131,6 +135,49 @@ def resume(project: Project, progress: bool = False) -> Outcome:
     return outcome
 
 
+def stream(project: Project, names: tuple[str, ...], stop: threading.Event) -> Outcome:
+    """Follow the named (or all) pipelines live until ``stop`` is set (``etl stream``), each under its lock."""
+    from .streaming import follower_drive
+
+    outcome = Outcome("stream")
+    began = time.monotonic()
+    specs = project.select(names)
+    for spec in specs:
+        _require_live(spec)
+    drive = follower_drive(stop)
+    threads = [threading.Thread(target=_run_locked, name=f"etl-stream-{spec.name}", args=(
+        project, spec, "stream", _checkpoint_path(project, spec.name), {"pipeline": spec.name}, _live(spec),
+        outcome, False, drive)) for spec in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcome.duration = time.monotonic() - began
+    return outcome
+
+
+def _require_live(spec: PipelineSpec) -> None:
+    from .plugins import registry
+
+    cls, dataset = registry().get("source", spec.source.plugin), spec.source.dataset
+    if dataset not in cls.live:
+        live = [f"{name} ({', '.join(registry().get('source', name).live)})" for name in registry().names("source")
+                if registry().get("source", name).live]
+        raise ConfigError(f"pipelines.{spec.name}.source: {spec.source.plugin} cannot follow {dataset} live; "
+                          f"live sources: {', '.join(live) or 'none installed'}")
+
+
+def _live(spec: PipelineSpec) -> Window:
+    """From the checkpoint (or ``start``, or now) on, with no end but the pipeline's own."""
+    def window(stream: Stream, checkpoints: Checkpoints) -> tuple[int, int]:
+        start = checkpoints.next(stream.label)
+        if start is None:
+            start = spec.source.start if spec.source.start is not None else _last_closed(stream)
+        return start, spec.source.end if spec.source.end is not None else LIVE_END
+
+    return window
+
+
 def _last_closed(stream: Stream) -> int:
     """Never ask for the interval still forming: stop at the start of the current bar."""
     now = now_ms()
@@ -157,13 +204,15 @@ def _fixed(spec: PipelineSpec, start: int, end: int) -> Window:
 
 
 def _run_locked(project: Project, spec: PipelineSpec, command: str, checkpoint_path: Path,
-                header: dict[str, Any], window: Window, outcome: Outcome, progress: bool) -> None:
+                header: dict[str, Any], window: Window, outcome: Outcome, progress: bool,
+                drive: Drive | None = None) -> None:
     try:
         with PipelineLock(project.state_dir, spec.name):
             checkpoints = Checkpoints(checkpoint_path, header)
             if header.get("kind") == "backfill":
                 checkpoints.update()
-            results, sinks_locked = _run_pipeline(project, spec, command, checkpoints, window, progress)
+            results, sinks_locked = _run_pipeline(project, spec, command, checkpoints, window, progress,
+                                                  drive or fetch_units)
     except LockedError as exc:
         log.warning("pipeline locked", pipeline=spec.name, error=str(exc))
         outcome.locked[spec.name] = str(exc)
@@ -185,7 +234,7 @@ def _sink_slots(project: Project, spec: PipelineSpec, dataset_name: str) -> list
 
 
 def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoints: Checkpoints,
-                  window: Window, progress: bool) -> tuple[list[StreamResult], str | None]:
+                  window: Window, progress: bool, drive: Drive) -> tuple[list[StreamResult], str | None]:
     """Run the pipeline's streams; their results, and why the pipeline was locked out of its sinks, if it was.
 
     A locked-out pipeline wrote nothing: only its streams that failed on their own are results (and ledger
@@ -201,12 +250,11 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     units = plan_units(project, spec, checkpoints, window)
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
-    workers = max(1, min(spec.concurrency, len(units)))
     committer = Committer(_sink_slots(project, spec, schema.name), schema, checkpoints, report, bar,
                           spec.commit_rows, spec.commit_mb * 2**20, spec.sink_wait)
     try:
-        with bar, committer, ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
+        with bar, committer:
+            drive(units, committer, report, max(1, min(spec.concurrency, len(units))))
     finally:
         close_sources()
     results = [report.result(unit.stream) for unit in units]
@@ -235,6 +283,12 @@ def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, w
         units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows, warmup_ms,
                               spec.batch_rows, project.base_dir, project.state_dir, previous, committed))
     return units
+
+
+def fetch_units(units: list[WorkUnit], committer: Committer, report: Report, workers: int) -> None:
+    """The batch driver: every unit's window, ``workers`` streams at a time."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
 
 
 def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
