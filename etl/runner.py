@@ -24,16 +24,31 @@ from .ledger import Ledger
 from .lock import PipelineLock
 from .log import get_logger, log_traceback
 from .progress import Progress
-from .report import Report, StreamResult
+from .report import Report, StreamResult, Tally
 from .timeframes import floor_ts, iso, now_ms, previous_bar
-from .unit import WorkUnit, build_transforms, chain_warmup, close_sources, execute, source_for
+from .unit import SourcePool, WorkUnit, build_transforms, chain_warmup, execute
 
 log = get_logger("etl.runner")
 LIVE_END = 253_370_764_800_000  # 9999-01-01: a live stream's window has no end
 
 Window = Callable[[Stream, Checkpoints], tuple[int, int]]
-# Runs a pipeline's units into its committer: fetch them (``fetch_units``) or follow them live (``etl.streaming``).
-Drive = Callable[[list[WorkUnit], Committer, Report, int], None]
+
+
+@dataclass
+class Work:
+    """A pipeline run's units and what running them needs: their sources, the committer that writes what they
+    produce, the report that counts it, and how many may run at once."""
+
+    units: list[WorkUnit]
+    sources: SourcePool
+    committer: Committer
+    report: Report
+    workers: int
+
+
+# Runs a pipeline's units into its committer: fetch them here (``fetch_units``), on a Dask cluster
+# (``etl.cluster``), or follow them live (``etl.streaming``).
+Drive = Callable[[Work], None]
 
 
 @dataclass
@@ -109,12 +124,13 @@ def plan(project: Project, pipeline: str, start: int, end: int | None) -> Iterat
     """What a backfill of ``[start, end)`` would fetch, stream by stream, as the source describes it."""
     (spec,) = project.select([pipeline])
     end = end if end is not None else now_ms()
-    source = source_for(spec.source)
+    sources = SourcePool()
+    source = sources.get(spec.source)
     try:
         for stream in source.streams():
             yield from source.plan(stream, start, min(end, _last_closed(stream)))
     finally:
-        close_sources()
+        sources.close()
 
 
 def unfinished_backfills(project: Project) -> list[tuple[Path, dict[str, Any]]]:
@@ -247,16 +263,17 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     report = Report(spec.name, project.state_dir / "quarantine")
     began = time.monotonic()
     schema = dataset(spec.source.dataset)
-    units = plan_units(project, spec, checkpoints, window)
+    sources = SourcePool()
+    units = plan_units(project, spec, sources, checkpoints, window)
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
     committer = Committer(_sink_slots(project, spec, schema.name), schema, checkpoints, report, bar,
                           spec.commit_rows, spec.commit_mb * 2**20, spec.sink_wait)
     try:
         with bar, committer:
-            drive(units, committer, report, max(1, min(spec.concurrency, len(units))))
+            drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units)))))
     finally:
-        close_sources()
+        sources.close()
     results = [report.result(unit.stream) for unit in units]
     if committer.locked:
         results = [result for result in results if result.error]
@@ -268,9 +285,10 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     return results, committer.locked
 
 
-def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, window: Window) -> list[WorkUnit]:
+def plan_units(project: Project, spec: PipelineSpec, sources: SourcePool, checkpoints: Checkpoints,
+               window: Window) -> list[WorkUnit]:
     """One unit per stream of the pipeline's source: its window from the checkpoint, and its warm-up."""
-    source = source_for(spec.source)
+    source = sources.get(spec.source)
     transforms = build_transforms(spec.name, spec.transforms, project.base_dir, project.state_dir)
     units = []
     for stream in source.streams():
@@ -285,27 +303,36 @@ def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, w
     return units
 
 
-def fetch_units(units: list[WorkUnit], committer: Committer, report: Report, workers: int) -> None:
-    """The batch driver: every unit's window, ``workers`` streams at a time."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
+def fetch_units(work: Work) -> None:
+    """The batch driver: every unit's window, ``workers`` streams at a time, in threads of this process."""
+    with ThreadPoolExecutor(max_workers=work.workers) as pool:
+        list(pool.map(lambda unit: _run_unit(unit, work), work.units))
 
 
-def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
+def start_unit(unit: WorkUnit, work: Work) -> bool:
+    """Record the unit's window in its result; False (and "up to date") when there is nothing to fetch."""
+    result = work.report.result(unit.stream)
+    result.window_start, result.window_end = unit.start, unit.end
+    if unit.start >= unit.end:
+        result.skipped = "up to date"
+        return False
+    work.committer.start_stream(unit.stream, unit.start)
+    return True
+
+
+def _run_unit(unit: WorkUnit, work: Work) -> None:
     """Fetch and transform one stream, handing its batches to the committer in order.
 
     The committer moves the progress bar up to each committed batch; when the source has delivered all it had,
     the rest of the window (the files ended in March, the window runs to now) counts as covered at once.
     """
-    result = report.result(unit.stream)
-    result.window_start, result.window_end = unit.start, unit.end
-    if unit.start >= unit.end:
-        result.skipped = "up to date"
+    committer, report = work.committer, work.report
+    if not start_unit(unit, work):
         return
-    committer.start_stream(unit.stream, unit.start)
-    delivered = unit.start
+    delivered, tally = unit.start, Tally()
     try:
-        for batch in execute(unit, report):
+        for batch in execute(unit, work.sources, tally):
+            batch.tally.apply(report, unit.stream)
             if not committer.submit(unit.stream, batch, unit.end):
                 break
             delivered = max(delivered, min(batch.next_ms, unit.end))
@@ -314,5 +341,7 @@ def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
     except Exception as exc:
         log_traceback(log, "stream traceback", exc, pipeline=unit.pipeline, stream=unit.stream.label)
         committer.fail(unit.stream, describe(exc))
+    finally:
+        tally.drain().apply(report, unit.stream)
     log.debug("stream fetched", pipeline=unit.pipeline, stream=unit.stream.label,
               window=f"{iso(unit.start)}..{iso(unit.end)}")
