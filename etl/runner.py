@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from .log import get_logger, log_traceback
 from .progress import Progress
 from .report import Report, StreamResult, Tally
 from .timeframes import floor_ts, iso, now_ms, previous_bar
-from .unit import SourcePool, WorkUnit, build_transforms, chain_warmup, execute
+from .unit import Batch, SourcePool, WorkUnit, build_transforms, chain_warmup, execute
 
 log = get_logger("etl.runner")
 LIVE_END = 253_370_764_800_000  # 9999-01-01: a live stream's window has no end
@@ -85,7 +85,7 @@ class Outcome:
         return f"etl {self.command} {status}: " + ", ".join(parts)
 
 
-def run(project: Project, names: tuple[str, ...], progress: bool = False) -> Outcome:
+def run(project: Project, names: tuple[str, ...], progress: bool = False, drive: Drive | None = None) -> Outcome:
     """Incremental run of the named (or all) pipelines from their checkpoints."""
     outcome = Outcome("run")
     started = time.monotonic()
@@ -95,7 +95,7 @@ def run(project: Project, names: tuple[str, ...], progress: bool = False) -> Out
     for spec in specs:
         checkpoint_path = _checkpoint_path(project, spec.name)
         _run_locked(project, spec, "run", checkpoint_path, {"pipeline": spec.name}, _incremental(spec),
-                    outcome, progress)
+                    outcome, progress, drive)
     outcome.duration = time.monotonic() - started
     return outcome
 
@@ -104,7 +104,8 @@ def _checkpoint_path(project: Project, pipeline: str) -> Path:
     return project.state_dir / "checkpoints" / f"{pipeline}.json"
 
 
-def backfill(project: Project, pipeline: str, start: int, end: int | None, progress: bool = False) -> Outcome:
+def backfill(project: Project, pipeline: str, start: int, end: int | None, progress: bool = False,
+             drive: Drive | None = None) -> Outcome:
     """Fill ``[start, end)`` for one pipeline, recording the range so ``resume`` can continue it."""
     (spec,) = project.select([pipeline])
     end = end if end is not None else now_ms()
@@ -115,7 +116,7 @@ def backfill(project: Project, pipeline: str, start: int, end: int | None, progr
     path = project.state_dir / "backfills" / f"{pipeline}__{iso(start)}__{iso(end)}.json".replace(":", "")
     outcome = Outcome("backfill")
     began = time.monotonic()
-    _run_locked(project, spec, "backfill", path, header, _fixed(spec, start, end), outcome, progress)
+    _run_locked(project, spec, "backfill", path, header, _fixed(spec, start, end), outcome, progress, drive)
     outcome.duration = time.monotonic() - began
     return outcome
 
@@ -139,14 +140,14 @@ def unfinished_backfills(project: Project) -> list[tuple[Path, dict[str, Any]]]:
     return [(path, data) for path, data in records if data.get("status") != "done"]
 
 
-def resume(project: Project, progress: bool = False) -> Outcome:
+def resume(project: Project, progress: bool = False, drive: Drive | None = None) -> Outcome:
     """Continue every unfinished backfill recorded in the state dir, with its recorded parameters."""
     outcome = Outcome("backfill")
     began = time.monotonic()
     for path, record in unfinished_backfills(project):
         (spec,) = project.select([record["pipeline"]])
         window = _fixed(spec, record["start_ms"], record["end_ms"])
-        _run_locked(project, spec, "backfill", path, record, window, outcome, progress)
+        _run_locked(project, spec, "backfill", path, record, window, outcome, progress, drive)
     outcome.duration = time.monotonic() - began
     return outcome
 
@@ -321,27 +322,32 @@ def start_unit(unit: WorkUnit, work: Work) -> bool:
 
 
 def _run_unit(unit: WorkUnit, work: Work) -> None:
-    """Fetch and transform one stream, handing its batches to the committer in order.
-
-    The committer moves the progress bar up to each committed batch; when the source has delivered all it had,
-    the rest of the window (the files ended in March, the window runs to now) counts as covered at once.
-    """
-    committer, report = work.committer, work.report
+    """Fetch and transform one stream in this thread, handing its batches to the committer in order."""
     if not start_unit(unit, work):
         return
-    delivered, tally = unit.start, Tally()
+    tally = Tally()
     try:
-        for batch in execute(unit, work.sources, tally):
-            batch.tally.apply(report, unit.stream)
-            if not committer.submit(unit.stream, batch, unit.end):
-                break
-            delivered = max(delivered, min(batch.next_ms, unit.end))
-        else:
-            committer.progress.advance(unit.end - delivered, 0)
+        deliver(unit, execute(unit, work.sources, tally), work)
     except Exception as exc:
         log_traceback(log, "stream traceback", exc, pipeline=unit.pipeline, stream=unit.stream.label)
-        committer.fail(unit.stream, describe(exc))
+        work.committer.fail(unit.stream, describe(exc))
     finally:
-        tally.drain().apply(report, unit.stream)
+        tally.drain().apply(work.report, unit.stream)
     log.debug("stream fetched", pipeline=unit.pipeline, stream=unit.stream.label,
               window=f"{iso(unit.start)}..{iso(unit.end)}")
+
+
+def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool = True) -> None:
+    """Hand a unit's batches to the committer in order, each with what was counted while it was made.
+
+    The committer moves the progress bar up to each committed batch; when the source has delivered all it had
+    (``finished``), the rest of the window (the files ended in March, the window runs to now) counts as covered.
+    """
+    delivered = unit.start
+    for batch in batches:
+        batch.tally.apply(work.report, unit.stream)
+        if not work.committer.submit(unit.stream, batch, unit.end):
+            return
+        delivered = max(delivered, min(batch.next_ms, unit.end))
+    if finished:
+        work.committer.progress.advance(unit.end - delivered, 0)
