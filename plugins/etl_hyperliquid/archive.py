@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import etl
+from etl.cache import default_cache_dir
 from etl.errors import ConfigError, PermanentError
 from etl.log import get_logger
 from etl.timeframes import DAY, HOUR, MINUTE, ceil_ts, floor_ts, iso, now_ms, timeframe_ms
@@ -24,7 +25,7 @@ from etl.timeframes import DAY, HOUR, MINUTE, ceil_ts, floor_ts, iso, now_ms, ti
 from . import parsing
 from .bars import mid_bars
 from .catalog import Catalog, DayStatus, asset_ctxs_key, l2_key
-from .store import ArchiveStore, default_cache_dir
+from .store import ArchiveStore
 
 if TYPE_CHECKING:
     import polars as pl
