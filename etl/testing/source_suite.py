@@ -76,7 +76,7 @@ def read_window(source: Source, stream: Stream, start: int, end: int) -> WindowR
         if len(batches) > limit:
             raise AssertionError(f"{stream.label} [{iso(start)}, {iso(end)}): fetch yielded more than {limit} "
                                  f"batches; does its paging stop at the end of the window?")
-    conformed = [conform(batch, schema, stream, source.config.plugin) for batch in batches if batch.height]
+    conformed = [conform(batch, schema, stream, source.stored_name) for batch in batches if batch.height]
     rows = pl.concat(conformed, how="diagonal_relaxed") if conformed else empty_frame(schema)
     return WindowRead(stream, start, end, batches, conformed, rows)
 
