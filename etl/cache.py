@@ -68,3 +68,14 @@ class FileCache:
                 if entry != keep:
                     entry.unlink(missing_ok=True)
                     total -= stat.st_size
+
+
+def human_size(size: float) -> str:
+    """Bytes as a dry run prints them: ``812 B``, ``3.4 MiB``."""
+    if size < 1024:
+        return f"{size:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"
