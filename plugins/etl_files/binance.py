@@ -45,7 +45,8 @@ def scan_klines(data: Path | bytes) -> pl.LazyFrame:
             first = handle.read(1)
     else:
         first = data[:1]
-    lazy = pl.scan_csv(data, has_header=has_header(first), schema=kline_schema())
+    # The header's names vary (``count`` or ``trades``, coin-margined files differ): skip it, never match it.
+    lazy = pl.scan_csv(data, has_header=False, skip_rows=int(has_header(first)), schema=kline_schema())
     return lazy.drop(DROPPED)
 
 
