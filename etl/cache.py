@@ -60,7 +60,8 @@ class FileCache:
         if self.max_bytes is None:
             return
         with self._lock:
-            files = [(entry.stat(), entry) for entry in self.root.rglob("*") if entry.is_file()]
+            files = [(entry.stat(), entry) for entry in self.root.rglob("*")
+                     if entry.is_file() and not entry.name.endswith(".part")]
             total = sum(stat.st_size for stat, _ in files)
             for stat, entry in sorted(files, key=lambda item: item[0].st_mtime):
                 if total <= self.max_bytes:
