@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from stat import S_ISREG
+
+STALE_PART_SECONDS = 3600
 
 
 def default_cache_dir() -> Path:
@@ -60,15 +65,28 @@ class FileCache:
         if self.max_bytes is None:
             return
         with self._lock:
-            files = [(entry.stat(), entry) for entry in self.root.rglob("*")
-                     if entry.is_file() and not entry.name.endswith(".part")]
+            files = sorted(self._files(), key=lambda item: item[0].st_mtime)
             total = sum(stat.st_size for stat, _ in files)
-            for stat, entry in sorted(files, key=lambda item: item[0].st_mtime):
+            for stat, entry in files:
                 if total <= self.max_bytes:
                     break
                 if entry != keep:
                     entry.unlink(missing_ok=True)
                     total -= stat.st_size
+
+    def _files(self) -> Iterator[tuple[os.stat_result, Path]]:
+        """Finished files; a temporary file is being written, unless a killed process left it (an hour old)."""
+        for entry in self.root.rglob("*"):
+            try:
+                stat = entry.stat()
+            except FileNotFoundError:  # renamed into place or removed meanwhile
+                continue
+            if not S_ISREG(stat.st_mode):
+                continue
+            if not entry.name.endswith(".part"):
+                yield stat, entry
+            elif time.time() - stat.st_mtime > STALE_PART_SECONDS:
+                entry.unlink(missing_ok=True)
 
 
 def human_size(size: float) -> str:

@@ -3,6 +3,9 @@ the rows that land equal the REST oracle whatever fault the archive serves, and 
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from conftest import FIRST, MONTHS, day_names, log_events, month_name
 
@@ -220,3 +223,15 @@ def test_the_archive_begins_with_its_first_file(project, vision, rest):
     assert result.exit_code == 0, result
     assert archive.rows("BTCUSDT") == rest.expected_klines("BTCUSDT", "1h", FIRST, MONTHS[0])
     assert not rest.requests_to("/api/v3/klines"), "before the symbol's first file there is nothing to heal"
+
+
+def test_a_download_a_killed_run_left_is_removed_once_stale(project, vision, rest, tmp_path):
+    folder = tmp_path / "cache" / "binance-vision" / "data"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".BTCUSDT-1h-2020-01.zip.1.2.part", folder / ".BTCUSDT-1h-2020-02.zip.1.3.part"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a zip")
+    os.utime(stale, (time.time() - 2 * 3600, time.time() - 2 * 3600))
+
+    assert project().backfill(MONTHS[0], END).exit_code == 0
+    assert not stale.exists() and fresh.exists(), "a fresh one may be another process's download in progress"
