@@ -89,13 +89,14 @@ def rest() -> Iterator[FakeBinance]:
 
 @pytest.fixture
 def project(tmp_path: Path, vision: FakeBinanceVision, rest: FakeBinance):
-    """``project(**source_keys)``: a pipeline of the archive source against the two fakes."""
+    """``project(folder, pipeline_keys, **source_keys)``: a pipeline of the archive source against the two fakes."""
 
-    def make(folder: str = "project", **keys: Any) -> Project:
+    def make(folder: str = "project", pipeline_keys: dict[str, Any] | None = None, **keys: Any) -> Project:
         source = {"plugin": "binance_archive", "symbols": ["BTCUSDT"], "timeframes": ["1h"], "base_url": vision.url,
                   "rest_url": rest.url, "cache_dir": str(tmp_path / "cache"), **keys}
         source = {key: value for key, value in source.items() if value is not None}  # None: leave the key out
-        pipeline = single_pipeline(source, [{"plugin": "duckdb", "path": "market.duckdb"}], name=PIPELINE)
+        pipeline = single_pipeline(source, [{"plugin": "duckdb", "path": "market.duckdb"}], name=PIPELINE,
+                                   **(pipeline_keys or {}))
         return Project(tmp_path / folder, write_pipeline(tmp_path / folder, pipeline))
 
     return make
