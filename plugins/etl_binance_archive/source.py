@@ -208,6 +208,7 @@ def _why(period_end: int, delay: int, now: int) -> str:
 
 
 def _between(frame: pl.DataFrame, start: int, end: int) -> pl.DataFrame:
-    import polars as pl
-
-    return frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+    """The rows in ``[start, end)`` of an ascending frame: a slice, no copy."""
+    ts = frame["ts"]
+    first, stop = ts.search_sorted(start, "left"), ts.search_sorted(end, "left")
+    return frame.slice(first, stop - first)
