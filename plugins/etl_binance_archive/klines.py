@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import zipfile
 import zlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etl_files.binance import epoch_ms, scan_klines
@@ -15,13 +15,13 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-def read_zip(path: Path, key: str) -> pl.DataFrame:
+def read_zip(body: bytes, key: str) -> pl.DataFrame:
     """The zip's one CSV, with ``ts`` in epoch ms; ``Unusable`` if it cannot be read (a zip can be broken
     and still match its checksum: binance-public-data issues 24, 435, 469)."""
     import polars as pl
 
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
             names = archive.namelist()
             if len(names) != 1:
                 raise Unusable(key, "corrupt", f"holds {len(names)} files, not one CSV")

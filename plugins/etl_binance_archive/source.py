@@ -137,11 +137,11 @@ class BinanceArchiveSource(etl.Source):
             self.count(stream, "repeated_rows_dropped", frame.height - unique.height)
             yield _between(unique, max(start, piece.start), min(end, piece.end))
 
-    def _download_ahead(self, pieces: list[File | Span]) -> Iterator[tuple[File | Span, Future[Path] | None]]:
+    def _download_ahead(self, pieces: list[File | Span]) -> Iterator[tuple[File | Span, Future[bytes] | None]]:
         """Each piece with its download, started up to ``2 * downloads`` pieces ahead of the reader."""
         archive, ahead = self.archive(), 2 * self.settings["downloads"]
         assert self._pool is not None
-        queue: deque[tuple[File | Span, Future[Path] | None]] = deque()
+        queue: deque[tuple[File | Span, Future[bytes] | None]] = deque()
         remaining = iter(pieces)
         try:
             for piece in remaining:

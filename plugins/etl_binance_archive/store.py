@@ -36,6 +36,10 @@ class Unusable(SourceError):
         self.reason = reason
 
 
+class _Mismatch(Exception):
+    """A cached file no longer matches its checksum (a disk error, an edit)."""
+
+
 def _missing_is_unusable(response: Any) -> None:
     if response.status_code == 404:
         key = response.url.split("/data/", 1)[-1]
@@ -73,23 +77,33 @@ class Archive:
     def cached(self, key: str) -> Path | None:
         return self.cache.get(key) if self.cache.get(key + ".CHECKSUM") else None
 
-    def fetch(self, key: str) -> Path:
-        """The verified zip as a local file (from the cache, or downloaded); ``Unusable`` if it cannot be."""
-        cached = self.cached(key)
-        if cached is not None:
-            expected = _digest(self.cache.path(key + ".CHECKSUM").read_bytes(), key)
-            if expected is not None and _sha256(cached.read_bytes()) == expected:
-                return cached
-            log.warning("binance archive cached file fails its checksum, downloading it again", key=key)
+    def fetch(self, key: str) -> bytes:
+        """The verified zip (from the cache, or downloaded); ``Unusable`` if it cannot be had.
+
+        Its bytes, not its path: a cache smaller than the files read ahead may evict a file before it is read.
+        """
+        try:
+            return self._from_cache(key)
+        except (FileNotFoundError, _Mismatch):
             self.forget(key)
         return self._download(key)
+
+    def _from_cache(self, key: str) -> bytes:
+        if self.cached(key) is None:
+            raise FileNotFoundError(key)
+        expected = _digest(self.cache.path(key + ".CHECKSUM").read_bytes(), key)
+        body = self.cache.path(key).read_bytes()
+        if expected is None or _sha256(body) != expected:
+            log.warning("binance archive cached file fails its checksum, downloading it again", key=key)
+            raise _Mismatch(key)
+        return body
 
     def forget(self, key: str) -> None:
         """Drop a file from the cache (it verified but cannot be read: a bad upload)."""
         self.cache.remove(key)
         self.cache.remove(key + ".CHECKSUM")
 
-    def _download(self, key: str) -> Path:
+    def _download(self, key: str) -> bytes:
         try:
             checksum = self.files.request("GET", key + ".CHECKSUM").content
         except Unusable:
@@ -101,17 +115,17 @@ class Archive:
             body = self.files.request("GET", key).content
             actual = _sha256(body)
             if actual == expected:
-                return self._keep(key, body, checksum)
+                self._keep(key, body, checksum)
+                return body
             log.warning("binance archive checksum mismatch", url=self.url(key), attempt=attempt, sha256=actual,
                         expected=expected)
         raise Unusable(key, "corrupt", f"sha256 {actual} twice, .CHECKSUM says {expected}")
 
-    def _keep(self, key: str, body: bytes, checksum: bytes) -> Path:
+    def _keep(self, key: str, body: bytes, checksum: bytes) -> None:
         for name, data in ((key + ".CHECKSUM", checksum), (key, body)):
             temp = self.cache.temp(name)
             temp.write_bytes(data)
             self.cache.put(name, temp)
-        return self.cache.path(key)
 
     def close(self) -> None:
         self.files.close()
