@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import FIRST, MONTHS, day_names, log_events, month_name
 
-from etl.testing import run_cli
+from etl.testing import Reply, run_cli
 from etl.timeframes import HOUR, floor_ts, next_bar, now_ms
 
 END = next_bar(MONTHS[-1], "1M")  # three closed months, read from three monthly files
@@ -167,7 +167,7 @@ def test_a_corrupted_cached_file_is_downloaded_again(project, vision, rest, tmp_
 
 def test_the_cache_keeps_under_its_cap(project, vision, rest, tmp_path):
     size = len(vision.zip_bytes(f"data/spot/monthly/klines/BTCUSDT/1h/{month_name('BTCUSDT', '1h', MONTHS[0])}"))
-    archive = project(cache_max_mb=2.5 * size / 2**20)
+    archive = project(cache_max_mb=2.5 * size / 2**20, downloads=1)  # one at a time: a known order
     assert archive.backfill(MONTHS[0], END).exit_code == 0
 
     cached = sorted(path.name for path in (tmp_path / "cache").rglob("*.zip"))
@@ -235,3 +235,39 @@ def test_a_download_a_killed_run_left_is_removed_once_stale(project, vision, res
 
     assert project().backfill(MONTHS[0], END).exit_code == 0
     assert not stale.exists() and fresh.exists(), "a fresh one may be another process's download in progress"
+
+
+def test_downloads_stay_within_their_bound(project, vision, rest):
+    vision.delay = 0.2
+    archive = project(symbols=["BTCUSDT", "ETHUSDT"], downloads=2, timeframes=["1h", "4h"])
+    result = archive.backfill(MONTHS[0], END)
+
+    assert result.exit_code == 0, result
+    assert vision.most_in_flight == 2, "four streams, twelve files, two downloads at a time"
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        expected = [(timeframe, row[0], row[4]) for timeframe in ("1h", "4h")
+                    for row in rest.expected_klines(symbol, timeframe, MONTHS[0], END)]
+        assert sorted(archive.rows(symbol, ("timeframe", "ts", "close"))) == expected
+
+
+def test_broken_transfers_are_retried(project, vision, rest):
+    vision.zip_faults.extend([Reply.reset(), Reply.truncated(Reply(200, b"PK" * 500)), Reply.text("busy", 503)])
+    archive = project()
+    result = archive.backfill(MONTHS[0], END)
+
+    assert result.exit_code == 0, result
+    assert archive.rows("BTCUSDT") == rest.expected_klines("BTCUSDT", "1h", MONTHS[0], END)
+    assert len(log_events(result, "retrying")) == 3
+    assert not vision.zip_faults and "healed_bars" not in archive.ledger_counters()["ohlcv/BTCUSDT/1h"]
+
+
+def test_bars_missing_inside_a_file_are_recorded_gaps(project, vision, rest):
+    hole = set(range(MONTHS[1] + 5 * HOUR, MONTHS[1] + 8 * HOUR, HOUR))  # three hours without a trade
+    vision.missing_bars = rest.missing_bars = hole
+    archive = project()
+    result = archive.backfill(MONTHS[0], END)
+
+    assert result.exit_code == 0, result
+    expected = [row for row in rest.expected_klines("BTCUSDT", "1h", MONTHS[0], END) if row[0] not in hole]
+    assert archive.rows("BTCUSDT") == expected
+    assert "missing bars: 3" in result.summary and "healed" not in result.summary
