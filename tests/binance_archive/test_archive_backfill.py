@@ -10,7 +10,7 @@ import pytest
 from conftest import FIRST, MONTHS, day_names, log_events, month_name
 
 from etl.testing import Reply, run_cli
-from etl.timeframes import HOUR, floor_ts, next_bar, now_ms
+from etl.timeframes import HOUR, floor_ts, from_ms, next_bar, now_ms
 
 END = next_bar(MONTHS[-1], "1M")  # three closed months, read from three monthly files
 BARS = [(next_bar(month, "1M") - month) // HOUR for month in MONTHS]
@@ -271,3 +271,31 @@ def test_bars_missing_inside_a_file_are_recorded_gaps(project, vision, rest):
     expected = [row for row in rest.expected_klines("BTCUSDT", "1h", MONTHS[0], END) if row[0] not in hole]
     assert archive.rows("BTCUSDT") == expected
     assert "missing bars: 3" in result.summary and "healed" not in result.summary
+
+
+@pytest.mark.parametrize("timeframe", ["1d", "1w", "1M"])
+def test_daily_weekly_and_monthly_bars_come_from_their_files(project, vision, rest, timeframe):
+    archive = project(timeframes=[timeframe])
+    result = archive.backfill(MONTHS[0], END)
+
+    assert result.exit_code == 0, result
+    assert archive.rows("BTCUSDT") == rest.expected_klines("BTCUSDT", timeframe, MONTHS[0], END)
+    interval = "1mo" if timeframe == "1M" else timeframe
+    assert sorted(vision.downloads) == [month_name("BTCUSDT", interval, month) for month in MONTHS]
+
+
+def test_yesterday_not_published_yet_comes_from_rest_without_a_warning(project, vision, rest):
+    today = floor_ts(now_ms(), "1d")
+    yesterday = today - 24 * HOUR
+    if today == floor_ts(today, "1M"):
+        pytest.skip("on the 1st, yesterday belongs to a closed month")
+    vision.fault(f"BTCUSDT-1h-{from_ms(yesterday):%Y-%m-%d}.zip", "missing")
+    archive = project()
+    end = floor_ts(now_ms(), "1h")
+    result = archive.backfill(yesterday, end)
+
+    assert result.exit_code == 0, result
+    assert archive.rows("BTCUSDT") == rest.expected_klines("BTCUSDT", "1h", yesterday, end)
+    counters = archive.ledger_counters()["ohlcv/BTCUSDT/1h"]
+    assert counters["recent_bars"] == 24 + (end - today) // HOUR and "healed_bars" not in counters
+    assert not log_events(result, "binance archive file missing, healed from REST")
