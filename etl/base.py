@@ -6,33 +6,21 @@ Plugin classes are declared at import time of a plugin module, so nothing here i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .errors import SinkError
 from .options import Option
+from .stream import Stream
 from .timeframes import HOUR, timeframe_ms
 
 if TYPE_CHECKING:
     import polars as pl
 
     from .datasets import Dataset
-
-
-@dataclass(frozen=True, order=True)
-class Stream:
-    """One series a source delivers: a dataset for a symbol, at a timeframe when the dataset has one."""
-
-    dataset: str
-    symbol: str
-    timeframe: str | None = None
-
-    @property
-    def label(self) -> str:
-        """The stream's name in checkpoints, logs and messages: ``ohlcv/BTCUSDT/1h``."""
-        return "/".join(part for part in (self.dataset, self.symbol, self.timeframe) if part)
-
+    from .live import Subscription
 
 
 @dataclass(frozen=True)
@@ -76,6 +64,7 @@ class Source:
     timeframes: ClassVar[tuple[str, ...]] = ()
     options: ClassVar[dict[str, Option]] = {}
     network: ClassVar[bool] = False
+    live: ClassVar[tuple[str, ...]] = ()  # datasets it can follow live (``etl stream``)
     requires_symbols: ClassVar[bool] = True
 
     def __init__(self, config: SourceConfig):
@@ -94,6 +83,12 @@ class Source:
 
     def check(self) -> None:
         """Validate settings beyond their declared types; raise ConfigError. No network here."""
+
+    def check_inputs(self) -> None:
+        """``etl validate`` only: the local inputs a run will read are there (files, say); raise ConfigError.
+
+        No network. ``etl run`` does not call it: an input missing at run time fails its own stream only.
+        """
 
     def streams(self) -> list[Stream]:
         """The streams this configuration asks for; by default symbols x timeframes."""
@@ -163,6 +158,22 @@ class Source:
         from .timeframes import iso
 
         yield f"{stream.label}: {iso(start)} .. {iso(end)}"
+
+    def subscriptions(self, streams: list[Stream]) -> list[Subscription]:
+        """Live sources (``live`` names the datasets, ``etl stream``): the websocket connections for ``streams``.
+
+        The core connects, sends each subscription's messages, pings, replaces silent or broken connections
+        with backoff, and heals every stream from ``fetch`` after each (re)connection.
+        """
+        raise NotImplementedError
+
+    def parse_live(self, message: str | bytes, subscription: Subscription) -> Iterable[tuple[Stream, pl.DataFrame]]:
+        """The closed rows one frame holds, per stream, in ``fetch``'s format (never a forming bar).
+
+        Acknowledgements, pings and forming bars give nothing; raise ``etl.live.LiveRejected`` naming the
+        streams the venue refused. Rows may repeat or come late: the core keeps each stream in order.
+        """
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release connections and clients at the end of a run."""
@@ -258,7 +269,27 @@ class Sink:
     def open(self) -> None:
         """Connect or create what the sink needs; called once per run before the first write."""
 
+    def store(self, frame: pl.DataFrame, dataset: Dataset, table: str) -> None:
+        """What the core calls with each batch; ``write`` gets it only if it holds rows, without the columns
+        that have no value yet (polars ``Null`` gives a store no type), and with every key column present and
+        never null. Checked here once, so no sink repeats it and none forgets it.
+        """
+        import polars as pl
+
+        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
+        if not frame.height:
+            return
+        missing = [column for column in dataset.key if column not in frame.columns]
+        if missing:
+            raise SinkError(f"{self.name} table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
+        for column in dataset.key:
+            nulls = frame[column].null_count()
+            if nulls:
+                raise SinkError(f"{self.name} table {table!r}: key column {column!r} is null in {nulls} row(s)")
+        self.write(frame, dataset, table)
+
     def write(self, frame: pl.DataFrame, dataset: Dataset, table: str) -> None:
+        """Upsert ``frame`` (rows, typed columns, whole keys: see ``store``) into ``table`` in one transaction."""
         raise NotImplementedError
 
     def close(self) -> None:

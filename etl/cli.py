@@ -14,10 +14,14 @@ from typing import Any
 
 import click
 
-from .errors import CheckpointError, ConfigError, LockedError
+from .errors import EXIT_LOCKED, EXIT_USAGE, CheckpointError, ConfigError, LockedError
 
 DEFAULT_FILE = "pipelines.toml"
 file_argument = click.argument("file", default=DEFAULT_FILE, type=click.Path(dir_okay=False))
+
+
+def pipelines_option(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--pipeline", "-p", "pipelines", multiple=True, help=f"{verb} only this pipeline (repeatable).")
 
 
 def _config_errors(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -29,48 +33,91 @@ def _config_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             return function(*args, **kwargs)
         except (ConfigError, CheckpointError) as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_USAGE)
         except LockedError as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(75)
+            sys.exit(EXIT_LOCKED)
 
     return wrapper
 
 
+def _log_options(default_format: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--log-format``, ``-v`` and ``-q``, declared once for the group and once for every subcommand."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed([
+            click.option("--log-format", type=click.Choice(["auto", "console", "json"]),
+                         default=default_format,
+                         help="Log renderer; auto: console on a terminal, JSON lines otherwise."),
+            click.option("-v", "--verbose", count=True, help="More log output (debug), with tracebacks."),
+            click.option("-q", "--quiet", is_flag=True,
+                         help="Only warnings and errors; no summary unless something failed."),
+        ]):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _configure_logging(ctx: click.Context, log_format: str | None, verbose: int, quiet: bool) -> None:
+    """Merge what was given before the subcommand (``etl -v run``) with what came after it (``etl run -v``)."""
+    from .log import configure
+
+    settings = ctx.obj.setdefault("log", {"log_format": "auto", "verbose": 0, "quiet": False})
+    settings["log_format"] = log_format or settings["log_format"]
+    settings["verbose"] += verbose
+    settings["quiet"] = settings["quiet"] or quiet
+    configure(settings["log_format"], -1 if settings["quiet"] else min(settings["verbose"], 1))
+
+
+def _command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """A subcommand of ``etl`` that also takes the logging options after its name."""
+
+    def decorate(function: Callable[..., Any]) -> click.Command:
+        @wraps(function)
+        def wrapper(*positional: Any, log_format: str | None, verbose: int, quiet: bool, **options: Any) -> Any:
+            _configure_logging(click.get_current_context(), log_format, verbose, quiet)
+            return function(*positional, **options)
+
+        return cli.command(*args, **kwargs)(_log_options(None)(wrapper))
+
+    return decorate
+
+
 @click.group()
 @click.version_option(package_name="market-etl")
-@click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto",
-              help="Log renderer; auto: console on a terminal, JSON lines otherwise.")
-@click.option("-v", "--verbose", count=True, help="More log output (debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no summary unless something failed.")
+@_log_options("auto")
 @click.pass_context
 def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
     """Market-data ETL: sources, transforms and sinks chained in a pipeline file."""
-    from .log import configure
-
-    configure(log_format, -1 if quiet else min(verbose, 1))
-    ctx.obj = {"quiet": quiet}
+    ctx.obj = {}
+    _configure_logging(ctx, log_format, verbose, quiet)
 
 
 def _finish(ctx: click.Context, outcome: Any) -> None:
-    quiet = ctx.obj["quiet"]
+    quiet = ctx.obj["log"]["quiet"]
     for result in outcome.results:
         if result.error:
-            click.echo(f"FAILED {result.pipeline} {result.stream.label}: {result.error}")
-    for name in outcome.locked:
-        click.echo(f"LOCKED {name}: another run holds this pipeline's lock; nothing ran", err=True)
+            click.echo(f"FAILED {result.pipeline} {result.stream.label}: {_one_line(result.error)}")
+    for name, reason in outcome.locked.items():
+        click.echo(f"LOCKED {name}: {reason}", err=True)
     if not quiet or outcome.exit_code:
         click.echo(outcome.summary())
     sys.exit(outcome.exit_code)
+
+
+def _one_line(message: str) -> str:
+    """A FAILED line stays one line, however many lines the exception's message had (polars' have several)."""
+    return " ".join(message.split())
 
 
 def _interactive() -> bool:
     return sys.stderr.isatty()
 
 
-@cli.command()
+@_command()
 @file_argument
-@click.option("--pipeline", "-p", "pipelines", multiple=True, help="Run only this pipeline (repeatable).")
+@pipelines_option("Run")
 @click.pass_context
 @_config_errors
 def run(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
@@ -82,7 +129,26 @@ def run(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
     _finish(ctx, outcome)
 
 
-@cli.command()
+@_command()
+@file_argument
+@pipelines_option("Follow")
+@click.pass_context
+@_config_errors
+def stream(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
+    """Follow live sources until SIGTERM or SIGINT: heal from REST, then store each bar as it closes."""
+    import signal
+    import threading
+
+    from . import config, runner
+
+    project = config.load(file)
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    _finish(ctx, runner.stream(project, pipelines, stop))
+
+
+@_command()
 @file_argument
 @click.option("--pipeline", "-p", help="The pipeline to fill.")
 @click.option("--start", help="First timestamp to load (ISO date or datetime, UTC).")
@@ -125,7 +191,7 @@ def _time(text: str, option: str) -> int:
         raise click.BadParameter(f"{text!r} is not an ISO date or datetime", param_hint=option) from None
 
 
-@cli.command()
+@_command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json: bool) -> None:
     """List registered sources, transforms and sinks, and plugins that failed to load."""
@@ -166,7 +232,7 @@ def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     )
 
 
-@cli.command()
+@_command()
 @file_argument
 @_config_errors
 def validate(file: str) -> None:
@@ -179,18 +245,23 @@ def validate(file: str) -> None:
     click.echo(f"{project.path.name}: {len(project.pipelines)} pipelines, {streams} streams: OK")
 
 
-@cli.command()
+@_command()
 @file_argument
-@click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (missing bars) the runs have found.")
+@click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (a run of missing bars) the runs have found.")
 @_config_errors
 def status(file: str, show_gaps: bool) -> None:
-    """Per stream: checkpoint, lag behind now, missing bars, last run result."""
+    """Per stream: checkpoint, lag behind now, gaps and the bars they miss, last run result.
+
+    A gap is one hole in a series; its missing bars are the bars the hole spans. The run summary counts both the
+    same way (``gaps: 1, missing bars: 2``).
+    """
     from . import config
     from .overview import gap_rows, status_rows
 
     project = config.load(file)
     if show_gaps:
-        click.echo(_table(("pipeline", "stream", "from", "to", "bars"), gap_rows(project)))
+        rows = gap_rows(project)
+        click.echo(_table(("pipeline", "stream", "from", "to", "missing bars"), rows) if rows else "no missing bars")
         return
-    headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "last run", "rows", "result")
+    headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "missing bars", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))

@@ -5,6 +5,11 @@ the same for 20 rows as for 500,000. So stream threads hand their batches to the
 what is waiting (up to ``commit_rows``), writes it to every sink in one transaction each, and only then
 advances the checkpoint of every stream in the group. If a grouped write fails, each batch is retried on
 its own, so a bad batch fails its own stream and no other.
+
+The sinks open at the first write and close after the pipeline's run, so a run whose source is still
+retrying holds no file another run needs. A file another process holds (``SinkBusyError``) is waited for,
+up to the pipeline's ``sink_wait``; past that the pipeline is locked: its streams stop, nothing is written,
+no checkpoint moves, and the runner reports it once instead of failing every stream.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import faults
+from .errors import SinkBusyError
 from .log import get_logger
 
 if TYPE_CHECKING:
@@ -46,11 +52,13 @@ _STOP = object()
 # How long a group short of commit_rows waits for the next batch. Streams that deliver batches faster than this
 # fill whole groups (a DuckDB commit of 20k rows writes as much as one of 500k); slow sources commit at once.
 GATHER_SECONDS = 0.05
+# How often a run waiting for a sink file that another process holds tries to open it again.
+SINK_RETRY_SECONDS = 1.0
 
 
 class Committer:
     def __init__(self, slots: list[SinkSlot], dataset: Any, checkpoints: Checkpoints, report: Report,
-                 progress: Progress, commit_rows: int, commit_bytes: int):
+                 progress: Progress, commit_rows: int, commit_bytes: int, sink_wait: float):
         self.slots = slots
         self.dataset = dataset
         self.checkpoints = checkpoints
@@ -58,6 +66,12 @@ class Committer:
         self.progress = progress
         self.commit_rows = commit_rows
         self.commit_bytes = commit_bytes
+        self.sink_wait = sink_wait
+        # Why the sinks could not be had while another process held them: the pipeline did not run.
+        self.locked: str | None = None
+        # Why the sinks failed to open otherwise: every stream that brings a batch fails with it.
+        self._unusable: str | None = None
+        self._opened = False
         self.failed: set[Stream] = set()
         # Streams a sink refused: their later batches must not land, or the checkpoint would pass the refused one.
         # A stream whose source failed keeps the batches it had already handed over.
@@ -80,14 +94,17 @@ class Committer:
     def __exit__(self, *exc: object) -> None:
         self._queue.put(_STOP)
         self._thread.join()
+        if self._opened:
+            close_sinks(self.slots)
 
     def start_stream(self, stream: Stream, start: int) -> None:
         self._positions[stream] = start
         self._started[stream] = time.monotonic()
 
     def submit(self, stream: Stream, batch: Batch, end: int) -> bool:
-        """Queue a batch (blocks while a commit and a half waits); False once the stream has failed."""
-        if stream in self.failed:
+        """Queue a batch (blocks while a commit and a half waits); False once the stream has failed or the
+        pipeline is locked out of its sinks."""
+        if stream in self.failed or self.locked:
             return False
         rows, size = batch.frame.height, batch.frame.estimated_size()
         with self._room:
@@ -126,15 +143,52 @@ class Committer:
                 group.append(item)
                 rows += item.batch.frame.height
                 size += item.size
-            self._commit([item for item in group if item.stream not in self._refused])
+            live = [item for item in group if item.stream not in self._refused]
+            if live and self._open():
+                self._commit(live)
+            elif self._unusable:
+                for item in live:
+                    self.fail(item.stream, self._unusable)
             with self._room:
                 self._queued_rows -= rows
                 self._queued_bytes -= size
                 self._room.notify_all()
 
+    def _open(self) -> bool:
+        """Open the sinks for the first write; True once they are open, False if they cannot be."""
+        if self._opened or self.locked or self._unusable:
+            return self._opened
+        try:
+            self._open_waiting()
+        except SinkBusyError as exc:
+            self.locked = f"{exc}; waited {self.sink_wait}s for it, nothing was written"
+            log.warning("pipeline locked out of its sinks", pipeline=self.report.pipeline, error=self.locked)
+        except Exception as exc:
+            self._unusable = f"cannot open sinks: {describe(exc)}"
+            log.error("sinks failed to open", pipeline=self.report.pipeline, error=self._unusable)
+        else:
+            self._opened = True
+        return self._opened
+
+    def _open_waiting(self) -> None:
+        """Open every sink, trying again while another process holds one, until ``sink_wait`` has passed."""
+        deadline = time.monotonic() + self.sink_wait
+        waited = False
+        while True:
+            try:
+                open_sinks(self.slots)
+                return
+            except SinkBusyError as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                if not waited:
+                    log.warning("sink held by another process; waiting", pipeline=self.report.pipeline,
+                                error=str(exc), wait_s=self.sink_wait)
+                waited = True
+                time.sleep(min(SINK_RETRY_SECONDS, left))
+
     def _commit(self, group: list[_Item]) -> None:
-        if not group:
-            return
         try:
             self._write([item.batch.frame for item in group], len({item.stream for item in group}) < len(group))
         except Exception as exc:
@@ -173,7 +227,28 @@ class Committer:
             if index:
                 faults.point("between_sinks")
             faults.point("sink_commit")
-            slot.sink.write(frame, self.dataset, slot.table)
+            slot.sink.store(frame, self.dataset, slot.table)
+
+
+def open_sinks(slots: list[SinkSlot]) -> None:
+    """Open every sink or none: holding one file while waiting for another could make two runs wait for
+    each other, so a failure closes the sinks already open before it is raised."""
+    opened: list[SinkSlot] = []
+    try:
+        for slot in slots:
+            slot.sink.open()
+            opened.append(slot)
+    except BaseException:
+        close_sinks(opened)
+        raise
+
+
+def close_sinks(slots: list[SinkSlot]) -> None:
+    for slot in slots:
+        try:
+            slot.sink.close()
+        except Exception as exc:
+            log.error("sink failed to close", sink=slot.sink.name, error=str(exc))
 
 
 def describe(exc: BaseException) -> str:

@@ -11,12 +11,16 @@ from typing import Any
 
 from .base import PluginContext, SourceConfig
 from .errors import ConfigError
-from .options import Option, validate_options
+from .options import FromEnv, Option, check_known, mask_secrets, shown, validate_options
 from .plugins import registry
 from .timeframes import TIMEFRAMES, parse_time
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BASE_URL_OPTION = Option(str, None, "send every request of this source to this address (proxy, testnet, tests)")
+LIVE_OPTIONS = {
+    "ws_url": Option(str, None, "live sources: the websocket endpoint; default: base_url with ws://, or the venue's"),
+    "ws_silence": Option(float, 60.0, "live sources: seconds without any frame before a connection is replaced"),
+}
 TABLE_OPTION = Option(str, None, "table name; default: the dataset name")
 SETTINGS = {
     "state_dir": Option(Path, Path(".etl"), "checkpoints, locks, run ledger, quarantine"),
@@ -25,8 +29,12 @@ SETTINGS = {
     "commit_rows": Option(int, 500_000, "rows of several streams written in one transaction per sink"),
     "commit_mb": Option(int, 32, "megabytes of batches written in one transaction per sink; with commit_rows, "
                         "whichever is reached first"),
+    "sink_wait": Option(int, 180, "seconds a run waits for a sink file another process holds (a DuckDB file) "
+                        "before it reports the pipeline locked; 0: do not wait"),
 }
-_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb")
+_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait")
+# The least value of each tuning key: at least one of everything, but a run may decline to wait.
+_LEAST = {"sink_wait": 0}
 _PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}
 _SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end"}
 
@@ -41,15 +49,23 @@ class PluginSpec:
 
 
 @dataclass(frozen=True)
+class SinkSpec(PluginSpec):
+    """A sink table: ``table`` is the core's key every sink accepts, kept apart from the plugin's settings."""
+
+    table: str | None = None
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     name: str
     source: SourceConfig
     transforms: tuple[PluginSpec, ...]
-    sinks: tuple[PluginSpec, ...]
+    sinks: tuple[SinkSpec, ...]
     concurrency: int
     batch_rows: int
     commit_rows: int
     commit_mb: int
+    sink_wait: int
 
 
 @dataclass(frozen=True)
@@ -95,15 +111,19 @@ def _substitute_env(value: Any, where: str) -> Any:
         return {key: _substitute_env(item, f"{where}.{key}" if where else key) for key, item in value.items()}
     if isinstance(value, list):
         return [_substitute_env(item, f"{where}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, str):
+    if isinstance(value, str) and _ENV.search(value):
+        used: list[str] = []
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
                 raise ConfigError(f"Environment variable {name} used in {where} is not set")
+            used.append(os.environ[name])
             return os.environ[name]
 
-        return _ENV.sub(replace, value)
+        substituted = FromEnv(_ENV.sub(replace, value))
+        substituted.secrets = tuple(used)
+        return substituted
     return value
 
 
@@ -114,9 +134,7 @@ def _table(value: Any, where: str) -> dict[str, Any]:
 
 
 def _project(path: Path, raw: dict[str, Any]) -> Project:
-    unknown = sorted(set(raw) - {"settings", "pipelines"})
-    if unknown:
-        raise ConfigError(f"Unknown top-level key {unknown[0]!r}; valid keys: settings, pipelines")
+    check_known(raw, ("settings", "pipelines"), "the top level")
     settings = validate_options(SETTINGS, _table(raw.get("settings", {}), "settings"), "settings", path.parent)
     pipelines_raw = _table(raw.get("pipelines", {}), "pipelines")
     if not pipelines_raw:
@@ -132,9 +150,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     where = f"pipelines.{name}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError(f"Pipeline name {name!r} in {where} may only hold letters, digits, '_', '-' and '.'")
-    unknown = sorted(set(raw) - _PIPELINE_KEYS)
-    if unknown:
-        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {', '.join(sorted(_PIPELINE_KEYS))}")
+    check_known(raw, _PIPELINE_KEYS, where)
     if "source" not in raw:
         raise ConfigError(f"Missing [{where}.source] table")
     sinks = raw.get("sinks", [])
@@ -146,15 +162,16 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     for key in _TUNING:
         if key not in raw:
             local[key] = settings[key]
-        if local[key] < 1:
-            raise ConfigError(f"Key {key!r} in {where} must be at least 1, not {local[key]}")
+        least = _LEAST.get(key, 1)
+        if local[key] < least:
+            raise ConfigError(f"Key {key!r} in {where} must be at least {least}, not {local[key]}")
     source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir, settings["state_dir"])
     transforms = tuple(
-        _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir, {})
+        _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir)
         for index, item in enumerate(_list(raw.get("transforms", []), f"{where}.transforms"))
     )
     sink_specs = tuple(
-        _plugin_spec("sink", item, f"{where}.sinks[{index}]", base_dir, {"table": TABLE_OPTION})
+        _sink_spec(item, f"{where}.sinks[{index}]", base_dir)
         for index, item in enumerate(_list(sinks, f"{where}.sinks"))
     )
     for spec in transforms:
@@ -164,7 +181,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         for spec in specs:
             _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
-                        local["commit_rows"], local["commit_mb"])
+                        local["commit_rows"], local["commit_mb"], local["sink_wait"])
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -180,22 +197,31 @@ def _plugin_name(raw: dict[str, Any], where: str) -> str:
     return plugin
 
 
-def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[str, Option]) -> PluginSpec:
+def _plugin_spec(kind: str, raw: Any, where: str, base_dir: Path, common: dict[str, Option] | None = None
+                 ) -> PluginSpec:
     raw = _table(raw, where)
     plugin = _plugin_name(raw, where)
     cls = registry().get(kind, plugin, f"{where}.plugin")
     given = {key: value for key, value in raw.items() if key != "plugin"}
-    settings = validate_options({**common, **cls.options}, given, where, base_dir)
+    settings = validate_options({**(common or {}), **cls.options}, given, where, base_dir)
     return PluginSpec(plugin, settings, where)
+
+
+def _sink_spec(raw: Any, where: str, base_dir: Path) -> SinkSpec:
+    """The sink's own settings, and the ``table`` every sink accepts taken out of them."""
+    spec = _plugin_spec("sink", raw, where, base_dir, {"table": TABLE_OPTION})
+    settings = dict(spec.settings)
+    table = settings.pop("table")
+    return SinkSpec(spec.plugin, settings, spec.where, table)
 
 
 def _check_plugin(kind: str, spec: PluginSpec, context: PluginContext) -> None:
     """Run the plugin's own checks (no network, no writes) so ``etl run`` refuses what ``validate`` would."""
-    settings = {key: value for key, value in spec.settings.items() if key != "table"}
+    cls = registry().get(kind, spec.plugin)
     try:
-        registry().get(kind, spec.plugin)(settings, context).check()
+        cls(spec.settings, context).check()
     except ConfigError as exc:
-        raise ConfigError(f"{exc} ({spec.where})") from None
+        raise ConfigError(f"{mask_secrets(str(exc), cls.options, spec.settings)} ({spec.where})") from None
 
 
 def _check_transform_dataset(spec: PluginSpec, dataset: str) -> None:
@@ -212,6 +238,10 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
 
     plugin = _plugin_name(raw, where)
     cls = registry().get("source", plugin, f"{where}.plugin")
+    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {}),
+                **(LIVE_OPTIONS if cls.live else {})}
+    check_known(raw, _SOURCE_CORE_KEYS | set(declared), where)
+    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
     dataset_name = raw.get("dataset", cls.datasets[0])
     if dataset_name not in cls.datasets:
         raise ConfigError(
@@ -233,18 +263,12 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
     end = _time(raw.get("end"), f"{where}.end")
     if start is not None and end is not None and end <= start:
         raise ConfigError(f"{where}.end ({raw['end']}) must be after {where}.start ({raw['start']})")
-    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {})}
-    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        valid = ", ".join(sorted(_SOURCE_CORE_KEYS | set(declared)))
-        raise ConfigError(f"Unknown key {unknown[0]!r} in {where}; valid keys: {valid}")
     settings = validate_options(declared, given, where, base_dir)
     config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir, state_dir)
     try:
         cls(config).check()
     except ConfigError as exc:
-        raise ConfigError(f"{exc} ({where})") from None
+        raise ConfigError(f"{mask_secrets(str(exc), declared, settings)} ({where})") from None
     return config
 
 
@@ -252,7 +276,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise ConfigError(f"{where} must be a list of non-empty strings, not {value!r}")
+        raise ConfigError(f"{where} must be a list of non-empty strings, not {shown(value)}")
     return tuple(value)
 
 
@@ -277,11 +301,11 @@ def _time(value: Any, where: str) -> int | None:
     if isinstance(value, date):
         return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
     if not isinstance(value, str):
-        raise ConfigError(f"{where} must be an ISO date or datetime, not {value!r}")
+        raise ConfigError(f"{where} must be an ISO date or datetime, not {shown(value)}")
     try:
         return parse_time(value)
     except ValueError:
         raise ConfigError(
-            f"Invalid date {value!r} in {where}; use an ISO date or datetime such as 2024-01-01 "
+            f"Invalid date {shown(value)} in {where}; use an ISO date or datetime such as 2024-01-01 "
             f"or 2024-01-01T00:00:00Z"
         ) from None

@@ -13,10 +13,6 @@ class ConfigError(EtlError):
     """The pipeline file or a plugin option is wrong; nothing has run."""
 
 
-class PluginError(EtlError):
-    """A plugin could not be loaded or registered."""
-
-
 class CheckpointError(EtlError):
     """A checkpoint or backfill record exists but cannot be read; never silently restarted."""
 
@@ -50,3 +46,15 @@ class PermanentError(SourceError):
 
 class SinkError(EtlError):
     """A sink refused a batch (for example a column type conflict)."""
+
+
+class SinkBusyError(SinkError):
+    """Another process holds what a sink writes to (a DuckDB file's write lock); the runner waits for it,
+    up to the pipeline's ``sink_wait``, then reports the pipeline locked instead of failing its streams."""
+
+
+# Exit codes of the ``etl`` command (DESIGN.md section 4).
+EXIT_OK = 0
+EXIT_FAILED = 1  # at least one stream failed; the others ran and committed
+EXIT_USAGE = 2  # usage or configuration error; nothing ran
+EXIT_LOCKED = 75  # another run holds the pipeline's lock; nothing ran

@@ -6,14 +6,14 @@ bar would be a lie in every backtest that reads it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from .timeframes import from_ms, next_bar, number_expr
+from .timeframes import next_bar, number_expr
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from .base import Source, Stream
+    from .stream import Stream
 
 
 class Gap(NamedTuple):
@@ -40,7 +40,13 @@ def find_gaps(ts_ms: pl.Series, previous: int | None, timeframe: str) -> list[Ga
     ]
 
 
-def on_calendar(gaps: list[Gap], source: Source, stream: Stream) -> list[Gap]:
+class Calendar(Protocol):
+    """What ``on_calendar`` needs of a source (``etl.Source`` has it), named here so gaps need not import base."""
+
+    def trading_bars(self, stream: Stream, start: int, end: int) -> pl.Series | None: ...
+
+
+def on_calendar(gaps: list[Gap], source: Calendar, stream: Stream) -> list[Gap]:
     """Keep only the part of each gap where the source's calendar expects bars (a holiday is no gap)."""
     kept = []
     for gap in gaps:
@@ -56,6 +62,3 @@ def on_calendar(gaps: list[Gap], source: Source, stream: Stream) -> list[Gap]:
 def _ms(value: object) -> int:
     return int(value.timestamp() * 1000)  # type: ignore[attr-defined]
 
-
-def describe(gap: Gap) -> str:
-    return f"{from_ms(gap.start):%Y-%m-%d %H:%M} .. {from_ms(gap.end):%Y-%m-%d %H:%M} ({gap.bars} bars)"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -16,61 +15,45 @@ from typing import Any
 from .report import StreamResult
 from .timeframes import iso, now_ms
 
-
-def _sqlite_utils() -> Any:
-    """sqlite-utils imports pandas and numpy when they are installed, only to map their types: 0.5 s, a third
-    of a cron run's start-up. The ledger stores neither, so they stay hidden while sqlite-utils loads."""
-    if "sqlite_utils" in sys.modules:
-        return sys.modules["sqlite_utils"]
-    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # makes "import pandas" raise ImportError
-    try:
-        import sqlite_utils
-    finally:
-        for name in hidden:
-            del sys.modules[name]
-    return sqlite_utils
+# Plain sqlite3 for a handful of statements: sqlite-utils imports pandas and numpy when they are installed
+# (half a second of a cron run's start-up) only to map types the ledger never stores.
+_SCHEMA = """
+create table if not exists runs (
+    id text primary key, command text, pipeline text, started text, finished text, status text,
+    streams integer, rows integer, failed integer, quarantined integer, duration_s float
+);
+create table if not exists stream_runs (
+    run_id text references runs(id), pipeline text, stream text, window_start text, window_end text,
+    rows integer, counters text, duration_s float, finished text, status text, error text
+);
+create index if not exists idx_stream_runs_pipeline_stream on stream_runs (pipeline, stream);
+create table if not exists gaps (
+    run_id text references runs(id), pipeline text, stream text, start text, "end" text, bars integer
+);
+create index if not exists idx_gaps_pipeline_stream on gaps (pipeline, stream);
+"""
+_STREAM_RUN_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "rows", "counters",
+                       "duration_s", "finished", "status", "error")
+_GAP_COLUMNS = ("run_id", "pipeline", "stream", "start", "end", "bars")
 
 
 class Ledger:
     def __init__(self, state_dir: Path):
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "ledger.db"
-        connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self.db = _sqlite_utils().Database(connection)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
-        self._ensure_tables()
-
-    def _ensure_tables(self) -> None:
         with self._lock:
-            if "runs" not in self.db.table_names():
-                self.db["runs"].create(
-                    {"id": str, "command": str, "pipeline": str, "started": str, "finished": str, "status": str,
-                     "streams": int, "rows": int, "failed": int, "quarantined": int, "duration_s": float},
-                    pk="id",
-                )
-            if "stream_runs" not in self.db.table_names():
-                self.db["stream_runs"].create(
-                    {"run_id": str, "pipeline": str, "stream": str, "window_start": str, "window_end": str,
-                     "rows": int, "counters": str, "duration_s": float, "finished": str, "status": str,
-                     "error": str},
-                    foreign_keys=[("run_id", "runs", "id")],
-                )
-                self.db["stream_runs"].create_index(["pipeline", "stream"])
-            if "gaps" not in self.db.table_names():
-                self.db["gaps"].create(
-                    {"run_id": str, "pipeline": str, "stream": str, "start": str, "end": str, "bars": int},
-                    foreign_keys=[("run_id", "runs", "id")],
-                )
-                self.db["gaps"].create_index(["pipeline", "stream"])
+            self.db.executescript(_SCHEMA)
 
     def start_run(self, command: str, pipeline: str) -> str:
         run_id = uuid.uuid4().hex
-        with self._lock:
-            self.db["runs"].insert(
-                {"id": run_id, "command": command, "pipeline": pipeline, "started": iso(now_ms()), "status": "running"}
+        with self._lock, self.db:
+            self.db.execute(
+                "insert into runs (id, command, pipeline, started, status) values (?, ?, ?, ?, 'running')",
+                (run_id, command, pipeline, iso(now_ms())),
             )
         return run_id
 
@@ -97,42 +80,47 @@ class Ledger:
                  "start": iso(gap.start), "end": iso(gap.end), "bars": gap.bars}
                 for gap in result.gaps
             )
-        with self._lock:
-            self.db["stream_runs"].insert_all(rows)
-            if gaps:
-                self.db["gaps"].insert_all(gaps)
+        with self._lock, self.db:
+            _insert(self.db, "stream_runs", _STREAM_RUN_COLUMNS, rows)
+            _insert(self.db, "gaps", _GAP_COLUMNS, gaps)
 
     def finish_run(self, run_id: str, status: str, results: list[StreamResult], duration: float) -> None:
-        with self._lock:
-            self.db["runs"].update(
-                run_id,
-                {
-                    "finished": iso(now_ms()),
-                    "status": status,
-                    "streams": len(results),
-                    "rows": sum(r.rows for r in results),
-                    "failed": sum(1 for r in results if r.error),
-                    "quarantined": sum(r.counters.get("quarantined", 0) for r in results),
-                    "duration_s": round(duration, 3),
-                },
+        with self._lock, self.db:
+            self.db.execute(
+                "update runs set finished = ?, status = ?, streams = ?, rows = ?, failed = ?, quarantined = ?, "
+                "duration_s = ? where id = ?",
+                (iso(now_ms()), status, len(results), sum(r.rows for r in results),
+                 sum(1 for r in results if r.error), sum(r.counters.get("quarantined", 0) for r in results),
+                 round(duration, 3), run_id),
             )
 
     def last_stream_runs(self, pipeline: str) -> dict[str, dict[str, Any]]:
         """The most recent ledger row of each stream of ``pipeline``."""
-        rows = self.db.query(
+        rows = self._query(
             "select * from stream_runs where rowid in "
             "(select max(rowid) from stream_runs where pipeline = ? group by stream)",
-            [pipeline],
+            pipeline,
         )
         return {row["stream"]: row for row in rows}
 
     def gaps(self, pipeline: str) -> list[dict[str, Any]]:
         """Every gap any run of ``pipeline`` found, once each, by stream and time."""
-        return list(self.db.query(
-            "select stream, start, end, max(bars) as bars from gaps where pipeline = ? "
-            "group by stream, start, end order by stream, start",
-            [pipeline],
-        ))
+        return self._query(
+            'select stream, start, "end", max(bars) as bars from gaps where pipeline = ? '
+            'group by stream, start, "end" order by stream, start',
+            pipeline,
+        )
+
+    def _query(self, sql: str, *parameters: Any) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(row) for row in self.db.execute(sql, parameters)]
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.db.close()
+
+
+def _insert(db: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    names = ", ".join(f'"{name}"' for name in columns)
+    marks = ", ".join("?" for _ in columns)
+    db.executemany(f"insert into {table} ({names}) values ({marks})",
+                   [tuple(row[name] for name in columns) for row in rows])

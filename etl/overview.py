@@ -6,14 +6,25 @@ from typing import Any
 
 from .checkpoint import Checkpoints
 from .config import Project
+from .errors import ConfigError
+from .options import mask_secrets
 from .plugins import registry
 from .timeframes import iso, now_ms
 
 
 def check_project(project: Project) -> int:
-    """Count the streams of every pipeline (``config.load`` already ran every plugin's checks)."""
-    return sum(len(registry().get("source", spec.source.plugin)(spec.source).streams())
-               for spec in project.pipelines.values())
+    """Check every source's local inputs and count the streams (``config.load`` already ran the option checks)."""
+    streams = 0
+    for spec in project.pipelines.values():
+        cls = registry().get("source", spec.source.plugin)
+        source = cls(spec.source)
+        try:
+            source.check_inputs()
+        except ConfigError as exc:
+            message = mask_secrets(str(exc), cls.options, spec.source.settings)
+            raise ConfigError(f"{project.path}: {message} (pipelines.{spec.name}.source)") from None
+        streams += len(source.streams())
+    return streams
 
 
 def _lag(next_ms: int | None) -> str:
@@ -34,17 +45,18 @@ def status_rows(project: Project) -> list[tuple[Any, ...]]:
     for spec in project.pipelines.values():
         checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
         last = ledger.last_stream_runs(spec.name)
-        gaps: dict[str, int] = {}
+        gaps: dict[str, list[int]] = {}
         for gap in ledger.gaps(spec.name):
-            gaps[gap["stream"]] = gaps.get(gap["stream"], 0) + gap["bars"]
+            gaps.setdefault(gap["stream"], []).append(gap["bars"])
         for stream in registry().get("source", spec.source.plugin)(spec.source).streams():
             next_ms = checkpoints.next(stream.label)
             run = last.get(stream.label, {})
             result = run.get("status", "never run")
             if run.get("error"):
                 result = f"{result}: {run['error']}"
+            missing = gaps.get(stream.label, [])
             rows.append((spec.name, stream.label, iso(next_ms) if next_ms is not None else "-", _lag(next_ms),
-                         gaps.get(stream.label, 0), run.get("finished") or "", run.get("rows", ""), result))
+                         len(missing), sum(missing), run.get("finished") or "", run.get("rows", ""), result))
     ledger.close()
     return rows
 

@@ -160,10 +160,15 @@ def _package(entry_point: metadata.EntryPoint) -> tuple[str, str]:
 
 
 def _register_core_datasets(result: Registry) -> None:
-    from .datasets import BUILTIN_DATASETS
+    """The core's own datasets, listed as what plugin ``etl`` registered so ``etl plugins`` shows them too."""
+    from .schemas import BUILTIN_DATASETS
 
+    info = PluginInfo("etl", CORE_DISTRIBUTION, _core_version())
+    result.plugins.append(info)
     for dataset in BUILTIN_DATASETS:
-        result._add(Registration("dataset", dataset.name, dataset, "etl", CORE_DISTRIBUTION, _core_version()))
+        registration = Registration("dataset", dataset.name, dataset, info.name, info.package, info.version)
+        info.registered.append(registration)
+        result._add(registration)
 
 
 def _core_version() -> str:

@@ -1,4 +1,8 @@
-"""A progress bar for long runs on a terminal (time covered, rows, streams, ETA); silent under cron."""
+"""A progress bar for long runs on a terminal (time covered, rows, streams, ETA); silent under cron.
+
+The total is the time the streams' windows span; committed batches cover it up to their checkpoint, and a
+stream whose source ran out of data covers the rest of its window at once (the runner says so).
+"""
 
 from __future__ import annotations
 

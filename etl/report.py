@@ -13,7 +13,7 @@ from .gaps import Gap
 if TYPE_CHECKING:
     import polars as pl
 
-    from .base import Stream
+    from .stream import Stream
 
 
 @dataclass

@@ -7,6 +7,7 @@ which the sinks upsert to the same rows.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,19 +19,21 @@ from .base import PluginContext, Stream
 from .checkpoint import Checkpoints, read_json
 from .committer import Committer, SinkSlot, describe
 from .config import PipelineSpec, Project
-from .errors import ConfigError, LockedError
+from .errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, ConfigError, LockedError
 from .ledger import Ledger
 from .lock import PipelineLock
-from .log import get_logger
+from .log import get_logger, log_traceback
 from .progress import Progress
 from .report import Report, StreamResult
 from .timeframes import floor_ts, iso, now_ms, previous_bar
 from .unit import WorkUnit, build_transforms, chain_warmup, close_sources, execute, source_for
 
 log = get_logger("etl.runner")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
+LIVE_END = 253_370_764_800_000  # 9999-01-01: a live stream's window has no end
 
 Window = Callable[[Stream, Checkpoints], tuple[int, int]]
+# Runs a pipeline's units into its committer: fetch them (``fetch_units``) or follow them live (``etl.streaming``).
+Drive = Callable[[list[WorkUnit], Committer, Report, int], None]
 
 
 @dataclass
@@ -39,7 +42,8 @@ class Outcome:
 
     command: str
     results: list[StreamResult] = field(default_factory=list)
-    locked: list[str] = field(default_factory=list)
+    # pipeline -> why it could not run: another run held its lock, or another process one of its sink files
+    locked: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
 
     @property
@@ -131,6 +135,49 @@ def resume(project: Project, progress: bool = False) -> Outcome:
     return outcome
 
 
+def stream(project: Project, names: tuple[str, ...], stop: threading.Event) -> Outcome:
+    """Follow the named (or all) pipelines live until ``stop`` is set (``etl stream``), each under its lock."""
+    from .streaming import follower_drive
+
+    outcome = Outcome("stream")
+    began = time.monotonic()
+    specs = project.select(names)
+    for spec in specs:
+        _require_live(spec)
+    drive = follower_drive(stop)
+    threads = [threading.Thread(target=_run_locked, name=f"etl-stream-{spec.name}", args=(
+        project, spec, "stream", _checkpoint_path(project, spec.name), {"pipeline": spec.name}, _live(spec),
+        outcome, False, drive)) for spec in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcome.duration = time.monotonic() - began
+    return outcome
+
+
+def _require_live(spec: PipelineSpec) -> None:
+    from .plugins import registry
+
+    cls, dataset = registry().get("source", spec.source.plugin), spec.source.dataset
+    if dataset not in cls.live:
+        live = [f"{name} ({', '.join(registry().get('source', name).live)})" for name in registry().names("source")
+                if registry().get("source", name).live]
+        raise ConfigError(f"pipelines.{spec.name}.source: {spec.source.plugin} cannot follow {dataset} live; "
+                          f"live sources: {', '.join(live) or 'none installed'}")
+
+
+def _live(spec: PipelineSpec) -> Window:
+    """From the checkpoint (or ``start``, or now) on, with no end but the pipeline's own."""
+    def window(stream: Stream, checkpoints: Checkpoints) -> tuple[int, int]:
+        start = checkpoints.next(stream.label)
+        if start is None:
+            start = spec.source.start if spec.source.start is not None else _last_closed(stream)
+        return start, spec.source.end if spec.source.end is not None else LIVE_END
+
+    return window
+
+
 def _last_closed(stream: Stream) -> int:
     """Never ask for the interval still forming: stop at the start of the current bar."""
     now = now_ms()
@@ -157,50 +204,42 @@ def _fixed(spec: PipelineSpec, start: int, end: int) -> Window:
 
 
 def _run_locked(project: Project, spec: PipelineSpec, command: str, checkpoint_path: Path,
-                header: dict[str, Any], window: Window, outcome: Outcome, progress: bool) -> None:
+                header: dict[str, Any], window: Window, outcome: Outcome, progress: bool,
+                drive: Drive | None = None) -> None:
     try:
         with PipelineLock(project.state_dir, spec.name):
             checkpoints = Checkpoints(checkpoint_path, header)
             if header.get("kind") == "backfill":
                 checkpoints.update()
-            results = _run_pipeline(project, spec, command, checkpoints, window, progress)
+            results, sinks_locked = _run_pipeline(project, spec, command, checkpoints, window, progress,
+                                                  drive or fetch_units)
     except LockedError as exc:
         log.warning("pipeline locked", pipeline=spec.name, error=str(exc))
-        outcome.locked.append(spec.name)
+        outcome.locked[spec.name] = str(exc)
         return
     outcome.results.extend(results)
+    if sinks_locked:
+        outcome.locked[spec.name] = sinks_locked
     if header.get("kind") == "backfill" and results and all(result.ok for result in results):
         checkpoints.update(status="done", finished=iso(now_ms()))
 
 
-def _open_sinks(project: Project, spec: PipelineSpec, dataset_name: str) -> list[SinkSlot]:
+def _sink_slots(project: Project, spec: PipelineSpec, dataset_name: str) -> list[SinkSlot]:
+    """The pipeline's sinks, built but not opened: the committer opens them at its first write."""
     from .plugins import registry
 
     context = PluginContext(spec.name, project.base_dir, project.state_dir)
-    slots: list[SinkSlot] = []
-    try:
-        for sink_spec in spec.sinks:
-            settings = dict(sink_spec.settings)
-            table = settings.pop("table") or dataset_name
-            sink = registry().get("sink", sink_spec.plugin)(settings, context)
-            sink.open()
-            slots.append(SinkSlot(sink, table))
-    except Exception:
-        _close_sinks(slots)
-        raise
-    return slots
-
-
-def _close_sinks(slots: list[SinkSlot]) -> None:
-    for slot in slots:
-        try:
-            slot.sink.close()
-        except Exception as exc:
-            log.error("sink failed to close", sink=slot.sink.name, error=str(exc))
+    return [SinkSlot(registry().get("sink", sink_spec.plugin)(dict(sink_spec.settings), context),
+                     sink_spec.table or dataset_name) for sink_spec in spec.sinks]
 
 
 def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoints: Checkpoints,
-                  window: Window, progress: bool) -> list[StreamResult]:
+                  window: Window, progress: bool, drive: Drive) -> tuple[list[StreamResult], str | None]:
+    """Run the pipeline's streams; their results, and why the pipeline was locked out of its sinks, if it was.
+
+    A locked-out pipeline wrote nothing: only its streams that failed on their own are results (and ledger
+    rows), so ``etl status`` keeps the others' last real run.
+    """
     from .datasets import dataset
 
     ledger = Ledger(project.state_dir)
@@ -208,11 +247,33 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     report = Report(spec.name, project.state_dir / "quarantine")
     began = time.monotonic()
     schema = dataset(spec.source.dataset)
+    units = plan_units(project, spec, checkpoints, window)
+    bar = Progress(enabled=progress, label=f"{command} {spec.name}",
+                   total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
+    committer = Committer(_sink_slots(project, spec, schema.name), schema, checkpoints, report, bar,
+                          spec.commit_rows, spec.commit_mb * 2**20, spec.sink_wait)
+    try:
+        with bar, committer:
+            drive(units, committer, report, max(1, min(spec.concurrency, len(units))))
+    finally:
+        close_sources()
+    results = [report.result(unit.stream) for unit in units]
+    if committer.locked:
+        results = [result for result in results if result.error]
+    ledger.record_streams(run_id, results)
+    failed = any(result.error for result in results)
+    status = "failed" if failed else ("locked" if committer.locked else "ok")
+    ledger.finish_run(run_id, status, results, time.monotonic() - began)
+    ledger.close()
+    return results, committer.locked
+
+
+def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, window: Window) -> list[WorkUnit]:
+    """One unit per stream of the pipeline's source: its window from the checkpoint, and its warm-up."""
     source = source_for(spec.source)
-    streams = source.streams()
     transforms = build_transforms(spec.name, spec.transforms, project.base_dir, project.state_dir)
     units = []
-    for stream in streams:
+    for stream in source.streams():
         start, end = window(stream, checkpoints)
         warmup_rows = chain_warmup(transforms, stream)
         resumed = checkpoints.next(stream.label)
@@ -221,46 +282,37 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
         warmup_ms = start - source.warmup_start(stream, start, warmup_rows) if warmup_rows else 0
         units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows, warmup_ms,
                               spec.batch_rows, project.base_dir, project.state_dir, previous, committed))
-    bar = Progress(enabled=progress, label=f"{command} {spec.name}",
-                   total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
-    try:
-        slots = _open_sinks(project, spec, schema.name)
-    except Exception as exc:
-        message = f"cannot open sinks: {describe(exc)}"
-        log.error("pipeline failed", pipeline=spec.name, error=message)
-        for unit in units:
-            report.result(unit.stream).error = message
-        slots = []
-    else:
-        workers = max(1, min(spec.concurrency, len(units)))
-        committer = Committer(slots, schema, checkpoints, report, bar, spec.commit_rows,
-                              spec.commit_mb * 2**20)
-        with bar, committer, ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
-        _close_sinks(slots)
-    finally:
-        close_sources()
-    results = [report.result(unit.stream) for unit in units]
-    ledger.record_streams(run_id, results)
-    status = "failed" if any(result.error for result in results) else "ok"
-    ledger.finish_run(run_id, status, results, time.monotonic() - began)
-    ledger.close()
-    return results
+    return units
+
+
+def fetch_units(units: list[WorkUnit], committer: Committer, report: Report, workers: int) -> None:
+    """The batch driver: every unit's window, ``workers`` streams at a time."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
 
 
 def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
-    """Fetch and transform one stream, handing its batches to the committer in order."""
+    """Fetch and transform one stream, handing its batches to the committer in order.
+
+    The committer moves the progress bar up to each committed batch; when the source has delivered all it had,
+    the rest of the window (the files ended in March, the window runs to now) counts as covered at once.
+    """
     result = report.result(unit.stream)
     result.window_start, result.window_end = unit.start, unit.end
     if unit.start >= unit.end:
         result.skipped = "up to date"
         return
     committer.start_stream(unit.stream, unit.start)
+    delivered = unit.start
     try:
         for batch in execute(unit, report):
             if not committer.submit(unit.stream, batch, unit.end):
                 break
+            delivered = max(delivered, min(batch.next_ms, unit.end))
+        else:
+            committer.progress.advance(unit.end - delivered, 0)
     except Exception as exc:
+        log_traceback(log, "stream traceback", exc, pipeline=unit.pipeline, stream=unit.stream.label)
         committer.fail(unit.stream, describe(exc))
     log.debug("stream fetched", pipeline=unit.pipeline, stream=unit.stream.label,
               window=f"{iso(unit.start)}..{iso(unit.end)}")

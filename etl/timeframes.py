@@ -20,6 +20,7 @@ WEEK = 7 * DAY
 _MONDAY_OFFSET = 4 * DAY
 
 TIMEFRAMES: dict[str, int] = {
+    "1s": 1000,
     "1m": MINUTE,
     "2m": 2 * MINUTE,
     "3m": 3 * MINUTE,

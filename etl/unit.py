@@ -7,7 +7,7 @@ machine can run ``execute`` unchanged; committing the batches it yields is the r
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,10 +96,10 @@ def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
     from .report import use_report
 
     use_report(report)
-    return _Execution(unit, report).batches()
+    return Execution(unit, report).batches()
 
 
-class _Execution:
+class Execution:
     """One unit's journey: fetch -> conform -> gather ``batch_rows`` -> complete the warm-up -> transforms ->
     new rows only -> a batch with the checkpoint its commit earns."""
 
@@ -116,23 +116,33 @@ class _Execution:
         self.new_from = unit.start
         self.last_seen = unit.previous_ts
         self.committed: tuple[int, tuple[tuple[Any, ...], ...]] = (unit.start, unit.committed_keys)
+        self.reached_window = False
+        self.pending: list[pl.DataFrame] = []
+        self.pending_rows = 0
 
     def batches(self) -> Iterator[Batch]:
-        """Batches of at least ``batch_rows`` rows; rows before the window alone never make a batch."""
-        pending: list[pl.DataFrame] = []
-        rows, reached_window = 0, False
-        for frame in self.source.fetch(self.stream, self.fetch_start, self.unit.end):
+        return self.feed(self.source.fetch(self.stream, self.fetch_start, self.unit.end), self.unit.batch_rows)
+
+    def feed(self, frames: Iterable[pl.DataFrame], batch_rows: int) -> Iterator[Batch]:
+        """Batches of at least ``batch_rows`` rows of ``frames``, and of what is left at their end; rows before
+        the window alone never make a batch. Called again with later frames, it goes on where it stopped
+        (``etl stream`` feeds a stream's REST heal, then its live bars, through one execution); warm-up rows
+        read before anything new arrived wait for it."""
+        for frame in frames:
             conformed = self._conformed(frame) if frame.height else None
             if conformed is None:
                 continue
-            pending.append(conformed)
-            rows += conformed.height
-            reached_window = reached_window or _ms(conformed["ts"].max()) >= self.unit.start
-            if rows >= self.unit.batch_rows and reached_window:
-                yield from self._flush(pending)
-                pending, rows = [], 0
-        if reached_window and rows:
-            yield from self._flush(pending)
+            self.pending.append(conformed)
+            self.pending_rows += conformed.height
+            self.reached_window = self.reached_window or _ms(conformed["ts"].max()) >= self.unit.start
+            if self.pending_rows >= batch_rows and self.reached_window:
+                yield from self._flush_pending()
+        if self.reached_window and self.pending_rows:
+            yield from self._flush_pending()
+
+    def _flush_pending(self) -> Iterator[Batch]:
+        pending, self.pending, self.pending_rows = self.pending, [], 0
+        yield from self._flush(pending)
 
     def _conformed(self, frame: pl.DataFrame) -> pl.DataFrame | None:
         """The source's frame in the dataset schema and the fetch window; None when nothing is left."""

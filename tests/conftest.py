@@ -9,10 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from etl import plugins
-from etl.cli import cli
+from etl.testing.pipelines import PIPELINE_FILE, run_cli
+from etl.testing.pipelines import write_pipeline as write_pipeline_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_PACKAGES = Path(__file__).parent / "plugin_packages"
@@ -22,32 +22,22 @@ PLUGIN_PACKAGES = Path(__file__).parent / "plugin_packages"
 def write_pipeline(tmp_path: Path):
     """Write a pipeline file into tmp_path (dedented) and return its path."""
 
-    def write(text: str, name: str = "pipelines.toml") -> Path:
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(text))
-        return path
+    def write(text: str, name: str = PIPELINE_FILE) -> Path:
+        return write_pipeline_file(tmp_path, textwrap.dedent(text), name)
 
     return write
 
 
 @pytest.fixture
 def etl_cli():
-    """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr, output)."""
-
-    def invoke(*args: str, env: dict[str, str] | None = None):
-        return CliRunner().invoke(cli, ["--log-format", "json", *args], env=env, catch_exceptions=False)
-
-    return invoke
+    """Invoke the CLI in-process: the kit's ``run_cli`` (exit_code, stdout, stderr, output)."""
+    return run_cli
 
 
-def run_etl(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            pythonpath: list[Path] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m etl`` in a subprocess (for kills, locks and import checks)."""
-    full_env = {**os.environ, **(env or {})}
-    if pythonpath:
-        full_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
-    return subprocess.run([sys.executable, "-m", "etl", "--log-format", "json", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=300)
+def with_plugins(paths: list[Path]) -> dict[str, str]:
+    """Environment for the kit's ``run_subprocess`` that puts plugin folders ahead of the current PYTHONPATH."""
+    current = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join([*(str(path) for path in paths), *([current] if current else [])])}
 
 
 def _install(package: str, target: Path) -> Path:

@@ -77,7 +77,7 @@ class SinkConformance(PluginSuite):
     def sink_settings(self, tmp_path: Path, valid_options: dict[str, Any]) -> dict[str, Any]:
         """The sink's settings as the core validated them from a pipeline file."""
         (spec,) = self.load(tmp_path, valid_options).pipelines.values()
-        return {key: value for key, value in spec.sinks[0].settings.items() if key != "table"}
+        return spec.sinks[0].settings
 
     @pytest.fixture
     def context(self, tmp_path: Path) -> PluginContext:
@@ -97,7 +97,7 @@ class SinkConformance(PluginSuite):
               table: str | None = None) -> None:
         with self.session(settings, context) as sink:
             for batch in batches:
-                sink.write(batch, ohlcv(), table or self.table)
+                sink.store(batch, ohlcv(), table or self.table)
 
     def assert_stored(self, settings: dict[str, Any], expected: pl.DataFrame, what: str,
                       table: str | None = None, dataset: Dataset | None = None) -> None:
@@ -106,7 +106,12 @@ class SinkConformance(PluginSuite):
         stored = checks.align_types(self.read_rows(settings, table), expected)
         checks.check_same_rows(stored, expected, list(schema.key), f"{self.plugin} table {table!r} after {what}")
 
+    def write_inputs(self, folder: Path) -> None:
+        frames = {stream: sample_rows(ohlcv(), stream, START, ROWS, source="files") for stream in STREAMS}
+        write_stream_csvs(folder / INPUT_FOLDER, frames)
+
     def test_validate_writes_nothing(self, tmp_path: Path, valid_options: dict[str, Any]) -> None:
+        self.write_inputs(tmp_path)
         before = set(tmp_path.rglob("*"))
         path = write_pipeline(tmp_path, self.pipeline(tmp_path, valid_options))
         run = run_cli("validate", str(path))
@@ -167,7 +172,7 @@ class SinkConformance(PluginSuite):
             stream = Stream(name, "BTC-USD", "1h" if schema.has_timeframe else None)
             batch = sample_rows(schema, stream, START, ROWS)
             with self.session(sink_settings, context) as sink:
-                sink.write(batch, schema, name)
+                sink.store(batch, schema, name)
             self.assert_stored(sink_settings, batch, f"a {name} batch", table=name, dataset=schema)
 
     def test_tables_are_kept_apart(self, sink_settings: dict[str, Any], context: PluginContext) -> None:
@@ -188,7 +193,7 @@ class SinkConformance(PluginSuite):
         )
         self.write(sink_settings, context, first)
         with pytest.raises(SinkError) as raised, self.session(sink_settings, context) as sink:
-            sink.write(changed, ohlcv(), self.table)
+            sink.store(changed, ohlcv(), self.table)
         assert "quote_volume" in str(raised.value), f"the SinkError does not name the column: {raised.value}"
         self.assert_stored(sink_settings, first, "a refused batch")
 
@@ -200,8 +205,7 @@ class SinkConformance(PluginSuite):
         write_stream_csvs(tmp_path / INPUT_FOLDER, frames)
         path = write_pipeline(tmp_path, self.pipeline(tmp_path, valid_options))
         (spec,) = self.load(tmp_path, valid_options).pipelines.values()
-        settings = {key: value for key, value in spec.sinks[0].settings.items() if key != "table"}
-        table = spec.sinks[0].settings["table"] or "ohlcv"
+        settings, table = spec.sinks[0].settings, spec.sinks[0].table or "ohlcv"
         for attempt in ("first", "second"):
             run = run_cli("run", str(path))
             assert run.exit_code == 0, f"{attempt} etl run failed:\n{run}"

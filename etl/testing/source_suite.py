@@ -268,6 +268,31 @@ class SourceConformance(PluginSuite):
                                    f"{stream.label}: windows cut at {iso(first_cut)} and "
                                    f"{iso(second_cut)} versus the whole window")
 
+    def test_rows_before_a_time_are_the_window_rows_before_it(
+        self, source: Source, window: dict[Stream, WindowRead]
+    ) -> None:
+        """Warm-up is counted in rows: the last N rows before a time (``history``, or the core paging back
+        through ``fetch``) are the window's last N rows before it."""
+        from etl.datasets import conform, dataset
+        from etl.warmup import rows_before
+
+        for stream, whole in window.items():
+            if whole.rows.height < self.min_rows:
+                pytest.fail(f"{whole.label}: too few rows ({whole.rows.height}) to read rows before a time")
+            rows = whole.rows.sort("ts", maintain_order=True)
+            wanted = rows.height * 2 // 3
+            before = int(rows["ts"].dt.epoch("ms")[wanted])
+            expected = rows.head(wanted)
+            expected = expected.filter(expected["ts"] < rows["ts"][wanted]).tail(wanted // 2)
+
+            def prepare(frame: pl.DataFrame, stream: Stream = stream) -> pl.DataFrame:
+                return conform(frame, dataset(stream.dataset), stream, source.stored_name)
+
+            got = rows_before(source, stream, before, expected.height, prepare)
+            assert got is not None, f"{stream.label}: no rows before {iso(before)}, expected {expected.height}"
+            checks.check_same_rows(got, expected, list(dataset(stream.dataset).key),
+                                   f"{stream.label}: the {expected.height} rows before {iso(before)}")
+
     def test_same_window_twice_gives_same_rows(self, source: Source, window: dict[Stream, WindowRead]) -> None:
         from polars.testing import assert_frame_equal
 

@@ -80,7 +80,11 @@ class PluginSuite:
         """Write the pipeline to ``folder`` and validate it the way ``etl`` does."""
         return load(write_pipeline(folder, self.pipeline(folder, options, **variant)))
 
+    def write_inputs(self, folder: Path) -> None:
+        """Write the local files the suite's pipeline reads, since ``etl validate`` checks they exist (none here)."""
+
     def validate(self, folder: Path, options: dict[str, Any]) -> PipelineRun:
+        self.write_inputs(folder)
         return run_cli("validate", str(write_pipeline(folder, self.pipeline(folder, options))))
 
     def config_error(self, folder: Path, options: dict[str, Any], what: str) -> str:

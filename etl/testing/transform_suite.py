@@ -79,6 +79,9 @@ class TransformConformance(PluginSuite):
         schema = self.schema()
         return {stream: sample_rows(schema, stream, START, self.rows, source="files") for stream in self.streams()}
 
+    def write_inputs(self, folder: Path) -> None:
+        write_stream_csvs(folder / "input", self.input_frames())
+
     def end_ms(self) -> int:
         return START + self.rows * row_spacing(self.streams()[0])
 

@@ -49,7 +49,8 @@ class BinanceSource(ExchangeSource):
     name = "binance"
     exchange_id = "binance"
     datasets = ("ohlcv", "funding", "open_interest")
-    timeframes = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
+    live = ("ohlcv",)
+    timeframes = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
     market_types = {"spot": "spot", "usdm": "linear"}
     derivative_markets = ("usdm",)
     options = {
@@ -127,3 +128,15 @@ class BinanceSource(ExchangeSource):
             rows = self.request(stream, "fapiDataGetOpenInterestHist", params)
             if rows:
                 yield rows_to_frame(rows, OPEN_INTEREST_FIELDS)
+
+    # --- live (etl stream) ---
+
+    def subscriptions(self, streams: list[etl.Stream]) -> list[Any]:
+        from . import live
+
+        return live.subscriptions(self.settings, self.market, streams)
+
+    def parse_live(self, message: str | bytes, subscription: Any) -> Any:
+        from . import live
+
+        return live.parse(message, subscription)

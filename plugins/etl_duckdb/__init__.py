@@ -22,20 +22,33 @@ usual case) skips the delete. A batch replaces whole rows: a table column the ba
 lacks becomes NULL for the rows it rewrites, the same in every sink of this project. Keys are unique
 within a batch (the runner guarantees it).
 
-DuckDB lets one process at a time open a database file for writing: while another process (a second
-``etl run``, a notebook) holds it, the sink fails to open with a SinkError naming the file.
+DuckDB lets one process at a time open a database file for writing. The runner opens the sink at its
+first write and closes it after the pipeline's run; while another process (a second ``etl run``, a
+notebook) holds the file, opening raises SinkBusyError naming the file and the holder's PID, and the
+runner waits for it (the pipeline's ``sink_wait``).
+
+A fatal DuckDB error (out of memory or a full disk during a checkpoint) invalidates the database: every
+later statement fails with "database has been invalidated". The sink then reopens the file once and
+writes the batch again (the upsert is idempotent); if that fails too, this batch and every later one of
+the run fail with one message naming the file and the cause, without touching the file again.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import etl
-from etl.errors import SinkError
+from etl.errors import SinkBusyError, SinkError
+from etl.log import get_logger
 
+# DuckDB's message when another process has the file open for writing: "Could not set lock on file ...:
+# Conflicting lock is held in /usr/bin/python3 (PID 4242) by user etl".
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .* \(PID (\d+)\)")
+log = get_logger("etl.duckdb")
 VIEWS = ("etl_columns", "etl_keys", "etl_batch")
 APPEND_VACUUM_TASKS = 0
 REWRITE_VACUUM_TASKS = 100  # DuckDB's default
@@ -59,41 +72,85 @@ class DuckDBSink(etl.Sink):
             self.connection = duckdb.connect(str(path), config={"memory_limit": self.settings["memory_limit"],
                                                                 "preserve_insertion_order": False,
                                                                 "max_vacuum_tasks": APPEND_VACUUM_TASKS})
+        except duckdb.IOException as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if holder:
+                raise SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})") from exc
+            raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
         except duckdb.Error as exc:
             raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
         self._columns: dict[str, dict[str, str]] = {}
+        self._invalidated: str | None = None
 
     def close(self) -> None:
         self.connection.close()
 
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
+        """Upsert the batch; after a fatal error (the database is invalidated) reopen the file and write it
+        once more, which the delete-then-insert makes safe even if the failed commit had landed."""
         import duckdb
-        import polars as pl
 
-        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
-        if not frame.height:
-            return
-        missing = [column for column in dataset.key if column not in frame.columns]
-        if missing:
-            raise SinkError(f"duckdb table {table!r}: the batch lacks key column(s) {', '.join(missing)}")
-        connection = self.connection
+        if self._invalidated:
+            raise SinkError(self._invalidated)
+        path = self.settings["path"]
         try:
-            connection.begin()
             try:
-                self._prepare_table(table, dataset, frame)
-                near = self._stored_near(table, frame, dataset)
-                deleted = self._delete(table, *near, frame.select(dataset.key)) if near else 0
-                with _scan(connection, "etl_batch", frame):
-                    connection.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM etl_batch")
-                self._commit(vacuum=deleted > 0)
-            except Exception:
-                connection.rollback()
-                for view in VIEWS:
-                    connection.unregister(view)
-                self._columns.pop(table, None)
-                raise
+                self._upsert(frame, dataset, table)
+            except duckdb.FatalException as exc:
+                log.warning("duckdb database invalidated; reopening it and writing the batch again", path=str(path),
+                            table=table, error=_one_line(exc))
+                self._reopen(exc)
+                self._upsert(frame, dataset, table)
+        except duckdb.FatalException as exc:
+            self._invalidated = (f"duckdb {path}: a fatal error invalidated the database again after it was "
+                                 f"reopened ({_one_line(exc)}); nothing more is written to it in this run")
+            raise SinkError(self._invalidated) from exc
         except duckdb.Error as exc:
-            raise SinkError(f"duckdb {self.settings['path']} table {table!r}: {exc}") from exc
+            raise SinkError(f"duckdb {path} table {table!r}: {_one_line(exc)}") from exc
+
+    def _upsert(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
+        """Delete the batch's stored keys and insert the batch, in one transaction."""
+        import duckdb
+
+        connection = self.connection
+        connection.begin()
+        try:
+            self._prepare_table(table, dataset, frame)
+            near = self._stored_near(table, frame, dataset)
+            deleted = self._delete(table, *near, frame.select(dataset.key)) if near else 0
+            with _scan(connection, "etl_batch", frame):
+                connection.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM etl_batch")
+            self._commit(vacuum=deleted > 0)
+        except Exception as exc:
+            self._columns.pop(table, None)
+            if not isinstance(exc, duckdb.FatalException):  # an invalidated database refuses even a rollback
+                self._roll_back()
+            raise
+
+    def _roll_back(self) -> None:
+        """End the failed transaction and drop its views. A commit that failed writing (a full disk) has
+        already ended it, and DuckDB's "no transaction is active" must not hide the error that did."""
+        import duckdb
+
+        with suppress(duckdb.TransactionException):
+            self.connection.rollback()
+        for view in VIEWS:
+            self.connection.unregister(view)
+
+    def _reopen(self, cause: Exception) -> None:
+        """A fresh connection after a fatal error: DuckDB drops the invalidated database once its last
+        connection closes, and the next open replays the file's write-ahead log."""
+        import duckdb
+
+        with suppress(duckdb.Error):
+            self.connection.close()
+        try:
+            self.open()
+        except SinkError as exc:
+            self._invalidated = (f"duckdb {self.settings['path']}: a fatal error invalidated the database "
+                                 f"({_one_line(cause)}) and reopening it failed ({exc}); nothing more is written "
+                                 f"to it in this run")
+            raise SinkError(self._invalidated) from exc
 
     def _stored_near(self, table: str, frame: Any, dataset: etl.Dataset) -> tuple[str, list[Any]] | None:
         """Where stored rows that may share a key with the batch are (a SQL condition and its parameters),
@@ -213,6 +270,11 @@ class _ArrowStream:
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self.frame.__arrow_c_stream__(requested_schema)
+
+
+def _one_line(exc: Exception) -> str:
+    """DuckDB's message on one line: an invalidated database's error quotes the original one on the next."""
+    return " ".join(str(exc).split())
 
 
 def _quote(name: str) -> str:

@@ -44,6 +44,33 @@ class FilesSource(etl.Source):
         if self.settings["layout"] == "binance" and self.settings["columns"]:
             raise ConfigError("layout = 'binance' fixes the columns; remove 'columns'")
 
+    def check_inputs(self) -> None:
+        """Every stream has files, in a format this source reads.
+
+        A ``.feather`` or zipped file would otherwise be parsed as CSV and fail at run time with a garbled message.
+        """
+        for stream in self.streams():
+            try:
+                files = self._files(stream)
+            except SourceError as exc:
+                raise ConfigError(str(exc)) from None
+            for file in files:
+                self._check_format(file)
+
+    def _format(self, file: Path) -> str:
+        """The format ``file`` is read as: the ``format`` option, or by its suffix."""
+        kind = self.settings["format"]
+        if kind == "auto":
+            kind = "parquet" if file.suffix.lower() in {".parquet", ".pq"} else "csv"
+        return kind
+
+    def _check_format(self, file: Path) -> None:
+        kind = self._format(file)
+        detected = detect_format(file)
+        if detected != kind:
+            raise ConfigError(f"files: cannot read {file} as {kind}: detected format {detected}; "
+                              f"the files source reads csv and parquet")
+
     def _files(self, stream: etl.Stream) -> list[Path]:
         pattern = self.settings["path"].format(symbol=stream.symbol, timeframe=stream.timeframe or "")
         path = Path(pattern).expanduser()
@@ -57,10 +84,7 @@ class FilesSource(etl.Source):
     def _scan(self, file: Path) -> Any:
         import polars as pl
 
-        kind = self.settings["format"]
-        if kind == "auto":
-            kind = "parquet" if file.suffix.lower() in {".parquet", ".pq"} else "csv"
-        if kind == "parquet":
+        if self._format(file) == "parquet":
             return pl.scan_parquet(file)
         if self.settings["layout"] == "binance":
             return scan_klines(file)
@@ -149,6 +173,30 @@ class FilesSource(etl.Source):
             )
             return parsed.alias("ts")
         return ts
+
+
+_MAGIC = (
+    (b"PAR1", "parquet"),
+    (b"ARROW1", "feather (Arrow IPC)"),
+    (b"PK\x03\x04", "zip"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"BZh", "bzip2"),
+    (b"\xff\xff\xff\xff", "Arrow IPC stream"),
+)
+
+
+def detect_format(file: Path) -> str:
+    """What ``file`` holds, from its first bytes: a known binary format, ``csv`` for text, else ``binary``."""
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise ConfigError(f"files: cannot read {file}: {exc.strerror}") from None
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return "binary" if b"\0" in head else "csv"
 
 
 @etl.hookimpl

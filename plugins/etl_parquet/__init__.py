@@ -57,10 +57,8 @@ class ParquetSink(etl.Sink):
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         import polars as pl
 
-        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
-        if not frame.height:
-            return
-        _check_keys(frame, dataset, table)
+        if "ts" not in frame.columns:
+            raise SinkError(f"parquet table {table!r}: the batch lacks column ts, which picks its month file")
         partition_columns = [column for column in PARTITION_COLUMNS if column in dataset.column_names]
         ts = pl.col("ts").dt.convert_time_zone("UTC") if frame.schema["ts"].time_zone else pl.col("ts")
         keyed = frame.with_columns(ts.dt.strftime("%Y-%m").alias("__month"))
@@ -81,16 +79,6 @@ class ParquetSink(etl.Sink):
         buffer = io.BytesIO()
         merged.write_parquet(buffer, compression="zstd", compression_level=self.settings["compression_level"])
         atomic_write_bytes(target, buffer.getvalue())
-
-
-def _check_keys(frame: Any, dataset: etl.Dataset, table: str) -> None:
-    missing = [column for column in (*dataset.key, "ts") if column not in frame.columns]
-    if missing:
-        raise SinkError(f"parquet table {table!r}: the batch lacks column(s) {', '.join(dict.fromkeys(missing))}")
-    for column in dataset.key:
-        nulls = frame[column].null_count()
-        if nulls:
-            raise SinkError(f"parquet table {table!r}: key column {column!r} is null in {nulls} row(s)")
 
 
 def _conformed(existing: Any, batch: Any, table: str, target: Path) -> Any:

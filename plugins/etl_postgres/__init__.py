@@ -46,7 +46,7 @@ TIMESCALE = "timescaledb"
 class PostgresSink(etl.Sink):
     name = "postgres"
     options = {
-        "dsn": etl.Option(str, help="libpq URL or key=value string; put the password in ${ENV}"),
+        "dsn": etl.Option(str, help="libpq URL or key=value string; put the password in ${ENV}", secret=True),
         "schema": etl.Option(str, "public", help="schema of the tables, created if missing"),
         "hypertable": etl.Option(bool, False, help="make new tables TimescaleDB hypertables on ts"),
         "retries": etl.Option(int, 5, help="attempts per batch when the connection drops"),
@@ -140,11 +140,6 @@ class PostgresSink(etl.Sink):
                         f"which {database} lacks; {advice}, or set hypertable = false")
 
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
-        import polars as pl
-
-        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
-        if not frame.height:
-            return
         types = {name: postgres_type(dtype, name, table) for name, dtype in frame.schema.items()}
         self._retrying(lambda: self._write_batch(frame, types, dataset, table))
 

@@ -59,11 +59,6 @@ class SQLiteSink(etl.Sink):
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         import sqlite3
 
-        import polars as pl
-
-        frame = frame.select([name for name, dtype in frame.schema.items() if dtype != pl.Null])
-        if not frame.height:
-            return
         types = {name: _sqlite_type(dtype, name, table) for name, dtype in frame.schema.items()}
         try:
             columns = self._prepare_table(types, dataset, table)

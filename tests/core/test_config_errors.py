@@ -35,6 +35,19 @@ CASES = {
         GOOD_SOURCE + 'colour = "red"\n' + GOOD_SINK,
         "Unknown key 'colour' in pipelines.crypto.source; valid keys: ",
     ),
+    "misspelled core key": (
+        GOOD_SOURCE.replace("symbols =", "symbol =") + GOOD_SINK,
+        "Unknown key 'symbol' in pipelines.crypto.source (did you mean 'symbols'?); valid keys: batch_rows, columns, "
+        "dataset, end, extras, format, layout, path, plugin, start, symbols, timeframes, ts_format, ts_unit",
+    ),
+    "misspelled required sink key": (
+        GOOD_SOURCE + GOOD_SINK.replace("path =", "pth ="),
+        "Unknown key 'pth' in pipelines.crypto.sinks[0] (did you mean 'path'?); valid keys: memory_limit, path, table",
+    ),
+    "misspelled top-level key": (
+        "[setings]\n" + GOOD_SOURCE + GOOD_SINK,
+        "Unknown key 'setings' in the top level (did you mean 'settings'?); valid keys: pipelines, settings",
+    ),
     "unknown sink key": (
         GOOD_SOURCE + GOOD_SINK + "flavour = 1\n",
         "Unknown key 'flavour' in pipelines.crypto.sinks[0]; valid keys: memory_limit, path, table",
@@ -49,11 +62,11 @@ CASES = {
     ),
     "bad timeframe": (
         GOOD_SOURCE.replace('["1h"]', '["1hour"]') + GOOD_SINK,
-        "Invalid timeframe '1hour' in pipelines.crypto.source.timeframes; files offers: 1m, 2m, 3m, 5m",
+        "Invalid timeframe '1hour' in pipelines.crypto.source.timeframes; files offers: 1s, 1m, 2m, 3m, 5m",
     ),
     "missing timeframes": (
         GOOD_SOURCE.replace('timeframes = ["1h"]', "") + GOOD_SINK,
-        "Missing key 'timeframes' in pipelines.crypto.source; files offers: 1m",
+        "Missing key 'timeframes' in pipelines.crypto.source; files offers: 1s, 1m",
     ),
     "bad date": (
         GOOD_SOURCE.replace('"2024-01-01"', '"2024-13-45"') + GOOD_SINK,
@@ -82,8 +95,8 @@ CASES = {
     ),
     "unknown pipeline key": (
         GOOD_SOURCE + GOOD_SINK + "[pipelines.crypto.extra]\n",
-        "Unknown key 'extra' in pipelines.crypto; valid keys: batch_rows, commit_mb, commit_rows, concurrency, sinks, "
-        "source, transforms",
+        "Unknown key 'extra' in pipelines.crypto; valid keys: batch_rows, commit_mb, commit_rows, concurrency, "
+        "sink_wait, sinks, source, transforms",
     ),
     "bad concurrency": (
         "[pipelines.crypto]\nconcurrency = 0\n" + GOOD_SOURCE + GOOD_SINK,
@@ -125,6 +138,8 @@ def test_unknown_pipeline_name_lists_the_valid_ones(write_pipeline, etl_cli):
 
 def test_env_variables_are_substituted(write_pipeline, etl_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("ETL_TEST_DATA", str(tmp_path / "vendor"))
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "BTCUSDT.csv").write_text("ts,open,high,low,close,volume\n")
     path = write_pipeline(GOOD_SOURCE.replace('path = "x.csv"', 'path = "${ETL_TEST_DATA}/{symbol}.csv"') + GOOD_SINK)
     result = etl_cli("validate", str(path))
     assert result.exit_code == 0, result.output

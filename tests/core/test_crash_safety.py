@@ -13,7 +13,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.conftest import run_etl
+from etl.testing.pipelines import PipelineRun, run_subprocess
+from tests.conftest import with_plugins
 
 PIPELINE = """
     [pipelines.hist]
@@ -55,9 +56,9 @@ def make_project(folder: Path) -> Path:
     return path
 
 
-def backfill(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_etl("backfill", str(path), "--pipeline", "hist", "--start", "2024-01-01", "--end", "2024-04-01",
-                   env=env)
+def backfill(path: Path, env: dict[str, str] | None = None) -> PipelineRun:
+    return run_subprocess("backfill", str(path), "--pipeline", "hist", "--start", "2024-01-01", "--end", "2024-04-01",
+                          env=env)
 
 
 def contents(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -75,7 +76,7 @@ def contents(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.DataFrame]:
     folder = tmp_path_factory.mktemp("reference")
     result = backfill(make_project(folder))
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     db, lake = contents(folder)
     assert db.height == 3 * HOURS
     return db, lake
@@ -87,13 +88,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, p
 def test_resume_after_sigkill_equals_an_uninterrupted_run(crash_at, reference, tmp_path):
     path = make_project(tmp_path)
     killed = backfill(path, env={"ETL_CRASH_AT": crash_at})
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert killed.exit_code == -signal.SIGKILL, killed.stderr
 
     records = list((tmp_path / ".etl" / "backfills").glob("*.json"))
     assert len(records) == 1 and json.loads(records[0].read_text())["status"] == "running"
 
-    resumed = run_etl("backfill", str(path), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = run_subprocess("backfill", str(path), "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
     assert resumed.stdout.splitlines()[-1].startswith("etl backfill ok: 3 streams")
     db, lake = contents(tmp_path)
     assert db.equals(reference[0])
@@ -102,17 +103,17 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(crash_at, reference, t
     assert json.loads(records[0].read_text())["status"] == "done"
     assert not list((tmp_path / ".etl").rglob("*.tmp"))
 
-    again = run_etl("backfill", str(path), "--resume")
-    assert again.returncode == 0
+    again = run_subprocess("backfill", str(path), "--resume")
+    assert again.exit_code == 0
     assert again.stdout == "No unfinished backfills.\n"
 
 
 def test_second_crash_during_resume_still_converges(reference, tmp_path):
     path = make_project(tmp_path)
-    assert backfill(path, env={"ETL_CRASH_AT": "between_sinks:5"}).returncode == -signal.SIGKILL
-    crashed_again = run_etl("backfill", str(path), "--resume", env={"ETL_CRASH_AT": "sink_commit:3"})
-    assert crashed_again.returncode == -signal.SIGKILL
-    assert run_etl("backfill", str(path), "--resume").returncode == 0
+    assert backfill(path, env={"ETL_CRASH_AT": "between_sinks:5"}).exit_code == -signal.SIGKILL
+    crashed_again = run_subprocess("backfill", str(path), "--resume", env={"ETL_CRASH_AT": "sink_commit:3"})
+    assert crashed_again.exit_code == -signal.SIGKILL
+    assert run_subprocess("backfill", str(path), "--resume").exit_code == 0
     db, lake = contents(tmp_path)
     assert db.equals(reference[0]) and lake.equals(reference[1])
 
@@ -148,8 +149,8 @@ def test_concurrent_run_exits_75_and_the_first_one_finishes(plugin_sites, write_
     deadline = time.monotonic() + 30
     while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = run_etl("run", str(path), pythonpath=[plugin_sites["etl-synthetic"]])
-    assert second.returncode == 75
+    second = run_subprocess("run", str(path), env=with_plugins([plugin_sites["etl-synthetic"]]))
+    assert second.exit_code == 75
     assert f"Pipeline 'slow' is locked by another run (pid {first.pid}, lock {lock}); nothing ran" in second.stdout + \
         second.stderr
     assert second.stdout.splitlines()[-1].startswith("etl run locked: 0 streams, 0 rows")
@@ -161,14 +162,14 @@ def test_concurrent_run_exits_75_and_the_first_one_finishes(plugin_sites, write_
 def test_lock_left_by_a_killed_run_does_not_block(plugin_sites, write_pipeline, tmp_path):
     path = write_pipeline(SLOW_PIPELINE.replace("delay = 0.4", "delay = 0.0"))
     site = [plugin_sites["etl-synthetic"]]
-    killed = run_etl("run", str(path), pythonpath=site, env={"ETL_CRASH_AT": "after_batch:2"})
-    assert killed.returncode == -signal.SIGKILL
+    killed = run_subprocess("run", str(path), env={**with_plugins(site), "ETL_CRASH_AT": "after_batch:2"})
+    assert killed.exit_code == -signal.SIGKILL
     assert (tmp_path / ".etl" / "locks" / "slow.lock").exists()
     with duckdb.connect(str(tmp_path / "slow.duckdb"), read_only=True) as con:
         [(committed,)] = con.execute("select count(*) from ohlcv").fetchall()
     assert 0 < committed < 24
-    rerun = run_etl("run", str(path), pythonpath=site)
-    assert rerun.returncode == 0, rerun.stderr
+    rerun = run_subprocess("run", str(path), env=with_plugins(site))
+    assert rerun.exit_code == 0, rerun.stderr
     assert f"{24 - committed} rows" in rerun.stdout
     with duckdb.connect(str(tmp_path / "slow.duckdb"), read_only=True) as con:
         assert con.execute("select count(*), count(distinct ts) from ohlcv").fetchall() == [(24, 24)]

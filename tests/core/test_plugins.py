@@ -8,7 +8,8 @@ import sys
 
 import duckdb
 
-from tests.conftest import run_etl
+from etl.testing.pipelines import run_subprocess
+from tests.conftest import with_plugins
 
 SYNTHETIC_PIPELINE = """
     [pipelines.synth.source]
@@ -25,8 +26,8 @@ SYNTHETIC_PIPELINE = """
 
 
 def plugins_json(*paths) -> list[dict]:
-    result = run_etl("plugins", "--json", pythonpath=list(paths))
-    assert result.returncode == 0, result.stderr
+    result = run_subprocess("plugins", "--json", env=with_plugins(list(paths)))
+    assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
 
@@ -55,8 +56,8 @@ def test_builtins_come_through_the_same_entry_points(plugin_sites):
 
 def test_third_party_source_runs_in_a_pipeline(plugin_sites, write_pipeline, tmp_path):
     path = write_pipeline(SYNTHETIC_PIPELINE)
-    result = run_etl("run", str(path), pythonpath=[plugin_sites["etl-synthetic"]])
-    assert result.returncode == 0, result.stderr
+    result = run_subprocess("run", str(path), env=with_plugins([plugin_sites["etl-synthetic"]]))
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[-1].startswith("etl run ok: 2 streams, 96 rows")
     with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
         assert con.execute("select symbol, count(*) from ohlcv group by 1 order by 1").fetchall() == [
@@ -71,18 +72,18 @@ def test_broken_plugin_is_reported_and_the_others_keep_working(plugin_sites, wri
     assert listing["broken"]["registered"] == []
     assert listing["synthetic"]["error"] is None
 
-    text = run_etl("plugins", pythonpath=paths)
-    assert text.returncode == 0
+    text = run_subprocess("plugins", env=with_plugins(paths))
+    assert text.exit_code == 0
     assert "error: broken (etl-broken 0.0.1): ImportError: etl_broken needs the 'unobtainium' package" in text.stdout
     assert "plugin failed to load" in text.stderr
 
-    result = run_etl("run", str(write_pipeline(SYNTHETIC_PIPELINE)), pythonpath=paths)
-    assert result.returncode == 0, result.stderr
+    result = run_subprocess("run", str(write_pipeline(SYNTHETIC_PIPELINE)), env=with_plugins(paths))
+    assert result.exit_code == 0, result.stderr
 
 
 def test_duplicate_name_is_refused_naming_both_packages(plugin_sites, write_pipeline):
     paths = [plugin_sites["etl-clash"]]
-    result = run_etl("plugins", pythonpath=paths)
+    result = run_subprocess("plugins", env=with_plugins(paths))
     assert "duplicate plugin name refused" in result.stderr
     assert "market-etl (files) and etl-clash (clash)" in result.stderr
 
@@ -97,18 +98,19 @@ def test_duplicate_name_is_refused_naming_both_packages(plugin_sites, write_pipe
         plugin = "duckdb"
         path = "p.duckdb"
     """)
-    run = run_etl("run", str(pipeline), pythonpath=paths)
-    assert run.returncode == 2
+    run = run_subprocess("run", str(pipeline), env=with_plugins(paths))
+    assert run.exit_code == 2
     assert ("Source 'files' in pipelines.p.source.plugin is registered by both market-etl (files) and "
             "etl-clash (clash)") in run.stderr
 
 
 def test_etl_load_plugins_limits_third_party_plugins(plugin_sites):
     paths = [plugin_sites["etl-synthetic"], plugin_sites["etl-broken"]]
-    only = by_name(json.loads(run_etl("plugins", "--json", pythonpath=paths,
-                                      env={"ETL_LOAD_PLUGINS": "synthetic"}).stdout))
+    only = by_name(json.loads(run_subprocess("plugins", "--json",
+                                             env={**with_plugins(paths), "ETL_LOAD_PLUGINS": "synthetic"}).stdout))
     assert "synthetic" in only and "broken" not in only and "duckdb" in only
-    none = by_name(json.loads(run_etl("plugins", "--json", pythonpath=paths, env={"ETL_LOAD_PLUGINS": ""}).stdout))
+    none = by_name(json.loads(run_subprocess("plugins", "--json",
+                                             env={**with_plugins(paths), "ETL_LOAD_PLUGINS": ""}).stdout))
     assert "synthetic" not in none and "broken" not in none and "files" in none
 
 

@@ -43,12 +43,12 @@ def test_status_shows_checkpoint_and_last_result(use_plugins, write_pipeline, et
     path = write_pipeline(PIPELINE)
     before = etl_cli("status", str(path))
     assert before.stdout.splitlines()[0].split() == [
-        "pipeline", "stream", "checkpoint", "lag", "gaps", "last", "run", "rows", "result"
+        "pipeline", "stream", "checkpoint", "lag", "gaps", "missing", "bars", "last", "run", "rows", "result"
     ]
-    assert [line.split()[:5] for line in before.stdout.splitlines()[1:]] == [
-        ["synth", "ohlcv/AAA/1h", "-", "0", "never"],
-        ["synth", "ohlcv/BAD/1h", "-", "0", "never"],
-        ["synth", "ohlcv/CCC/1h", "-", "0", "never"],
+    assert [line.split()[:6] for line in before.stdout.splitlines()[1:]] == [
+        ["synth", "ohlcv/AAA/1h", "-", "0", "0", "never"],
+        ["synth", "ohlcv/BAD/1h", "-", "0", "0", "never"],
+        ["synth", "ohlcv/CCC/1h", "-", "0", "0", "never"],
     ]
     etl_cli("run", str(path))
     rows = {line.split()[1]: line for line in etl_cli("status", str(path)).stdout.splitlines()[1:]}
@@ -142,6 +142,9 @@ def write_hours(path, hours):
 
 def test_gaps_are_recorded_per_stream_and_listed_by_status(write_pipeline, etl_cli, tmp_path):
     path = write_pipeline(GAPPY)
+    write_hours(tmp_path / "AAA.csv", [0, 1, 2])
+    etl_cli("run", str(path))
+    assert etl_cli("status", str(path), "--gaps").stdout == "no missing bars\n"
     write_hours(tmp_path / "AAA.csv", [0, 1, 2, 5, 6, 7, 8])
     result = etl_cli("run", str(path))
     assert result.exit_code == 0
@@ -150,8 +153,9 @@ def test_gaps_are_recorded_per_stream_and_listed_by_status(write_pipeline, etl_c
     assert etl_cli("run", str(path)).stdout.splitlines()[-1].endswith(", gaps: 1, missing bars: 1")
 
     status = etl_cli("status", str(path)).stdout.splitlines()[1].split()
-    assert status[1:5] == ["ohlcv/AAA/1h", "2024-01-01T12:00:00Z", status[3], "3"]
+    assert status[1:6] == ["ohlcv/AAA/1h", "2024-01-01T12:00:00Z", status[3], "2", "3"]
     listed = etl_cli("status", str(path), "--gaps").stdout.splitlines()
+    assert listed[0].split() == ["pipeline", "stream", "from", "to", "missing", "bars"]
     assert [line.split() for line in listed[1:]] == [
         ["g", "ohlcv/AAA/1h", "2024-01-01T03:00:00Z", "2024-01-01T05:00:00Z", "2"],
         ["g", "ohlcv/AAA/1h", "2024-01-01T09:00:00Z", "2024-01-01T10:00:00Z", "1"],
@@ -211,7 +215,7 @@ def test_commit_mb_bounds_the_rows_of_one_commit(write_pipeline, tmp_path):
     """A commit stops gathering batches at commit_mb even far below commit_rows (killed after the first commit)."""
     import polars as pl
 
-    from tests.conftest import run_etl
+    from etl.testing.pipelines import run_subprocess
 
     minutes = 30_000
     for symbol in ("AAA", "BBB", "CCC"):
@@ -238,14 +242,14 @@ def test_commit_mb_bounds_the_rows_of_one_commit(write_pipeline, tmp_path):
         plugin = "duckdb"
         path = "wide.duckdb"
     """)
-    killed = run_etl("run", str(path), env={"ETL_CRASH_AT": "after_batch:1"})
-    assert killed.returncode == -9
+    killed = run_subprocess("run", str(path), env={"ETL_CRASH_AT": "after_batch:1"})
+    assert killed.exit_code == -9
     with duckdb.connect(str(tmp_path / "wide.duckdb"), read_only=True) as con:
         [(first_commit,)] = con.execute("select count(*) from ohlcv").fetchall()
     # A 5,000-row batch of these columns is about 0.25 MB: the commit closes once it holds 1 MB, after 4 or 5
     # batches; with commit_mb = 64 the first commit takes all 90,000 rows.
     assert 5_000 <= first_commit <= 30_000
-    assert run_etl("run", str(path)).returncode == 0
+    assert run_subprocess("run", str(path)).exit_code == 0
     with duckdb.connect(str(tmp_path / "wide.duckdb"), read_only=True) as con:
         assert con.execute("select count(*), count(distinct (symbol, ts)) from ohlcv").fetchall() == [
             (3 * minutes, 3 * minutes)]

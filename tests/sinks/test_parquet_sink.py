@@ -55,7 +55,7 @@ def test_pipeline_writes_one_zstd_file_per_stream_and_month(tmp_path: Path) -> N
 def test_partition_values_are_encoded_and_readers_decode_them(sink, lake: Path) -> None:
     schema = dataset("trades")
     batch = sample_rows(schema, etl.Stream("trades", "BTC/USDT:USDT"), START, 5)
-    sink.write(batch, schema, "trades")
+    sink.store(batch, schema, "trades")
     assert files(lake) == ["trades/source=sample/symbol=BTC%2FUSDT%3AUSDT/month=2024-01/data.parquet"]
     read = duckdb.sql(f"SELECT * FROM read_parquet('{lake}/trades/**/*.parquet', hive_partitioning=true, "
                       f"union_by_name=true)").pl()
@@ -69,8 +69,8 @@ def test_documented_duckdb_read_sees_every_row_after_a_column_is_added(sink, lak
     january = sample_rows(dataset("ohlcv"), stream, START, 24)
     february = sample_rows(dataset("ohlcv"), stream, START, 72, first_index=48).with_columns(
         pl.lit(55.5).alias("rsi_14"))
-    sink.write(january, dataset("ohlcv"), "ohlcv")
-    sink.write(february, dataset("ohlcv"), "ohlcv")
+    sink.store(january, dataset("ohlcv"), "ohlcv")
+    sink.store(february, dataset("ohlcv"), "ohlcv")
     read = duckdb.sql(f"SELECT * EXCLUDE (month) FROM read_parquet('{lake}/ohlcv/**/*.parquet', "
                       f"hive_partitioning=true, union_by_name=true)").pl()
     expected = pl.concat([january, february], how="diagonal")
@@ -80,26 +80,26 @@ def test_documented_duckdb_read_sees_every_row_after_a_column_is_added(sink, lak
 def test_rewrites_leave_no_temporary_files(sink, lake: Path) -> None:
     stream = etl.Stream("ohlcv", "BTC-USD", "1h")
     for first in range(0, 60, 10):
-        sink.write(sample_rows(dataset("ohlcv"), stream, START, 30, first_index=first), dataset("ohlcv"), "ohlcv")
+        sink.store(sample_rows(dataset("ohlcv"), stream, START, 30, first_index=first), dataset("ohlcv"), "ohlcv")
     folder = "ohlcv/source=sample/symbol=BTC-USD/timeframe=1h"
     assert files(lake) == [f"{folder}/month={month}/data.parquet" for month in ("2024-01", "2024-02")]
 
 
 def test_temporary_files_a_killed_writer_left_are_removed_when_the_month_is_written(sink, lake: Path) -> None:
     stream = etl.Stream("ohlcv", "BTC-USD", "1h")
-    sink.write(sample_rows(dataset("ohlcv"), stream, START, 10), dataset("ohlcv"), "ohlcv")
+    sink.store(sample_rows(dataset("ohlcv"), stream, START, 10), dataset("ohlcv"), "ohlcv")
     month = lake / "ohlcv/source=sample/symbol=BTC-USD/timeframe=1h/month=2024-01"
     (month / ".data.parquet.k1ll3d.tmp").write_bytes(b"half a parquet file")
-    sink.write(sample_rows(dataset("ohlcv"), stream, START, 10, first_index=10), dataset("ohlcv"), "ohlcv")
+    sink.store(sample_rows(dataset("ohlcv"), stream, START, 10, first_index=10), dataset("ohlcv"), "ohlcv")
     assert sorted(path.name for path in month.iterdir()) == ["data.parquet"]
     assert pl.read_parquet(month / "data.parquet").height == 20
 
 
 def test_type_conflict_names_the_file(sink, lake: Path) -> None:
     batch = sample_rows(dataset("ohlcv"), etl.Stream("ohlcv", "BTC-USD", "1h"), START, 3)
-    sink.write(batch, dataset("ohlcv"), "ohlcv")
+    sink.store(batch, dataset("ohlcv"), "ohlcv")
     with pytest.raises(etl.SinkError) as raised:
-        sink.write(batch.with_columns(pl.col("trades").cast(pl.Float64)), dataset("ohlcv"), "ohlcv")
+        sink.store(batch.with_columns(pl.col("trades").cast(pl.Float64)), dataset("ohlcv"), "ohlcv")
     message = str(raised.value)
     assert "parquet table 'ohlcv' column 'trades' is Int64 in " in message
     assert "month=2024-01/data.parquet but the batch has Float64" in message

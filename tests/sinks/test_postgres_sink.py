@@ -128,9 +128,9 @@ def test_hypertable_without_timescaledb_is_a_clear_error(postgres_dsn, tmp_path)
 def test_type_conflict_names_table_column_and_both_types(postgres_dsn, tmp_path) -> None:
     batch = sample_rows(dataset("ohlcv"), etl.Stream("ohlcv", "BTC-USD", "1h"), parse_time("2024-01-01"), 5)
     with open_sink(postgres_dsn, tmp_path) as sink:
-        sink.write(batch, dataset("ohlcv"), "ohlcv")
+        sink.store(batch, dataset("ohlcv"), "ohlcv")
         with pytest.raises(etl.SinkError) as raised:
-            sink.write(batch.with_columns(pl.col("trades").cast(pl.String)), dataset("ohlcv"), "ohlcv")
+            sink.store(batch.with_columns(pl.col("trades").cast(pl.String)), dataset("ohlcv"), "ohlcv")
     assert "postgres table market.ohlcv column 'trades' is bigint but the batch has text" in str(raised.value)
 
 
@@ -140,11 +140,11 @@ def test_identical_rewrite_writes_no_row_versions(postgres_dsn, tmp_path) -> Non
     changed = batch.with_columns(pl.when(pl.int_range(pl.len()) < 5).then(pl.col("close") + 1)
                                  .otherwise(pl.col("close")).alias("close"))
     with open_sink(postgres_dsn, tmp_path) as sink:
-        sink.write(batch, dataset("ohlcv"), "ohlcv")
+        sink.store(batch, dataset("ohlcv"), "ohlcv")
         before = versions(postgres_dsn)
-        sink.write(batch, dataset("ohlcv"), "ohlcv")
+        sink.store(batch, dataset("ohlcv"), "ohlcv")
         assert versions(postgres_dsn) == before
-        sink.write(changed, dataset("ohlcv"), "ohlcv")
+        sink.store(changed, dataset("ohlcv"), "ohlcv")
     after = versions(postgres_dsn)
     assert sum(after[ts] != before[ts] for ts in before) == 5
     check_same_rows(align_types(stored(postgres_dsn), changed), changed, KEY, "postgres after a partial change")
@@ -188,9 +188,9 @@ def test_server_restart_between_batches_reconnects(postgres_server, postgres_dsn
     first = sample_rows(dataset("ohlcv"), stream, parse_time("2024-01-01"), 24)
     second = sample_rows(dataset("ohlcv"), stream, parse_time("2024-01-01"), 24, first_index=24)
     with open_sink(postgres_dsn, tmp_path) as sink:
-        sink.write(first, dataset("ohlcv"), "ohlcv")
+        sink.store(first, dataset("ohlcv"), "ohlcv")
         postgres_server.restart()
-        sink.write(second, dataset("ohlcv"), "ohlcv")
+        sink.store(second, dataset("ohlcv"), "ohlcv")
     expected = pl.concat([first, second])
     check_same_rows(align_types(stored(postgres_dsn), expected), expected, KEY, "postgres after a server restart")
 
@@ -304,7 +304,7 @@ def test_every_supported_type_round_trips_exactly(postgres_dsn, tmp_path) -> Non
         "category": cycle(["a", "b", "c"], index).cast(pl.Categorical),
     })
     with open_sink(postgres_dsn, tmp_path) as sink:
-        sink.write(frame, dataset("ohlcv"), "types")
+        sink.store(frame, dataset("ohlcv"), "types")
     with psycopg.connect(postgres_dsn) as connection:
         columns = ", ".join("ratio::float8" if name == "ratio" else name for name in frame.columns)  # exact real
         stored = connection.execute(f"SELECT {columns} FROM market.types ORDER BY ts").fetchall()

@@ -109,7 +109,7 @@ class FourSinkConformance(SinkConformance):
                 first, rows = int(rng.integers(0, 80)), int(rng.integers(1, 40))
                 batch = sample_rows(ohlcv(), BTC, START, rows, first_index=first).with_columns(
                     pl.col("volume") + round_number)
-                sink.write(batch, ohlcv(), self.table)
+                sink.store(batch, ohlcv(), self.table)
                 for index, row in zip(range(first, first + rows), batch.iter_slices(1), strict=True):
                     expected[index] = row
         self.assert_stored(sink_settings, pl.concat(expected.values()), "12 random overlapping rewrites")
@@ -121,11 +121,20 @@ class FourSinkConformance(SinkConformance):
         bad = sample_rows(trades, Stream("trades", "BTC-USD"), START, 10, first_index=10).with_columns(
             pl.when(pl.int_range(pl.len()) == 6).then(None).otherwise(pl.col("trade_id")).alias("trade_id"))
         with self.session(sink_settings, context) as sink:
-            sink.write(good, trades, "trades")
+            sink.store(good, trades, "trades")
             with pytest.raises(SinkError) as raised:
-                sink.write(bad, trades, "trades")
+                sink.store(bad, trades, "trades")
         assert "trade_id" in str(raised.value), raised.value
         self.assert_stored(sink_settings, good, "a batch with a null trade_id", table="trades", dataset=trades)
+
+    def test_batch_without_a_key_column_is_refused(self, sink_settings, context) -> None:
+        """``Sink.store`` checks the key once for every sink: a batch that lost a key column names it."""
+        trades = dataset("trades")
+        batch = sample_rows(trades, Stream("trades", "BTC-USD"), START, 10).drop("trade_id")
+        with self.session(sink_settings, context) as sink, pytest.raises(SinkError) as raised:
+            sink.store(batch, trades, "trades")
+        assert f"{self.plugin} table 'trades': the batch lacks key column(s) trade_id" in str(raised.value)
+        assert self.read_rows(sink_settings, "trades").is_empty()
 
     def test_million_row_batch(self, sink_settings, context) -> None:
         batch = million_candles()

@@ -52,7 +52,7 @@ def test_pipeline_stores_wal_database_with_iso_timestamps(tmp_path: Path) -> Non
 
 
 def test_declared_types_and_key(sink) -> None:
-    sink.write(sample_rows(dataset("ohlcv"), BTC, parse_time("2024-01-01"), 3), dataset("ohlcv"), "ohlcv")
+    sink.store(sample_rows(dataset("ohlcv"), BTC, parse_time("2024-01-01"), 3), dataset("ohlcv"), "ohlcv")
     columns = {name: (kind, notnull, pk) for _, name, kind, notnull, _, pk in query(sink, "PRAGMA table_info(ohlcv)")}
     assert columns["ts"] == ("TEXT", 1, 4)
     assert columns["source"] == ("TEXT", 1, 1)
@@ -67,7 +67,7 @@ def test_every_datetime_is_utc_text_with_milliseconds(sink) -> None:
         pl.Series("local_naive", [datetime(2024, 1, 1, 12, 0, 0, 5000)] * 2),
         pl.Series("day", [datetime(2024, 2, 29).date()] * 2),
     )
-    sink.write(batch, dataset("ohlcv"), "ohlcv")
+    sink.store(batch, dataset("ohlcv"), "ohlcv")
     assert query(sink, "SELECT ts, listed_at, local_naive, day FROM ohlcv ORDER BY ts") == [
         ("2024-01-01T00:00:00.000Z", "2024-03-31T02:30:00.123Z", "2024-01-01T12:00:00.005Z", "2024-02-29"),
         ("2024-01-01T01:00:00.000Z", "2024-03-31T02:30:00.123Z", "2024-01-01T12:00:00.005Z", "2024-02-29"),
@@ -78,9 +78,9 @@ def test_every_datetime_is_utc_text_with_milliseconds(sink) -> None:
 
 def test_type_conflict_names_table_column_and_both_types(sink) -> None:
     batch = sample_rows(dataset("ohlcv"), BTC, parse_time("2024-01-01"), 3)
-    sink.write(batch, dataset("ohlcv"), "ohlcv")
+    sink.store(batch, dataset("ohlcv"), "ohlcv")
     with pytest.raises(etl.SinkError) as raised:
-        sink.write(batch.with_columns(pl.col("trades").cast(pl.String)), dataset("ohlcv"), "ohlcv")
+        sink.store(batch.with_columns(pl.col("trades").cast(pl.String)), dataset("ohlcv"), "ohlcv")
     assert "sqlite table 'ohlcv' column 'trades' is INTEGER but the batch has TEXT" in str(raised.value)
 
 
@@ -89,9 +89,9 @@ def test_a_failing_batch_rolls_back_whole(sink) -> None:
     good = sample_rows(dataset("ohlcv"), BTC, parse_time("2024-01-01"), 5)
     failing = sample_rows(dataset("ohlcv"), BTC, parse_time("2024-01-01"), 10, first_index=5).with_columns(
         pl.Series("trades", [1, 2, 3, 4, 5, 2**64 - 1, 7, 8, 9, 10], pl.UInt64))
-    sink.write(good.with_columns(pl.col("trades").cast(pl.UInt64)), dataset("ohlcv"), "ohlcv")
+    sink.store(good.with_columns(pl.col("trades").cast(pl.UInt64)), dataset("ohlcv"), "ohlcv")
     with pytest.raises(etl.SinkError) as raised:
-        sink.write(failing, dataset("ohlcv"), "ohlcv")
+        sink.store(failing, dataset("ohlcv"), "ohlcv")
     assert "market.sqlite table 'ohlcv'" in str(raised.value)
     assert query(sink, "SELECT count(*) FROM ohlcv") == [(5,)]
 
@@ -99,11 +99,11 @@ def test_a_failing_batch_rolls_back_whole(sink) -> None:
 def test_readers_do_not_block_the_writer(sink) -> None:
     """WAL: a reader inside a transaction keeps its snapshot while the sink commits a batch."""
     first = sample_rows(dataset("ohlcv"), BTC, parse_time("2024-01-01"), 5)
-    sink.write(first, dataset("ohlcv"), "ohlcv")
+    sink.store(first, dataset("ohlcv"), "ohlcv")
     reader = sqlite3.connect(sink.settings["path"], isolation_level=None)
     reader.execute("BEGIN")
     assert reader.execute("SELECT count(*) FROM ohlcv").fetchone() == (5,)
-    sink.write(sample_rows(dataset("ohlcv"), BTC, parse_time("2024-01-01"), 5, first_index=5),
+    sink.store(sample_rows(dataset("ohlcv"), BTC, parse_time("2024-01-01"), 5, first_index=5),
                dataset("ohlcv"), "ohlcv")
     assert reader.execute("SELECT count(*) FROM ohlcv").fetchone() == (5,)
     reader.execute("COMMIT")

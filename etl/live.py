@@ -1,0 +1,168 @@
+"""Live capture, the connection half: websocket connections that a live source describes, kept alive by the core.
+
+A live source says which connections it needs (``Source.subscriptions``: a URL, the streams it carries, the
+frames to send once connected, an application-level ping if the venue wants one) and how to read a frame
+(``Source.parse_live``: the closed rows it holds, per stream). Everything else is the core's, so every venue
+gets it the same way: reconnects with exponential backoff and jitter, replacing a connection that has gone
+silent, protocol pings, and telling the stream followers (``etl.streaming``) that a connection came up, so they
+heal from REST whatever its absence cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import EtlError
+from .log import get_logger
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .base import Source, Stream
+
+log = get_logger("etl.live")
+
+BACKOFF_FIRST, BACKOFF_MOST = 0.5, 30.0
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One websocket connection a live source needs."""
+
+    url: str
+    streams: tuple[Stream, ...]
+    messages: tuple[str, ...] = ()  # text frames sent once connected (SUBSCRIBE requests)
+    ping: str | None = None  # an application-level ping text, for venues that want one (Bybit, Hyperliquid)
+    ping_seconds: float = 20.0
+    silence_seconds: float = 60.0  # no frame at all for this long: the connection is replaced
+
+
+class LiveRejected(EtlError):
+    """The venue refused some streams of a subscription (an unknown symbol): they fail, the others go on."""
+
+    def __init__(self, streams: tuple[Stream, ...], reason: str):
+        super().__init__(reason)
+        self.streams = streams
+
+
+@dataclass
+class Listener:
+    """Where a connection's news goes: closed rows, a (re)connection, a refused stream."""
+
+    rows: Callable[[Stream, pl.DataFrame], None]
+    connected: Callable[[Subscription], None]
+    rejected: Callable[[Stream, str], None]
+
+
+class Connections:
+    """Runs a source's connections on an asyncio loop in a thread of its own until ``stop`` is set."""
+
+    def __init__(self, source: Source, subscriptions: list[Subscription], listener: Listener,
+                 stop: threading.Event):
+        self.source, self.subscriptions, self.listener, self.stop = source, subscriptions, listener, stop
+        self.status: dict[str, dict[str, Any]] = {}
+        self._thread = threading.Thread(target=self._main, name="etl-live", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _main(self) -> None:
+        asyncio.run(self._all())
+
+    async def _all(self) -> None:
+        tasks = [asyncio.create_task(self._keep(subscription)) for subscription in self.subscriptions]
+        while not self.stop.is_set():
+            await asyncio.sleep(0.05)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _keep(self, subscription: Subscription) -> None:
+        """Connect, read until the connection fails or falls silent, wait (backoff with jitter), again."""
+        attempt = 0
+        while not self.stop.is_set():
+            began = time.monotonic()
+            try:
+                await self._session(subscription)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("live disconnected", url=subscription.url, streams=len(subscription.streams),
+                            error=describe_disconnect(exc))
+            attempt = 1 if time.monotonic() - began > BACKOFF_MOST else attempt + 1
+            await asyncio.sleep(backoff(attempt))
+
+    async def _session(self, subscription: Subscription) -> None:
+        import websockets
+
+        async with websockets.connect(subscription.url, open_timeout=10, ping_interval=20, ping_timeout=20,
+                                      close_timeout=1, max_size=2**24) as socket:
+            for message in subscription.messages:
+                await socket.send(message)
+            log.info("live connected", url=subscription.url, streams=len(subscription.streams))
+            self.status[subscription.url] = {"connected": time.time(), "last_message": None}
+            self.listener.connected(subscription)
+            pinger = asyncio.create_task(self._ping(socket, subscription)) if subscription.ping else None
+            try:
+                await self._read(socket, subscription)
+            finally:
+                if pinger is not None:
+                    pinger.cancel()
+
+    async def _read(self, socket: Any, subscription: Subscription) -> None:
+        while True:
+            try:
+                message = await asyncio.wait_for(socket.recv(), subscription.silence_seconds)
+            except TimeoutError:
+                silent = f"no frame for {subscription.silence_seconds:g}s: replacing the connection"
+                raise TimeoutError(silent) from None
+            self.status[subscription.url]["last_message"] = time.time()
+            for stream, frame in self._parsed(message, subscription):
+                self.listener.rows(stream, frame)
+
+    def _parsed(self, message: str | bytes, subscription: Subscription) -> list[tuple[Stream, pl.DataFrame]]:
+        """A frame's closed rows; a refusal fails its streams, an unreadable frame is logged and skipped."""
+        try:
+            return list(self.source.parse_live(message, subscription))
+        except LiveRejected as exc:
+            for stream in exc.streams:
+                self.listener.rejected(stream, str(exc))
+        except Exception as exc:
+            log.warning("live frame unreadable", url=subscription.url, error=f"{type(exc).__name__}: {exc}",
+                        frame=str(message)[:120])
+        return []
+
+    @staticmethod
+    async def _ping(socket: Any, subscription: Subscription) -> None:
+        while True:
+            await asyncio.sleep(subscription.ping_seconds)
+            await socket.send(subscription.ping)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before reconnect attempt ``attempt`` (1, 2, ...): doubling from half a second to 30, with
+    jitter, so a venue's restart is not met by every client at the same instant."""
+    return min(BACKOFF_MOST, BACKOFF_FIRST * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def describe_disconnect(exc: BaseException) -> str:
+    """Why a connection ended, in words: refused, closed by the venue (code), silent, or the error."""
+    import websockets
+
+    if isinstance(exc, websockets.ConnectionClosed):
+        frame = exc.rcvd or exc.sent
+        if frame is None:
+            return "connection dropped without a close frame"
+        return f"closed with code {frame.code}" + (f" ({frame.reason})" if frame.reason else "")
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,83 @@
+"""Binance's websocket market streams for ``etl stream``: closed klines, read straight from the venue's frames.
+
+A direct client rather than ccxt.pro: ccxt.pro's ``watch_ohlcv`` hands back candles without the kline's
+closed flag ``x`` (wire-formats-2 A.4), so it cannot tell a finished bar from a forming one, and it reconnects
+on its own schedule, hiding the moments a REST heal must follow. Here the core owns the connection
+(``etl.live``); this module only says where to connect and reads a frame.
+
+- Combined streams, ``/stream?streams=btcusdt@kline_1m/...`` (spot) and ``/market/stream?streams=...``
+  (USD-M, whose stream URLs were split by category in 2026: klines live under ``/market``), at most 200
+  streams per connection (USD-M's documented limit is unconfirmed between 200 and 1024).
+- A kline frame is stored only when ``x`` is true; its fields are the REST kline's, so a live bar and the same
+  bar from ``/api/v3/klines`` are one row (the REST row layout is rebuilt and parsed by the same code).
+- Binance acknowledges a stream of an unknown symbol and then stays silent: the REST heal that starts every
+  stream names the unknown symbol and fails that stream alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from etl_ccxt.frames import rows_to_frame
+
+import etl
+from etl.live import LiveRejected, Subscription
+
+if TYPE_CHECKING:
+    import polars as pl
+
+STREAMS_PER_CONNECTION = 200
+DEFAULT_URLS = {"spot": "wss://data-stream.binance.vision", "usdm": "wss://fstream.binance.com/market"}
+KLINE_KEYS = ("t", "o", "h", "l", "c", "v", "T", "q", "n", "V", "Q", "B")  # the REST kline row's order
+
+
+def websocket_base(settings: dict[str, Any], market: str) -> str:
+    """``ws_url``; else ``base_url`` with ``http`` -> ``ws`` and the venue's path; else Binance's own host."""
+    if settings.get("ws_url"):
+        return settings["ws_url"].rstrip("/")
+    if settings.get("base_url"):
+        base = settings["base_url"].rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return base + ("/market" if market == "usdm" else "")
+    return DEFAULT_URLS[market]
+
+
+def stream_name(stream: etl.Stream) -> str:
+    return f"{stream.symbol.lower()}@kline_{stream.timeframe}"
+
+
+def subscriptions(settings: dict[str, Any], market: str, streams: list[etl.Stream]) -> list[Subscription]:
+    """Combined-stream connections of at most 200 streams each."""
+    base = websocket_base(settings, market)
+    chunks = [streams[index:index + STREAMS_PER_CONNECTION] for index in range(0, len(streams),
+                                                                                 STREAMS_PER_CONNECTION)]
+    return [Subscription(f"{base}/stream?streams={'/'.join(stream_name(stream) for stream in chunk)}", tuple(chunk),
+                         silence_seconds=settings.get("ws_silence") or 60.0) for chunk in chunks]
+
+
+def parse(message: str | bytes, subscription: Subscription) -> Iterable[tuple[etl.Stream, pl.DataFrame]]:
+    """The closed kline of a frame, as the stream's rows; nothing for forming bars, acks and other events."""
+    frame = json.loads(message)
+    if isinstance(frame, dict) and "error" in frame:
+        error = frame["error"]
+        reason = error.get("msg", error) if isinstance(error, dict) else error
+        raise LiveRejected(subscription.streams, f"binance refused the subscription: {reason}")
+    data = frame.get("data", frame) if isinstance(frame, dict) else None
+    if not isinstance(data, dict) or data.get("e") != "kline" or not data["k"].get("x"):
+        return ()
+    kline = data["k"]
+    stream = _stream_for(subscription, kline["s"], kline["i"])
+    if stream is None:
+        return ()
+    from .source import KLINE_FIELDS
+
+    return ((stream, rows_to_frame([[kline[key] for key in KLINE_KEYS]], KLINE_FIELDS)),)
+
+
+def _stream_for(subscription: Subscription, symbol: str, interval: str) -> etl.Stream | None:
+    wanted = symbol.upper()
+    for stream in subscription.streams:
+        if stream.symbol.upper() == wanted and stream.timeframe == interval:
+            return stream
+    return None

@@ -1,0 +1,32 @@
+"""``etl plugins`` lists the core's datasets beside the ones plugins add."""
+
+from __future__ import annotations
+
+import json
+
+from etl.testing.pipelines import run_cli
+
+
+def test_core_datasets_are_listed_as_registered_by_etl():
+    listing = run_cli("plugins")
+    assert listing.exit_code == 0, listing
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["name", "kind", "package", "plugin"]
+    assert [line.split() for line in lines if " dataset " in line] == [
+        ["asset_ctxs", "dataset", "market-etl", lines[1].split()[3], "hyperliquid"],
+        ["corporate_actions", "dataset", "market-etl", lines[1].split()[3], "yahoo"],
+        ["funding", "dataset", "market-etl", lines[1].split()[3], "etl"],
+        ["l2_top", "dataset", "market-etl", lines[1].split()[3], "hyperliquid"],
+        ["ohlcv", "dataset", "market-etl", lines[1].split()[3], "etl"],
+        ["open_interest", "dataset", "market-etl", lines[1].split()[3], "etl"],
+        ["trades", "dataset", "market-etl", lines[1].split()[3], "etl"],
+    ]
+
+
+def test_core_datasets_and_plugin_datasets_side_by_side_in_json():
+    listing = {plugin["name"]: plugin for plugin in json.loads(run_cli("plugins", "--json").stdout)}
+    assert listing["etl"]["package"] == "market-etl"
+    assert listing["etl"]["registered"] == [
+        {"kind": "dataset", "name": name} for name in ("ohlcv", "funding", "open_interest", "trades")
+    ]
+    assert {"kind": "dataset", "name": "l2_top"} in listing["hyperliquid"]["registered"]
