@@ -47,6 +47,8 @@ Options:
 - ``timeout``: seconds to wait for an archive answer (default 30); failures are retried as for every
   network source, and a stream fails only when retries run out.
 
+With zlib-ng installed (the ``archive`` extra), zips are inflated by it, about twice as fast as zlib.
+
 ``etl backfill --dry-run`` lists every file with its size (and whether it is cached), the spans the REST
 API would fill, and the bytes to download.
 """
