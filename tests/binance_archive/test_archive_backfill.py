@@ -4,6 +4,7 @@ the rows that land equal the REST oracle whatever fault the archive serves, and 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -44,7 +45,7 @@ def test_the_current_month_comes_from_daily_files_and_today_from_rest(project, v
     assert archive.ledger_counters()["ohlcv/BTCUSDT/1h"].get("recent_bars", 0) == today
 
 
-@pytest.mark.parametrize("fault", ["bad_checksum", "truncated", "gone", "no_checksum"])
+@pytest.mark.parametrize("fault", ["bad_checksum", "truncated", "unreadable", "gone", "no_checksum"])
 def test_an_unusable_file_is_healed_from_rest_and_counted(project, vision, rest, fault):
     bad = month_name("BTCUSDT", "1h", MONTHS[1])
     vision.fault(bad, fault)
@@ -299,3 +300,14 @@ def test_yesterday_not_published_yet_comes_from_rest_without_a_warning(project, 
     counters = archive.ledger_counters()["ohlcv/BTCUSDT/1h"]
     assert counters["recent_bars"] == 24 + (end - today) // HOUR and "healed_bars" not in counters
     assert not log_events(result, "binance archive file missing, healed from REST")
+
+
+def test_zips_read_alike_without_zlib_ng(project, vision, rest, monkeypatch):
+    monkeypatch.setitem(sys.modules, "zlib_ng", None)  # not installed: zipfile inflates with zlib
+    vision.fault(month_name("BTCUSDT", "1h", MONTHS[1]), "unreadable")
+    archive = project()
+    result = archive.backfill(MONTHS[0], END)
+
+    assert result.exit_code == 0, result
+    assert archive.rows("BTCUSDT") == rest.expected_klines("BTCUSDT", "1h", MONTHS[0], END)
+    assert archive.ledger_counters()["ohlcv/BTCUSDT/1h"]["healed_bars"] == BARS[1]
