@@ -49,7 +49,7 @@ def _member(body: bytes, key: str) -> bytes:
             return archive.read(member)
     name_length, extra_length = struct.unpack_from("<HH", body, member.header_offset + 26)
     start = member.header_offset + LOCAL_HEADER + name_length + extra_length
-    data = zlib_ng.decompress(memoryview(body)[start:start + member.compress_size], -15)
+    data = zlib_ng.decompress(memoryview(body)[start:start + member.compress_size], -15, member.file_size)
     if zlib_ng.crc32(data) != member.CRC or len(data) != member.file_size:
         raise zipfile.BadZipFile(f"bad CRC-32 or size for {member.filename}")
     return data
