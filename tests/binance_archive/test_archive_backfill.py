@@ -311,3 +311,14 @@ def test_zips_read_alike_without_zlib_ng(project, vision, rest, monkeypatch):
     assert result.exit_code == 0, result
     assert archive.rows("BTCUSDT") == rest.expected_klines("BTCUSDT", "1h", MONTHS[0], END)
     assert archive.ledger_counters()["ohlcv/BTCUSDT/1h"]["healed_bars"] == BARS[1]
+
+
+def test_dry_run_after_a_backfill_has_nothing_to_download(project, vision, rest):
+    archive = project()
+    assert archive.backfill(MONTHS[0], END).exit_code == 0
+    result = archive.backfill(MONTHS[0], END, "--dry-run")
+
+    assert result.exit_code == 0, result
+    listed = [line for line in result.stdout.splitlines() if line.strip().startswith("http")]
+    assert len(listed) == 3 and all(line.endswith("(cached)") for line in listed)
+    assert "to download: 0 files, 0 B (0 bytes)" in result.stdout
