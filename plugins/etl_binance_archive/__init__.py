@@ -25,7 +25,7 @@ What it reads, for each stream and window:
   file that should exist and does not (absent from the listing a day after its period for daily files, eight
   for monthly ones, or answering 404) is **healed**: that span is read from the REST API through the
   ``binance`` source's own code (its paging, rate limits and retries), with a warning naming the file, and
-  counted as ``healed_bars`` (``archive_files_healed`` counts the files that were downloaded but unusable);
+  counted as ``healed_bars`` (``archive_files_unusable`` counts the files that were there but unusable);
 - bars newer than the archive (today, and yesterday until its file appears) come from the REST API too,
   counted as ``recent_bars``; before the symbol's first archive file there is nothing to read;
 - CSVs with or without the header row, open times in ms or µs (spot since 2025): read by the ``files``
@@ -46,6 +46,10 @@ Options:
 - ``downloads``: zips downloaded at once, shared by every stream of the pipeline (default 4).
 - ``timeout``: seconds to wait for an archive answer (default 30); failures are retried as for every
   network source, and a stream fails only when retries run out.
+- ``heal``: ``true`` (default) reads what the archive lacks from the REST API; ``false`` never calls it
+  (where the REST API is out of reach: it answers HTTP 451 to some countries, the archive does not): a
+  missing or unusable file is then a warning and a recorded gap (``archive_files_missing``,
+  ``archive_files_unusable``), and a stream stops at the archive's newest file until the next one appears.
 
 With zlib-ng installed (the ``archive`` extra), zips are inflated by it, about twice as fast as zlib.
 

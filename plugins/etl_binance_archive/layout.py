@@ -63,7 +63,8 @@ class File:
 @dataclass(frozen=True)
 class Span:
     """Bars the archive cannot give, read from the REST API instead: ``why`` is ``"missing"`` (a closed
-    period the archive should hold: healed) or ``"recent"`` (not published yet); ``key`` the file it lacks."""
+    period the archive should hold), ``"unusable"`` (its file failed verification or reading: both healed) or
+    ``"recent"`` (not published yet); ``key`` the file it lacks."""
 
     start: int
     end: int

@@ -49,6 +49,8 @@ class BinanceArchiveSource(etl.Source):
         "cache_max_mb": etl.Option(float, 4096, help="size cap of the zip cache in MiB", check=_positive),
         "downloads": etl.Option(int, 4, help="zips downloaded at once, across all streams", check=_positive),
         "timeout": etl.Option(float, 30.0, help="seconds to wait for the archive", check=_positive),
+        "heal": etl.Option(bool, True, help="read what the archive lacks from the REST API; false: leave gaps "
+                           "(where the REST API is out of reach, e.g. geo-blocked, and the archive is not)"),
     }
 
     def __init__(self, config: etl.SourceConfig):
@@ -158,12 +160,19 @@ class BinanceArchiveSource(etl.Source):
     def _heal(self, stream: etl.Stream, piece: File, error: Unusable, start: int, end: int) -> Iterator[pl.DataFrame]:
         if error.reason == "corrupt":
             self.archive().forget(piece.key)
-        log.warning("binance archive file unusable, healed from REST", url=self.archive().url(piece.key),
-                    reason=str(error), stream=stream.label)
-        self.count(stream, "archive_files_healed", 1)
-        yield from self._from_rest(stream, Span(max(start, piece.start), min(end, piece.end), "missing", piece.key))
+        log.warning("binance archive file unusable", url=self.archive().url(piece.key), reason=str(error),
+                    stream=stream.label, healed_from_rest=self.settings["heal"])
+        self.count(stream, "archive_files_unusable", 1)
+        yield from self._from_rest(stream, Span(max(start, piece.start), min(end, piece.end), "unusable", piece.key))
 
     def _from_rest(self, stream: etl.Stream, span: Span) -> Iterator[pl.DataFrame]:
+        """Bars the archive lacks, read from the REST API; with ``heal = false`` a gap, and recent bars wait."""
+        if not self.settings["heal"]:
+            if span.why == "missing":
+                log.warning("binance archive file missing, left as a gap", url=self.archive().url(span.key),
+                            span=f"{iso(span.start)}..{iso(span.end)}", stream=stream.label)
+                self.count(stream, "archive_files_missing", 1)
+            return
         bars = 0
         for frame in self.rest.fetch(stream, span.start, span.end):
             bars += frame.height
@@ -171,7 +180,7 @@ class BinanceArchiveSource(etl.Source):
         if span.why == "missing" and bars:
             log.warning("binance archive file missing, healed from REST", url=self.archive().url(span.key),
                         span=f"{iso(span.start)}..{iso(span.end)}", bars=bars, stream=stream.label)
-        self.count(stream, "healed_bars" if span.why == "missing" else "recent_bars", bars)
+        self.count(stream, "recent_bars" if span.why == "recent" else "healed_bars", bars)
 
     # --- dry run ---
 

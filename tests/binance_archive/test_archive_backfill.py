@@ -55,9 +55,9 @@ def test_an_unusable_file_is_healed_from_rest_and_counted(project, vision, rest,
     assert result.exit_code == 0, result
     assert archive.rows("BTCUSDT") == rest.expected_klines("BTCUSDT", "1h", MONTHS[0], END)
     counters = archive.ledger_counters()["ohlcv/BTCUSDT/1h"]
-    assert counters["healed_bars"] == BARS[1] and counters["archive_files_healed"] == 1
+    assert counters["healed_bars"] == BARS[1] and counters["archive_files_unusable"] == 1
     assert f"healed bars: {BARS[1]}" in result.summary
-    [warning] = log_events(result, "binance archive file unusable, healed from REST")
+    [warning] = log_events(result, "binance archive file unusable")
     assert warning["url"].endswith(bad)
     pages = rest.requests_to("/api/v3/klines")
     assert [int(page.query["startTime"]) for page in pages] == [MONTHS[1]], "only the bad month, one page"
@@ -95,7 +95,7 @@ def test_a_month_missing_everywhere_is_healed(project, vision, rest):
     assert result.exit_code == 0, result
     assert archive.rows("BTCUSDT") == rest.expected_klines("BTCUSDT", "1h", MONTHS[0], END)
     counters = archive.ledger_counters()["ohlcv/BTCUSDT/1h"]
-    assert counters["healed_bars"] == BARS[1] and "archive_files_healed" not in counters
+    assert counters["healed_bars"] == BARS[1] and "archive_files_unusable" not in counters
     warnings = log_events(result, "binance archive file missing, healed from REST")
     assert [event["url"].rsplit("/", 1)[-1] for event in warnings] == day_names("BTCUSDT", "1h", MONTHS[1])
 
@@ -322,3 +322,22 @@ def test_dry_run_after_a_backfill_has_nothing_to_download(project, vision, rest)
     listed = [line for line in result.stdout.splitlines() if line.strip().startswith("http")]
     assert len(listed) == 3 and all(line.endswith("(cached)") for line in listed)
     assert "to download: 0 files, 0 B (0 bytes)" in result.stdout
+
+
+def test_without_healing_what_the_archive_lacks_is_a_gap_and_rest_is_never_called(project, vision, rest):
+    vision.fault(month_name("BTCUSDT", "1h", MONTHS[0]), "bad_checksum")
+    for name in [month_name("BTCUSDT", "1h", MONTHS[1]), *day_names("BTCUSDT", "1h", MONTHS[1])]:
+        vision.fault(name, "missing")
+    archive = project(heal=False)
+    end = floor_ts(now_ms(), "1h")
+    result = archive.backfill(MONTHS[0], end)
+
+    assert result.exit_code == 0, result
+    published = floor_ts(now_ms(), "1d") - 24 * HOUR  # yesterday's file is the newest (the fake publishes at once)
+    expected = rest.expected_klines("BTCUSDT", "1h", MONTHS[2], published + 24 * HOUR)
+    assert archive.rows("BTCUSDT") == expected
+    assert not rest.requests
+    counters = archive.ledger_counters()["ohlcv/BTCUSDT/1h"]
+    assert counters["archive_files_unusable"] == 1
+    assert counters["archive_files_missing"] == len(day_names("BTCUSDT", "1h", MONTHS[1]))
+    assert [event["healed_from_rest"] for event in log_events(result, "binance archive file unusable")] == [False]
