@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import etl
@@ -27,10 +28,7 @@ class Rest:
 
         with self._lock:
             if self._source is None:
-                config = etl.SourceConfig(
-                    "binance", "ohlcv", self.config.symbols, self.config.timeframes, None, None,
-                    self.settings, self.config.base_dir, self.config.state_dir,
-                )
+                config = replace(self.config, plugin="binance", settings=self.settings, start=None, end=None)
                 self._source = registry().get("source", "binance")(config)
             return self._source
 
