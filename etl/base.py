@@ -128,11 +128,11 @@ class Source:
 
     def count(self, stream: Stream, metric: str, n: int) -> None:
         """Add ``n`` to a counter of the current run (rows dropped as unusable, requests clamped...)."""
-        from .report import current_report
+        from .report import current_tally
 
-        report = current_report()
-        if report is not None and n:
-            report.count(stream, metric, n)
+        tally = current_tally()
+        if tally is not None:
+            tally.count(stream, metric, n)
 
     def fetch(self, stream: Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         """Yield the stream's rows with ``start <= ts < end`` (UTC ms) as DataFrames, ascending in time.

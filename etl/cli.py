@@ -7,6 +7,7 @@ Heavy libraries (polars, duckdb, source clients) are imported inside the command
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -115,17 +116,30 @@ def _interactive() -> bool:
     return sys.stderr.isatty()
 
 
+def cluster_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--cluster", metavar="ADDRESS", help="Run the units of work on a Dask cluster: "
+                        "tcp://HOST:8786, or local:N for N local worker processes (also ETL_CLUSTER, "
+                        "[settings] cluster).")(function)
+
+
+def _cluster(option: str | None, project: Any) -> str | None:
+    return option or os.environ.get("ETL_CLUSTER") or project.cluster
+
+
 @_command()
 @file_argument
 @pipelines_option("Run")
+@cluster_option
 @click.pass_context
 @_config_errors
-def run(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
+def run(ctx: click.Context, file: str, pipelines: tuple[str, ...], cluster: str | None) -> None:
     """Incremental run of all (or the named) pipelines from their checkpoints."""
     from . import config, runner
+    from .cluster import driving
 
     project = config.load(file)
-    outcome = runner.run(project, pipelines, progress=_interactive())
+    with driving(_cluster(cluster, project), project.select(pipelines)) as drive:
+        outcome = runner.run(project, pipelines, progress=_interactive(), drive=drive)
     _finish(ctx, outcome)
 
 
@@ -155,21 +169,27 @@ def stream(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
 @click.option("--end", help="End of the range, exclusive (default: now).")
 @click.option("--resume", is_flag=True, help="Continue every unfinished backfill recorded in the state dir.")
 @click.option("--dry-run", is_flag=True, help="Show what would be fetched (objects, bytes, cost); fetch nothing.")
+@cluster_option
 @click.pass_context
 @_config_errors
 def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | None, end: str | None,
-             resume: bool, dry_run: bool) -> None:
+             resume: bool, dry_run: bool, cluster: str | None) -> None:
     """One-off history fill for a range, checkpointed as it goes."""
     from . import config, runner
+    from .cluster import driving
 
     project = config.load(file)
     if resume:
         if pipeline or start or end:
             raise click.UsageError("--resume takes no --pipeline, --start or --end: it uses the recorded ones")
-        if not runner.unfinished_backfills(project):
+        unfinished = runner.unfinished_backfills(project)
+        if not unfinished:
             click.echo("No unfinished backfills.")
             return
-        _finish(ctx, runner.resume(project, progress=_interactive()))
+        specs = project.select(sorted({record["pipeline"] for _, record in unfinished}))
+        with driving(_cluster(cluster, project), specs) as drive:
+            outcome = runner.resume(project, progress=_interactive(), drive=drive)
+        _finish(ctx, outcome)
         return
     if not pipeline or not start:
         raise click.UsageError("backfill needs --pipeline and --start (or --resume)")
@@ -177,8 +197,9 @@ def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | N
         for line in runner.plan(project, pipeline, _time(start, "--start"), _time(end, "--end") if end else None):
             click.echo(line)
         return
-    outcome = runner.backfill(project, pipeline, _time(start, "--start"), _time(end, "--end") if end else None,
-                              progress=_interactive())
+    with driving(_cluster(cluster, project), project.select([pipeline])) as drive:
+        outcome = runner.backfill(project, pipeline, _time(start, "--start"), _time(end, "--end") if end else None,
+                                  progress=_interactive(), drive=drive)
     _finish(ctx, outcome)
 
 

@@ -29,6 +29,8 @@ SETTINGS = {
     "commit_rows": Option(int, 500_000, "rows of several streams written in one transaction per sink"),
     "commit_mb": Option(int, 32, "megabytes of batches written in one transaction per sink; with commit_rows, "
                         "whichever is reached first"),
+    "cluster": Option(str, None, "a Dask scheduler (tcp://HOST:8786) or local:N to run units on; --cluster and "
+                      "ETL_CLUSTER override it"),
     "sink_wait": Option(int, 180, "seconds a run waits for a sink file another process holds (a DuckDB file) "
                         "before it reports the pipeline locked; 0: do not wait"),
 }
@@ -73,6 +75,7 @@ class Project:
     path: Path
     state_dir: Path
     pipelines: dict[str, PipelineSpec]
+    cluster: str | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -143,7 +146,7 @@ def _project(path: Path, raw: dict[str, Any]) -> Project:
         name: _pipeline(name, _table(table, f"pipelines.{name}"), settings, path.parent)
         for name, table in pipelines_raw.items()
     }
-    return Project(path, settings["state_dir"], pipelines)
+    return Project(path, settings["state_dir"], pipelines, settings["cluster"])
 
 
 def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir: Path) -> PipelineSpec:

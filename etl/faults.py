@@ -1,7 +1,8 @@
 """Deterministic crash points for the crash-safety tests.
 
 ``ETL_CRASH_AT=name:n`` makes the process SIGKILL itself the n-th time it passes point ``name``
-(``sink_commit``, ``between_sinks``, ``checkpoint_write``, ``after_batch``). Unset, a point is one dict lookup.
+(``sink_commit``, ``between_sinks``, ``checkpoint_write``, ``after_batch``, and ``worker_batch`` on a Dask
+worker). Unset, a point is one dict lookup.
 """
 
 from __future__ import annotations

@@ -34,16 +34,55 @@ class StreamResult:
         return self.error is None
 
 
-_current: ContextVar[Report | None] = ContextVar("etl_report", default=None)
+@dataclass
+class Tally:
+    """What one unit of work did besides its rows: counters, gaps and quarantined rows, kept as values.
+
+    A unit running on a Dask worker cannot touch the driver's report or state dir, so what it counts travels
+    back with its batches (``Batch.tally``) and the driver applies it (``apply``) when it takes each batch: the
+    same code path whether the unit ran in a thread here or on a worker there.
+    """
+
+    counters: dict[str, int] = field(default_factory=dict)
+    found_gaps: list[Gap] = field(default_factory=list)
+    quarantined: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
+
+    def count(self, stream: Stream, metric: str, n: int) -> None:
+        if n:
+            self.counters[metric] = self.counters.get(metric, 0) + n
+
+    def gaps(self, stream: Stream, gaps: list[Gap]) -> None:
+        self.found_gaps.extend(gaps)
+
+    def quarantine(self, stream: Stream, rows: pl.DataFrame, transform: str) -> None:
+        self.quarantined.append((transform, rows))
+
+    def drain(self) -> Tally:
+        """What was counted since the last drain; the tally starts again from nothing."""
+        taken = Tally(self.counters, self.found_gaps, self.quarantined)
+        self.counters, self.found_gaps, self.quarantined = {}, [], []
+        return taken
+
+    def apply(self, report: Report, stream: Stream) -> None:
+        for metric, n in self.counters.items():
+            report.count(stream, metric, n)
+        if self.found_gaps:
+            report.gaps(stream, self.found_gaps)
+        for transform, rows in self.quarantined:
+            report.quarantine(stream, rows, transform)
 
 
-def current_report() -> Report | None:
-    """The report of the stream being fetched in this thread, for sources that count what they drop."""
+_current: ContextVar[Tally | None] = ContextVar("etl_tally", default=None)
+
+
+def current_tally() -> Tally | None:
+    """The tally of the unit running in this thread, for sources that count what they drop (``Source.count``);
+    a context variable so that a plugin's ``fetch`` keeps its plain signature."""
     return _current.get()
 
 
-def use_report(report: Report | None) -> None:
-    _current.set(report)
+def count_into(tally: Tally) -> None:
+    _current.set(tally)
 
 
 class Report:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,16 +24,31 @@ from .ledger import Ledger
 from .lock import PipelineLock
 from .log import get_logger, log_traceback
 from .progress import Progress
-from .report import Report, StreamResult
+from .report import Report, StreamResult, Tally
 from .timeframes import floor_ts, iso, now_ms, previous_bar
-from .unit import WorkUnit, build_transforms, chain_warmup, close_sources, execute, source_for
+from .unit import Batch, SourcePool, WorkUnit, build_transforms, chain_warmup, execute
 
 log = get_logger("etl.runner")
 LIVE_END = 253_370_764_800_000  # 9999-01-01: a live stream's window has no end
 
 Window = Callable[[Stream, Checkpoints], tuple[int, int]]
-# Runs a pipeline's units into its committer: fetch them (``fetch_units``) or follow them live (``etl.streaming``).
-Drive = Callable[[list[WorkUnit], Committer, Report, int], None]
+
+
+@dataclass
+class Work:
+    """A pipeline run's units and what running them needs: their sources, the committer that writes what they
+    produce, the report that counts it, and how many may run at once."""
+
+    units: list[WorkUnit]
+    sources: SourcePool
+    committer: Committer
+    report: Report
+    workers: int
+
+
+# Runs a pipeline's units into its committer: fetch them here (``fetch_units``), on a Dask cluster
+# (``etl.cluster``), or follow them live (``etl.streaming``).
+Drive = Callable[[Work], None]
 
 
 @dataclass
@@ -70,7 +85,7 @@ class Outcome:
         return f"etl {self.command} {status}: " + ", ".join(parts)
 
 
-def run(project: Project, names: tuple[str, ...], progress: bool = False) -> Outcome:
+def run(project: Project, names: tuple[str, ...], progress: bool = False, drive: Drive | None = None) -> Outcome:
     """Incremental run of the named (or all) pipelines from their checkpoints."""
     outcome = Outcome("run")
     started = time.monotonic()
@@ -80,7 +95,7 @@ def run(project: Project, names: tuple[str, ...], progress: bool = False) -> Out
     for spec in specs:
         checkpoint_path = _checkpoint_path(project, spec.name)
         _run_locked(project, spec, "run", checkpoint_path, {"pipeline": spec.name}, _incremental(spec),
-                    outcome, progress)
+                    outcome, progress, drive)
     outcome.duration = time.monotonic() - started
     return outcome
 
@@ -89,7 +104,8 @@ def _checkpoint_path(project: Project, pipeline: str) -> Path:
     return project.state_dir / "checkpoints" / f"{pipeline}.json"
 
 
-def backfill(project: Project, pipeline: str, start: int, end: int | None, progress: bool = False) -> Outcome:
+def backfill(project: Project, pipeline: str, start: int, end: int | None, progress: bool = False,
+             drive: Drive | None = None) -> Outcome:
     """Fill ``[start, end)`` for one pipeline, recording the range so ``resume`` can continue it."""
     (spec,) = project.select([pipeline])
     end = end if end is not None else now_ms()
@@ -100,7 +116,7 @@ def backfill(project: Project, pipeline: str, start: int, end: int | None, progr
     path = project.state_dir / "backfills" / f"{pipeline}__{iso(start)}__{iso(end)}.json".replace(":", "")
     outcome = Outcome("backfill")
     began = time.monotonic()
-    _run_locked(project, spec, "backfill", path, header, _fixed(spec, start, end), outcome, progress)
+    _run_locked(project, spec, "backfill", path, header, _fixed(spec, start, end), outcome, progress, drive)
     outcome.duration = time.monotonic() - began
     return outcome
 
@@ -109,12 +125,13 @@ def plan(project: Project, pipeline: str, start: int, end: int | None) -> Iterat
     """What a backfill of ``[start, end)`` would fetch, stream by stream, as the source describes it."""
     (spec,) = project.select([pipeline])
     end = end if end is not None else now_ms()
-    source = source_for(spec.source)
+    sources = SourcePool()
+    source = sources.get(spec.source)
     try:
         for stream in source.streams():
             yield from source.plan(stream, start, min(end, _last_closed(stream)))
     finally:
-        close_sources()
+        sources.close()
 
 
 def unfinished_backfills(project: Project) -> list[tuple[Path, dict[str, Any]]]:
@@ -123,14 +140,14 @@ def unfinished_backfills(project: Project) -> list[tuple[Path, dict[str, Any]]]:
     return [(path, data) for path, data in records if data.get("status") != "done"]
 
 
-def resume(project: Project, progress: bool = False) -> Outcome:
+def resume(project: Project, progress: bool = False, drive: Drive | None = None) -> Outcome:
     """Continue every unfinished backfill recorded in the state dir, with its recorded parameters."""
     outcome = Outcome("backfill")
     began = time.monotonic()
     for path, record in unfinished_backfills(project):
         (spec,) = project.select([record["pipeline"]])
         window = _fixed(spec, record["start_ms"], record["end_ms"])
-        _run_locked(project, spec, "backfill", path, record, window, outcome, progress)
+        _run_locked(project, spec, "backfill", path, record, window, outcome, progress, drive)
     outcome.duration = time.monotonic() - began
     return outcome
 
@@ -247,16 +264,17 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     report = Report(spec.name, project.state_dir / "quarantine")
     began = time.monotonic()
     schema = dataset(spec.source.dataset)
-    units = plan_units(project, spec, checkpoints, window)
+    sources = SourcePool()
+    units = plan_units(project, spec, sources, checkpoints, window)
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
     committer = Committer(_sink_slots(project, spec, schema.name), schema, checkpoints, report, bar,
                           spec.commit_rows, spec.commit_mb * 2**20, spec.sink_wait)
     try:
         with bar, committer:
-            drive(units, committer, report, max(1, min(spec.concurrency, len(units))))
+            drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units)))))
     finally:
-        close_sources()
+        sources.close()
     results = [report.result(unit.stream) for unit in units]
     if committer.locked:
         results = [result for result in results if result.error]
@@ -268,9 +286,10 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     return results, committer.locked
 
 
-def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, window: Window) -> list[WorkUnit]:
+def plan_units(project: Project, spec: PipelineSpec, sources: SourcePool, checkpoints: Checkpoints,
+               window: Window) -> list[WorkUnit]:
     """One unit per stream of the pipeline's source: its window from the checkpoint, and its warm-up."""
-    source = source_for(spec.source)
+    source = sources.get(spec.source)
     transforms = build_transforms(spec.name, spec.transforms, project.base_dir, project.state_dir)
     units = []
     for stream in source.streams():
@@ -285,34 +304,50 @@ def plan_units(project: Project, spec: PipelineSpec, checkpoints: Checkpoints, w
     return units
 
 
-def fetch_units(units: list[WorkUnit], committer: Committer, report: Report, workers: int) -> None:
-    """The batch driver: every unit's window, ``workers`` streams at a time."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda unit: _run_unit(unit, committer, report), units))
+def fetch_units(work: Work) -> None:
+    """The batch driver: every unit's window, ``workers`` streams at a time, in threads of this process."""
+    with ThreadPoolExecutor(max_workers=work.workers) as pool:
+        list(pool.map(lambda unit: _run_unit(unit, work), work.units))
 
 
-def _run_unit(unit: WorkUnit, committer: Committer, report: Report) -> None:
-    """Fetch and transform one stream, handing its batches to the committer in order.
-
-    The committer moves the progress bar up to each committed batch; when the source has delivered all it had,
-    the rest of the window (the files ended in March, the window runs to now) counts as covered at once.
-    """
-    result = report.result(unit.stream)
+def start_unit(unit: WorkUnit, work: Work) -> bool:
+    """Record the unit's window in its result; False (and "up to date") when there is nothing to fetch."""
+    result = work.report.result(unit.stream)
     result.window_start, result.window_end = unit.start, unit.end
     if unit.start >= unit.end:
         result.skipped = "up to date"
+        return False
+    work.committer.start_stream(unit.stream, unit.start)
+    return True
+
+
+def _run_unit(unit: WorkUnit, work: Work) -> None:
+    """Fetch and transform one stream in this thread, handing its batches to the committer in order."""
+    if not start_unit(unit, work):
         return
-    committer.start_stream(unit.stream, unit.start)
-    delivered = unit.start
+    tally = Tally()
     try:
-        for batch in execute(unit, report):
-            if not committer.submit(unit.stream, batch, unit.end):
-                break
-            delivered = max(delivered, min(batch.next_ms, unit.end))
-        else:
-            committer.progress.advance(unit.end - delivered, 0)
+        deliver(unit, execute(unit, work.sources, tally), work)
     except Exception as exc:
         log_traceback(log, "stream traceback", exc, pipeline=unit.pipeline, stream=unit.stream.label)
-        committer.fail(unit.stream, describe(exc))
+        work.committer.fail(unit.stream, describe(exc))
+    finally:
+        tally.drain().apply(work.report, unit.stream)
     log.debug("stream fetched", pipeline=unit.pipeline, stream=unit.stream.label,
               window=f"{iso(unit.start)}..{iso(unit.end)}")
+
+
+def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool = True) -> None:
+    """Hand a unit's batches to the committer in order, each with what was counted while it was made.
+
+    The committer moves the progress bar up to each committed batch; when the source has delivered all it had
+    (``finished``), the rest of the window (the files ended in March, the window runs to now) counts as covered.
+    """
+    delivered = unit.start
+    for batch in batches:
+        batch.tally.apply(work.report, unit.stream)
+        if not work.committer.submit(unit.stream, batch, unit.end):
+            return
+        delivered = max(delivered, min(batch.next_ms, unit.end))
+    if finished:
+        work.committer.progress.advance(unit.end - delivered, 0)

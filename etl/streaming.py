@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from .base import Source, Stream
-    from .committer import Committer
+    from .runner import Work
     from .unit import WorkUnit
 
 log = get_logger("etl.streaming")
@@ -38,16 +38,18 @@ class Follower:
     """One stream's thread: heal, then live rows, into the committer, in time order."""
 
     unit: WorkUnit
-    source: Source
-    committer: Committer
-    report: Any
+    work: Work
     stop: threading.Event
     inbox: queue.Queue[Any] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
+        from .report import Tally
         from .unit import Execution
 
-        self.execution = Execution(self.unit, self.report)
+        self.source = self.work.sources.get(self.unit.source)
+        self.committer = self.work.committer
+        self.tally = Tally()
+        self.execution = Execution(self.unit, self.work.sources, self.tally)
         self.expected = self.unit.start
         self.healed_once = False
 
@@ -71,6 +73,8 @@ class Follower:
                     self.take(item)
         except Exception as exc:
             self.committer.fail(self.stream, describe(exc))
+        finally:
+            self.tally.drain().apply(self.work.report, self.stream)
 
     def heal(self, until: int) -> None:
         """Fill ``[where the stream stands, until)`` from REST; the first heal reads the warm-up too."""
@@ -98,6 +102,7 @@ class Follower:
 
     def submit(self, batches: Any) -> None:
         for batch in batches:
+            batch.tally.apply(self.work.report, self.stream)
             if not self.committer.submit(self.stream, batch, batch.next_ms):
                 raise StreamStopped(self.stream.label)
             self.expected = max(self.expected, batch.next_ms)
@@ -142,21 +147,15 @@ def listener_for(followers: dict[Stream, Follower]) -> Listener:
     return Listener(rows, connected, rejected)
 
 
-def follower_drive(stop: threading.Event) -> Callable[[list[WorkUnit], Committer, Any, int], None]:
+def follower_drive(stop: threading.Event) -> Callable[[Work], None]:
     """The live driver of a pipeline run (``etl.runner.Drive``): a follower per unit until ``stop``."""
 
-    def drive(units: list[WorkUnit], committer: Committer, report: Any, workers: int) -> None:
-        from .unit import source_for
+    def drive(work: Work) -> None:
+        from .runner import start_unit
 
-        if not units:
-            return
-        source = source_for(units[0].source)
-        followers = {unit.stream: Follower(unit, source, committer, report, stop) for unit in units}
-        for unit in units:
-            committer.start_stream(unit.stream, unit.start)
-            result = report.result(unit.stream)
-            result.window_start, result.window_end = unit.start, unit.end
-        follow(source, followers, stop)
+        followers = {unit.stream: Follower(unit, work, stop) for unit in work.units if start_unit(unit, work)}
+        if followers:
+            follow(work.sources.get(work.units[0].source), followers, stop)
 
     return drive
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .base import BatchContext, PluginContext, Source, SourceConfig, Stream, Transform
 from .config import PluginSpec
 from .errors import SourceError
+from .report import Tally, count_into
 
 if TYPE_CHECKING:
     import polars as pl
@@ -48,28 +49,31 @@ class Batch:
     frame: pl.DataFrame
     next_ms: int
     next_keys: tuple[tuple[Any, ...], ...] = ()
+    tally: Tally = field(default_factory=Tally)
 
 
-_sources: dict[Any, Source] = {}
-_sources_lock = threading.Lock()
+class SourcePool:
+    """One source object per configuration for a run (or a Dask worker), so market metadata loads once and
+    every stream shares the source's rate limiter; passed to whoever runs units, never a module global."""
 
+    def __init__(self) -> None:
+        self._sources: dict[str, Source] = {}
+        self._lock = threading.Lock()
 
-def source_for(config: SourceConfig) -> Source:
-    """One source object per configuration and process, so market metadata loads once per run."""
-    from .plugins import registry
+    def get(self, config: SourceConfig) -> Source:
+        from .plugins import registry
 
-    key = (config.plugin, repr(config))
-    with _sources_lock:
-        if key not in _sources:
-            _sources[key] = registry().get("source", config.plugin)(config)
-        return _sources[key]
+        key = repr(config)
+        with self._lock:
+            if key not in self._sources:
+                self._sources[key] = registry().get("source", config.plugin)(config)
+            return self._sources[key]
 
-
-def close_sources() -> None:
-    with _sources_lock:
-        for source in _sources.values():
-            source.close()
-        _sources.clear()
+    def close(self) -> None:
+        with self._lock:
+            for source in self._sources.values():
+                source.close()
+            self._sources.clear()
 
 
 def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Path, state_dir: Path) -> list[Transform]:
@@ -91,23 +95,24 @@ def chain_warmup(transforms: list[Transform], stream: Stream) -> int:
     return rows
 
 
-def execute(unit: WorkUnit, report: Any) -> Iterator[Batch]:
-    """Fetch the unit's window (plus warm-up), transform it, and yield batches of new rows in time order."""
-    from .report import use_report
+def execute(unit: WorkUnit, sources: SourcePool, tally: Tally) -> Iterator[Batch]:
+    """Fetch the unit's window (plus warm-up), transform it, and yield batches of new rows in time order.
 
-    use_report(report)
-    return Execution(unit, report).batches()
+    Each batch carries what was counted while it was made (``Batch.tally``); what is counted after the last
+    batch stays in ``tally`` for the caller. The same call runs a unit in a thread here or on a Dask worker.
+    """
+    return Execution(unit, sources, tally).batches()
 
 
 class Execution:
     """One unit's journey: fetch -> conform -> gather ``batch_rows`` -> complete the warm-up -> transforms ->
     new rows only -> a batch with the checkpoint its commit earns."""
 
-    def __init__(self, unit: WorkUnit, report: Any):
+    def __init__(self, unit: WorkUnit, sources: SourcePool, tally: Tally):
         from .datasets import dataset
 
-        self.unit, self.report, self.stream = unit, report, unit.stream
-        self.source = source_for(unit.source)
+        self.unit, self.tally, self.stream = unit, tally, unit.stream
+        self.source = sources.get(unit.source)
         self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
         self.schema = dataset(self.stream.dataset)
         self.fetch_start = unit.start - unit.warmup_ms
@@ -128,6 +133,7 @@ class Execution:
         the window alone never make a batch. Called again with later frames, it goes on where it stopped
         (``etl stream`` feeds a stream's REST heal, then its live bars, through one execution); warm-up rows
         read before anything new arrived wait for it."""
+        count_into(self.tally)
         for frame in frames:
             conformed = self._conformed(frame) if frame.height else None
             if conformed is None:
@@ -152,7 +158,7 @@ class Execution:
         ts = frame["ts"]
         now, first, last = from_ms(now_ms()), ts.min(), ts.max()
         if last > now:
-            self.report.count(self.stream, "future_rows_dropped", int((ts > now).sum()))
+            self.tally.count(self.stream, "future_rows_dropped", int((ts > now).sum()))
         if first < from_ms(self.fetch_start) or last >= from_ms(self.unit.end):
             frame = frame.filter(between(self.fetch_start, self.unit.end))
         if self.unit.committed_keys and frame.height and first <= from_ms(self.unit.start):
@@ -195,7 +201,7 @@ class Execution:
         frame = raw if self.context is None else pl.concat([self.context, raw], how="diagonal_relaxed")
         if self.unit.warmup_rows:
             self.context = frame.filter(pl.col("ts") <= ts_literal(last_ts)).tail(self.unit.warmup_rows)
-        batch_context = BatchContext(self.stream, self.new_from, self.report)
+        batch_context = BatchContext(self.stream, self.new_from, self.tally)
         for transform in self.transforms:
             frame = transform.apply(frame, batch_context)
         out = self._drop_repeated_keys(batch_context.new_rows(frame))
@@ -232,7 +238,7 @@ class Execution:
         loaded = loaded.dt.epoch("ms")
         gaps = on_calendar(find_gaps(loaded, self.last_seen, self.stream.timeframe), self.source, self.stream)
         if gaps:
-            self.report.gaps(self.stream, gaps)
+            self.tally.gaps(self.stream, gaps)
         self.last_seen = max(loaded.max(), self.last_seen or 0)
 
     def _following(self, last_ts: int) -> int:
@@ -248,12 +254,12 @@ class Execution:
         from .timeframes import ts_literal
 
         if not self.instant_keys:
-            return Batch(out, self._following(last_ts))
+            return Batch(out, self._following(last_ts), tally=self.tally.drain())
         at_last = out.filter(pl.col("ts") == ts_literal(last_ts)).select(self.instant_keys)
         earlier = self.committed[1] if last_ts == self.committed[0] else ()
         keys = tuple(dict.fromkeys([*earlier, *at_last.iter_rows()]))
         self.committed = (last_ts, keys)
-        return Batch(out, last_ts, keys)
+        return Batch(out, last_ts, keys, self.tally.drain())
 
     def _drop_repeated_keys(self, out: pl.DataFrame) -> pl.DataFrame:
         """Sinks rely on unique keys per batch; keep the last row of a repeated key and count it."""
@@ -261,7 +267,7 @@ class Execution:
         if not out.select(varying).is_duplicated().any():
             return out
         unique = out.unique(subset=varying, keep="last", maintain_order=True)
-        self.report.count(self.stream, "duplicates_dropped", out.height - unique.height)
+        self.tally.count(self.stream, "duplicates_dropped", out.height - unique.height)
         return unique
 
 

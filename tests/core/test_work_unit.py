@@ -11,8 +11,8 @@ import polars as pl
 
 from etl import config
 from etl.base import Stream
-from etl.report import Report
-from etl.unit import WorkUnit, execute
+from etl.report import Tally
+from etl.unit import SourcePool, WorkUnit, execute
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ohlcv"
 
@@ -24,8 +24,11 @@ def unit_for(path: Path) -> WorkUnit:
 
 
 def batches(unit: WorkUnit) -> list[tuple[int, pl.DataFrame]]:
-    report = Report(unit.pipeline, unit.state_dir / "quarantine")
-    return [(batch.next_ms, batch.frame) for batch in execute(unit, report)]
+    sources = SourcePool()
+    try:
+        return [(batch.next_ms, batch.frame) for batch in execute(unit, sources, Tally())]
+    finally:
+        sources.close()
 
 
 def test_work_unit_pickles_and_runs_in_another_process(write_pipeline):
