@@ -75,6 +75,12 @@ class Source:
     def base_url(self) -> str | None:
         return self.settings.get("base_url")
 
+    @property
+    def stored_name(self) -> str:
+        """The ``source`` column of this source's rows: its plugin name, unless it is a second way into a
+        venue whose rows must mix with that venue's own (``binance_archive`` stores ``binance``)."""
+        return self.name
+
     def check(self) -> None:
         """Validate settings beyond their declared types; raise ConfigError. No network here."""
 

@@ -168,7 +168,7 @@ class Execution:
     def _prepared(self, frame: pl.DataFrame) -> pl.DataFrame:
         from .datasets import conform
 
-        frame = conform(frame, self.schema, self.stream, self.unit.source.plugin)
+        frame = conform(frame, self.schema, self.stream, self.source.stored_name)
         if frame["ts"].null_count():
             raise SourceError(f"{self.unit.source.plugin} returned rows without a timestamp for {self.stream.label}")
         return frame

@@ -76,7 +76,7 @@ def read_window(source: Source, stream: Stream, start: int, end: int) -> WindowR
         if len(batches) > limit:
             raise AssertionError(f"{stream.label} [{iso(start)}, {iso(end)}): fetch yielded more than {limit} "
                                  f"batches; does its paging stop at the end of the window?")
-    conformed = [conform(batch, schema, stream, source.config.plugin) for batch in batches if batch.height]
+    conformed = [conform(batch, schema, stream, source.stored_name) for batch in batches if batch.height]
     rows = pl.concat(conformed, how="diagonal_relaxed") if conformed else empty_frame(schema)
     return WindowRead(stream, start, end, batches, conformed, rows)
 
@@ -286,7 +286,7 @@ class SourceConformance(PluginSuite):
             expected = expected.filter(expected["ts"] < rows["ts"][wanted]).tail(wanted // 2)
 
             def prepare(frame: pl.DataFrame, stream: Stream = stream) -> pl.DataFrame:
-                return conform(frame, dataset(stream.dataset), stream, source.config.plugin)
+                return conform(frame, dataset(stream.dataset), stream, source.stored_name)
 
             got = rows_before(source, stream, before, expected.height, prepare)
             assert got is not None, f"{stream.label}: no rows before {iso(before)}, expected {expected.height}"

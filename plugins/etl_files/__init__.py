@@ -4,7 +4,8 @@ kline CSVs exchanges publish.
 ``path`` is a file or glob, relative to the pipeline file, and may name ``{symbol}`` and ``{timeframe}``
 so one pattern covers every stream. Files holding several symbols or timeframes are filtered by those
 columns. ``columns`` maps dataset columns to the file's names; ``layout = "binance"`` reads Binance's
-headerless kline CSVs (open time in ms or, since 2025, in µs) without any mapping.
+kline CSVs (with or without the header row of later files; open time in ms or, since 2025, in µs) without
+any mapping (``etl_files.binance``, shared with the ``binance_archive`` source).
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ from typing import Any
 import etl
 from etl.errors import ConfigError, SourceError
 
-BINANCE_KLINE_COLUMNS = (
-    "ts", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
-    "taker_buy_volume", "taker_buy_quote_volume", "ignore",
-)
-_BINANCE_DROPPED = ("close_time", "ignore")
+from .binance import epoch_ms, scan_klines
+
 _EPOCH_UNITS = ("auto", "s", "ms", "us")
 
 
@@ -89,8 +87,7 @@ class FilesSource(etl.Source):
         if self._format(file) == "parquet":
             return pl.scan_parquet(file)
         if self.settings["layout"] == "binance":
-            return pl.scan_csv(file, has_header=_has_header(file), new_columns=list(BINANCE_KLINE_COLUMNS),
-                               schema_overrides={"ts": pl.Int64})
+            return scan_klines(file)
         # The dataset's float columns are declared, so inference (most of a CSV's read time) only has to
         # guess the rest, and a price column whose first rows look like integers still reads as floats.
         mapping, schema = self.settings["columns"], etl.datasets.dataset(self.config.dataset)
@@ -142,9 +139,7 @@ class FilesSource(etl.Source):
         import polars as pl
 
         names = lazy.collect_schema().names()
-        if self.settings["layout"] == "binance":
-            lazy = lazy.drop(_BINANCE_DROPPED)
-        else:
+        if self.settings["layout"] != "binance":
             mapping = {source: target for target, source in self.settings["columns"].items()}
             unknown = [source for source in mapping if source not in names]
             if unknown:
@@ -169,16 +164,7 @@ class FilesSource(etl.Source):
         if dtype.is_integer() or dtype.is_float():
             ts = ts.cast(pl.Int64)
             unit = self.settings["ts_unit"]
-            if unit == "auto":
-                # Epoch seconds stay below 1e11 until the year 5138; milliseconds below 1e14 until 5138 too.
-                magnitude = ts.abs()
-                ms = (
-                    pl.when(magnitude < 100_000_000_000).then(ts * 1000)
-                    .when(magnitude < 100_000_000_000_000).then(ts)
-                    .otherwise(ts // 1000)
-                )
-            else:
-                ms = {"s": ts * 1000, "ms": ts, "us": ts // 1000}[unit]
+            ms = epoch_ms(ts) if unit == "auto" else {"s": ts * 1000, "ms": ts, "us": ts // 1000}[unit]
             return pl.from_epoch(ms, time_unit="ms").dt.replace_time_zone("UTC").alias("ts")
         if dtype == pl.String:
             fmt = self.settings["ts_format"]
@@ -211,12 +197,6 @@ def detect_format(file: Path) -> str:
         if head.startswith(magic):
             return name
     return "binary" if b"\0" in head else "csv"
-
-
-def _has_header(file: Path) -> bool:
-    with file.open("rb") as handle:
-        first = handle.readline()
-    return not first[:1].isdigit()
 
 
 @etl.hookimpl

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import etl
+from etl.cache import default_cache_dir, human_size
 from etl.errors import ConfigError, PermanentError
 from etl.log import get_logger
 from etl.timeframes import DAY, HOUR, MINUTE, ceil_ts, floor_ts, iso, now_ms, timeframe_ms
@@ -24,7 +25,7 @@ from etl.timeframes import DAY, HOUR, MINUTE, ceil_ts, floor_ts, iso, now_ms, ti
 from . import parsing
 from .bars import mid_bars
 from .catalog import Catalog, DayStatus, asset_ctxs_key, l2_key
-from .store import ArchiveStore, default_cache_dir
+from .store import ArchiveStore
 
 if TYPE_CHECKING:
     import polars as pl
@@ -195,26 +196,26 @@ class HyperliquidArchiveSource(etl.Source):
         for key, size in objects:
             if key in self._planned:
                 shared += 1
-                yield f"  {store.url(key)}  {_size(size)}  (also read by an earlier stream; counted there)"
+                yield f"  {store.url(key)}  {human_size(size)}  (also read by an earlier stream; counted there)"
                 continue
             self._planned.add(key)
             new += 1
             if store.cached(key) is not None:
                 cached_bytes += size
-                yield f"  {store.url(key)}  {_size(size)}  (cached)"
+                yield f"  {store.url(key)}  {human_size(size)}  (cached)"
             else:
                 downloads += 1
                 download_bytes += size
-                yield f"  {store.url(key)}  {_size(size)}"
+                yield f"  {store.url(key)}  {human_size(size)}"
         for key in missing:
             yield f"  {store.url(key)}  missing (gap)"
         per_gb = self.settings["transfer_cost_per_gb"]
         cost = download_bytes / GIB * per_gb + downloads / 1000 * GET_COST_PER_1000
         yield (
-            f"  {new} objects, {_size(download_bytes + cached_bytes)}; to download: {downloads} objects, "
-            f"{_size(download_bytes)} ({download_bytes:,} bytes), estimated ${cost:.4f} "
+            f"  {new} objects, {human_size(download_bytes + cached_bytes)}; to download: {downloads} objects, "
+            f"{human_size(download_bytes)} ({download_bytes:,} bytes), estimated ${cost:.4f} "
             f"(${per_gb}/GB transfer + ${GET_COST_PER_1000}/1000 GET requests; requester pays); "
-            f"{_size(cached_bytes)} already cached; {len(missing)} missing; {unpublished} {unit} not published yet"
+            f"{human_size(cached_bytes)} already cached; {len(missing)} missing; {unpublished} {unit} not published yet"
             + (f"; {shared} shared with earlier streams" if shared else "")
         )
 
@@ -310,13 +311,3 @@ def _context_columns(frame: pl.DataFrame, dataset: str) -> pl.DataFrame:
     if dataset == "open_interest":
         return frame.select("ts", "open_interest")
     return frame
-
-
-def _size(size: float) -> str:
-    if size < 1024:
-        return f"{size:.0f} B"
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            break
-    return f"{size:.1f} {unit}"

@@ -32,12 +32,6 @@ CREDENTIALS_HINT = (
 )
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/market-etl`` (or ``~/.cache/market-etl``): shared by every project on the machine."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "market-etl"
-
-
 class ArchiveStore:
     """One bucket: listings, and objects read through the cache at ``cache_dir/<bucket>/<key>``."""
 

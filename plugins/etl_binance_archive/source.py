@@ -1,0 +1,223 @@
+"""The ``binance_archive`` source: klines from data.binance.vision, verified, with REST for what it lacks."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import etl
+from etl.cache import FileCache, default_cache_dir, human_size
+from etl.errors import ConfigError, PermanentError
+from etl.log import get_logger
+from etl.timeframes import DAY, iso, next_bar, now_ms
+
+from .heal import Rest
+from .klines import read_zip, without_repeats
+from .layout import MARKETS, File, Folder, Span, days, months
+from .store import Archive, Unusable
+
+if TYPE_CHECKING:
+    import polars as pl
+
+log = get_logger("etl_binance_archive")
+
+TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
+# How long after its period a file may still be unpublished: daily files appear the next morning, monthly
+# ones "on the first Monday of the month". Files missing later than that are healed and counted.
+DAILY_DELAY, MONTHLY_DELAY = DAY, 8 * DAY
+CACHE_FOLDER = "binance-vision"
+
+
+def _positive(value: float) -> None:
+    if value <= 0:
+        raise ValueError("must be more than 0")
+
+
+class BinanceArchiveSource(etl.Source):
+    name = "binance_archive"
+    datasets = ("ohlcv",)
+    timeframes = TIMEFRAMES
+    network = True
+    options = {
+        "market": etl.Option(str, "spot", help="spot, or usdm for USD-M futures", choices=tuple(MARKETS)),
+        "rest_url": etl.Option(str, None, help="Binance's REST API for what the archive lacks; default Binance's"),
+        "cache_dir": etl.Option(Path, None, help="where verified zips are kept; default ~/.cache/market-etl"),
+        "cache_max_mb": etl.Option(float, 4096, help="size cap of the zip cache in MiB", check=_positive),
+        "downloads": etl.Option(int, 4, help="zips downloaded at once, across all streams", check=_positive),
+        "timeout": etl.Option(float, 30.0, help="seconds to wait for the archive", check=_positive),
+        "heal": etl.Option(bool, True, help="read what the archive lacks from the REST API; false: leave gaps "
+                           "(where the REST API is out of reach, e.g. geo-blocked, and the archive is not)"),
+    }
+
+    def __init__(self, config: etl.SourceConfig):
+        super().__init__(config)
+        self.rest = Rest(config, self.settings["market"], self.settings["rest_url"])
+        self._lock = threading.Lock()
+        self._archive: Archive | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def stored_name(self) -> str:
+        return "binance"
+
+    def check(self) -> None:
+        for symbol in self.config.symbols:
+            if symbol != symbol.upper() or "/" in symbol:
+                raise ConfigError(f"Symbol {symbol!r}: the archive names symbols as Binance does (BTCUSDT)")
+
+    def archive(self) -> Archive:
+        with self._lock:
+            if self._archive is None:
+                root = (self.settings["cache_dir"] or default_cache_dir()) / CACHE_FOLDER
+                cache = FileCache(root, int(self.settings["cache_max_mb"] * 2**20))
+                self._archive = Archive(self.base_url, cache, self.settings["timeout"])
+                self._pool = ThreadPoolExecutor(self.settings["downloads"], thread_name_prefix="binance-archive")
+            return self._archive
+
+    # --- which files, and what REST fills in ---
+
+    def pieces(self, stream: etl.Stream, start: int, end: int) -> list[File | Span]:
+        """The archive files and REST spans covering ``[start, end)`` in time order: monthly files for closed
+        months, daily files where a month has none (the current month, a month not published yet)."""
+        folder = Folder(self.settings["market"], stream.symbol, stream.timeframe or "")
+        monthly = self.archive().listing(folder.folder("monthly"))
+        start, now = max(start, self._first_bar(folder, monthly)), now_ms()
+        found: list[File | Span] = []
+        for month in months(start, end):
+            month_end = next_bar(month, "1M")
+            key = folder.monthly_key(month)
+            if key in monthly:
+                found.append(File(key, month, month_end, monthly[key]))
+            elif folder.has_daily:
+                found += self._days(folder, month, max(start, month), min(end, month_end), now)
+            else:
+                found.append(Span(max(start, month), min(end, month_end), _why(month_end, MONTHLY_DELAY, now), key))
+        return found
+
+    def _days(self, folder: Folder, month: int, start: int, end: int, now: int) -> list[File | Span]:
+        daily = self.archive().listing(folder.daily_prefix(month))
+        found: list[File | Span] = []
+        for day in days(start, end):
+            key = folder.daily_key(day)
+            if key in daily:
+                found.append(File(key, day, day + DAY, daily[key]))
+            else:
+                found.append(Span(max(start, day), min(end, day + DAY), _why(day + DAY, DAILY_DELAY, now), key))
+        return found
+
+    def _first_bar(self, folder: Folder, monthly: dict[str, int]) -> int:
+        """Where the symbol's archive begins (its first file); before it there is nothing to read or heal."""
+        zips = [key for key in monthly if key.endswith(".zip")]
+        if not zips and folder.has_daily:
+            zips = [key for key in self.archive().listing(folder.folder("daily")) if key.endswith(".zip")]
+        if not zips:
+            raise PermanentError(
+                f"binance_archive: no {folder.timeframe} klines for {folder.symbol!r} in the {folder.market} "
+                f"archive ({self.archive().url(folder.folder('monthly'))}); is it a {folder.market} symbol, "
+                f"spelled as Binance lists it?"
+            )
+        return folder.period_start(min(zips))
+
+    # --- reading ---
+
+    def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
+        for piece, download in self._download_ahead(self.pieces(stream, start, end)):
+            if isinstance(piece, Span):
+                yield from self._from_rest(stream, piece)
+                continue
+            assert download is not None
+            try:
+                frame = read_zip(download.result(), piece.key)
+            except Unusable as exc:
+                yield from self._heal(stream, piece, exc, start, end)
+                continue
+            unique = without_repeats(frame)
+            self.count(stream, "repeated_rows_dropped", frame.height - unique.height)
+            yield _between(unique, max(start, piece.start), min(end, piece.end))
+
+    def _download_ahead(self, pieces: list[File | Span]) -> Iterator[tuple[File | Span, Future[bytes] | None]]:
+        """Each piece with its download, started up to ``2 * downloads`` pieces ahead of the reader."""
+        archive, ahead = self.archive(), 2 * self.settings["downloads"]
+        assert self._pool is not None
+        queue: deque[tuple[File | Span, Future[bytes] | None]] = deque()
+        remaining = iter(pieces)
+        try:
+            for piece in remaining:
+                queue.append((piece, self._pool.submit(archive.fetch, piece.key) if isinstance(piece, File) else None))
+                while len(queue) > ahead:
+                    yield queue.popleft()
+            while queue:
+                yield queue.popleft()
+        finally:
+            for _, download in queue:
+                if download is not None:
+                    download.cancel()
+
+    def _heal(self, stream: etl.Stream, piece: File, error: Unusable, start: int, end: int) -> Iterator[pl.DataFrame]:
+        if error.reason == "corrupt":
+            self.archive().forget(piece.key)
+        log.warning("binance archive file unusable", url=self.archive().url(piece.key), reason=str(error),
+                    stream=stream.label, healed_from_rest=self.settings["heal"])
+        self.count(stream, "archive_files_unusable", 1)
+        yield from self._from_rest(stream, Span(max(start, piece.start), min(end, piece.end), "unusable", piece.key))
+
+    def _from_rest(self, stream: etl.Stream, span: Span) -> Iterator[pl.DataFrame]:
+        """Bars the archive lacks, read from the REST API; with ``heal = false`` a gap, and recent bars wait."""
+        if not self.settings["heal"]:
+            if span.why == "missing":
+                log.warning("binance archive file missing, left as a gap", url=self.archive().url(span.key),
+                            span=f"{iso(span.start)}..{iso(span.end)}", stream=stream.label)
+                self.count(stream, "archive_files_missing", 1)
+            return
+        bars = 0
+        for frame in self.rest.fetch(stream, span.start, span.end):
+            bars += frame.height
+            yield frame
+        if span.why == "missing" and bars:
+            log.warning("binance archive file missing, healed from REST", url=self.archive().url(span.key),
+                        span=f"{iso(span.start)}..{iso(span.end)}", bars=bars, stream=stream.label)
+        self.count(stream, "recent_bars" if span.why == "recent" else "healed_bars", bars)
+
+    # --- dry run ---
+
+    def plan(self, stream: etl.Stream, start: int, end: int) -> Iterator[str]:
+        """The files a backfill would read (size, cached or not) and the spans REST would fill."""
+        archive = self.archive()
+        yield f"{stream.label}: {iso(start)} .. {iso(end)} from {archive.base_url}"
+        pieces = self.pieces(stream, start, end)
+        files = [piece for piece in pieces if isinstance(piece, File)]
+        fresh = [piece for piece in files if archive.cached(piece.key) is None]
+        for piece in pieces:
+            if isinstance(piece, File):
+                cached = "" if piece in fresh else "  (cached)"
+                yield f"  {archive.url(piece.key)}  {human_size(piece.size)}{cached}"
+            else:
+                what = "missing from the archive" if piece.why == "missing" else "not in the archive yet"
+                yield f"  REST {iso(piece.start)} .. {iso(piece.end)}: {what} ({piece.key.rsplit('/', 1)[-1]})"
+        total, download = sum(piece.size for piece in files), sum(piece.size for piece in fresh)
+        yield (f"  {len(files)} files, {human_size(total)}; to download: {len(fresh)} files, {human_size(download)} "
+               f"({download:,} bytes); {len(pieces) - len(files)} spans from the REST API")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+            if self._archive is not None:
+                self._archive.close()
+            self._archive = self._pool = None
+        self.rest.close()
+
+
+def _why(period_end: int, delay: int, now: int) -> str:
+    return "recent" if period_end + delay > now else "missing"
+
+
+def _between(frame: pl.DataFrame, start: int, end: int) -> pl.DataFrame:
+    """The rows in ``[start, end)`` of an ascending frame: a slice, no copy."""
+    ts = frame["ts"]
+    first, stop = ts.search_sorted(start, "left"), ts.search_sorted(end, "left")
+    return frame.slice(first, stop - first)
