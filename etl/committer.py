@@ -76,7 +76,7 @@ class Committer:
         # Streams a sink refused: their later batches must not land, or the checkpoint would pass the refused one.
         # A stream whose source failed keeps the batches it had already handed over.
         self._refused: set[Stream] = set()
-        self._positions: dict[Stream, int] = {}
+        self._positions: dict[str, int] = {}
         self._started: dict[Stream, float] = {}
         self._queue: queue.Queue[Any] = queue.Queue()
         self._room = threading.Condition()
@@ -97,9 +97,10 @@ class Committer:
         if self._opened:
             close_sinks(self.slots)
 
-    def start_stream(self, stream: Stream, start: int) -> None:
-        self._positions[stream] = start
-        self._started[stream] = time.monotonic()
+    def start_stream(self, stream: Stream, start: int, key: str | None = None) -> None:
+        """A unit of ``stream`` starts at ``start``; ``key`` names its checkpoint entry (a backfill's chunk)."""
+        self._positions[key or stream.label] = start
+        self._started.setdefault(stream, time.monotonic())
 
     def submit(self, stream: Stream, batch: Batch, end: int) -> bool:
         """Queue a batch (blocks while a commit and a half waits); False once the stream has failed or the
@@ -201,15 +202,16 @@ class Committer:
             self.fail(group[0].stream, describe(exc))
             return
         self.checkpoints.advance_many([
-            (item.stream.label, item.batch.next_ms, item.batch.frame.height, item.batch.next_keys) for item in group
+            (item.batch.key or item.stream.label, item.batch.next_ms, item.batch.frame.height, item.batch.next_keys)
+            for item in group
         ])
         faults.point("after_batch")
         for item in group:
             result = self.report.result(item.stream)
             result.rows += item.batch.frame.height
-            position = min(item.batch.next_ms, item.end)
-            self.progress.advance(position - self._positions[item.stream], item.batch.frame.height)
-            self._positions[item.stream] = position
+            key, position = item.batch.key or item.stream.label, min(item.batch.next_ms, item.end)
+            self.progress.advance(position - self._positions[key], item.batch.frame.height)
+            self._positions[key] = position
             result.duration = time.monotonic() - self._started[item.stream]
 
     def _write(self, frames: list[Any], repeats_a_stream: bool) -> None:

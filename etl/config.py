@@ -31,10 +31,12 @@ SETTINGS = {
                         "whichever is reached first"),
     "cluster": Option(str, None, "a Dask scheduler (tcp://HOST:8786) or local:N to run units on; --cluster and "
                       "ETL_CLUSTER override it"),
+    "chunk": Option(int, 50_000, "bars per unit of work of a backfill (rows for datasets without a timeframe): "
+                    "one stream's history spreads over the workers of a cluster"),
     "sink_wait": Option(int, 180, "seconds a run waits for a sink file another process holds (a DuckDB file) "
                         "before it reports the pipeline locked; 0: do not wait"),
 }
-_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait")
+_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait", "chunk")
 # The least value of each tuning key: at least one of everything, but a run may decline to wait.
 _LEAST = {"sink_wait": 0}
 _PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}
@@ -68,6 +70,7 @@ class PipelineSpec:
     commit_rows: int
     commit_mb: int
     sink_wait: int
+    chunk: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         for spec in specs:
             _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
-                        local["commit_rows"], local["commit_mb"], local["sink_wait"])
+                        local["commit_rows"], local["commit_mb"], local["sink_wait"], local["chunk"])
 
 
 def _list(value: Any, where: str) -> list[Any]:

@@ -25,13 +25,12 @@ from .lock import PipelineLock
 from .log import get_logger, log_traceback
 from .progress import Progress
 from .report import Report, StreamResult, Tally
-from .timeframes import floor_ts, iso, now_ms, previous_bar
-from .unit import Batch, SourcePool, WorkUnit, build_transforms, chain_warmup, execute
+from .timeframes import iso, now_ms, previous_bar
+from .unit import Batch, SourcePool, WorkUnit, build_transforms, chain_warmup, chunk_key, execute
+from .windows import Span, Windows, fixed, incremental, last_closed, live
 
 log = get_logger("etl.runner")
-LIVE_END = 253_370_764_800_000  # 9999-01-01: a live stream's window has no end
 
-Window = Callable[[Stream, Checkpoints], tuple[int, int]]
 
 
 @dataclass
@@ -94,7 +93,7 @@ def run(project: Project, names: tuple[str, ...], progress: bool = False, drive:
         Checkpoints(_checkpoint_path(project, spec.name))
     for spec in specs:
         checkpoint_path = _checkpoint_path(project, spec.name)
-        _run_locked(project, spec, "run", checkpoint_path, {"pipeline": spec.name}, _incremental(spec),
+        _run_locked(project, spec, "run", checkpoint_path, {"pipeline": spec.name}, incremental(spec),
                     outcome, progress, drive)
     outcome.duration = time.monotonic() - started
     return outcome
@@ -112,11 +111,11 @@ def backfill(project: Project, pipeline: str, start: int, end: int | None, progr
     if end <= start:
         raise ConfigError(f"--end ({iso(end)}) must be after --start ({iso(start)})")
     header = {"kind": "backfill", "pipeline": pipeline, "file": str(project.path), "start": iso(start),
-              "end": iso(end), "start_ms": start, "end_ms": end, "status": "running"}
+              "end": iso(end), "start_ms": start, "end_ms": end, "chunk": spec.chunk, "status": "running"}
     path = project.state_dir / "backfills" / f"{pipeline}__{iso(start)}__{iso(end)}.json".replace(":", "")
     outcome = Outcome("backfill")
     began = time.monotonic()
-    _run_locked(project, spec, "backfill", path, header, _fixed(spec, start, end), outcome, progress, drive)
+    _run_locked(project, spec, "backfill", path, header, fixed(start, end, spec.chunk), outcome, progress, drive)
     outcome.duration = time.monotonic() - began
     return outcome
 
@@ -129,7 +128,7 @@ def plan(project: Project, pipeline: str, start: int, end: int | None) -> Iterat
     source = sources.get(spec.source)
     try:
         for stream in source.streams():
-            yield from source.plan(stream, start, min(end, _last_closed(stream)))
+            yield from source.plan(stream, start, min(end, last_closed(stream)))
     finally:
         sources.close()
 
@@ -146,7 +145,7 @@ def resume(project: Project, progress: bool = False, drive: Drive | None = None)
     began = time.monotonic()
     for path, record in unfinished_backfills(project):
         (spec,) = project.select([record["pipeline"]])
-        window = _fixed(spec, record["start_ms"], record["end_ms"])
+        window = fixed(record["start_ms"], record["end_ms"], record.get("chunk", spec.chunk))
         _run_locked(project, spec, "backfill", path, record, window, outcome, progress, drive)
     outcome.duration = time.monotonic() - began
     return outcome
@@ -163,7 +162,7 @@ def stream(project: Project, names: tuple[str, ...], stop: threading.Event) -> O
         _require_live(spec)
     drive = follower_drive(stop)
     threads = [threading.Thread(target=_run_locked, name=f"etl-stream-{spec.name}", args=(
-        project, spec, "stream", _checkpoint_path(project, spec.name), {"pipeline": spec.name}, _live(spec),
+        project, spec, "stream", _checkpoint_path(project, spec.name), {"pipeline": spec.name}, live(spec),
         outcome, False, drive)) for spec in specs]
     for thread in threads:
         thread.start()
@@ -184,44 +183,8 @@ def _require_live(spec: PipelineSpec) -> None:
                           f"live sources: {', '.join(live) or 'none installed'}")
 
 
-def _live(spec: PipelineSpec) -> Window:
-    """From the checkpoint (or ``start``, or now) on, with no end but the pipeline's own."""
-    def window(stream: Stream, checkpoints: Checkpoints) -> tuple[int, int]:
-        start = checkpoints.next(stream.label)
-        if start is None:
-            start = spec.source.start if spec.source.start is not None else _last_closed(stream)
-        return start, spec.source.end if spec.source.end is not None else LIVE_END
-
-    return window
-
-
-def _last_closed(stream: Stream) -> int:
-    """Never ask for the interval still forming: stop at the start of the current bar."""
-    now = now_ms()
-    return floor_ts(now, stream.timeframe) if stream.timeframe else now
-
-
-def _incremental(spec: PipelineSpec) -> Window:
-    def window(stream: Stream, checkpoints: Checkpoints) -> tuple[int, int]:
-        start = checkpoints.next(stream.label)
-        if start is None:
-            start = spec.source.start if spec.source.start is not None else 0
-        end = spec.source.end if spec.source.end is not None else now_ms()
-        return start, min(end, _last_closed(stream))
-
-    return window
-
-
-def _fixed(spec: PipelineSpec, start: int, end: int) -> Window:
-    def window(stream: Stream, checkpoints: Checkpoints) -> tuple[int, int]:
-        resumed = checkpoints.next(stream.label)
-        return (resumed if resumed is not None else start), min(end, _last_closed(stream))
-
-    return window
-
-
 def _run_locked(project: Project, spec: PipelineSpec, command: str, checkpoint_path: Path,
-                header: dict[str, Any], window: Window, outcome: Outcome, progress: bool,
+                header: dict[str, Any], window: Windows, outcome: Outcome, progress: bool,
                 drive: Drive | None = None) -> None:
     try:
         with PipelineLock(project.state_dir, spec.name):
@@ -251,7 +214,7 @@ def _sink_slots(project: Project, spec: PipelineSpec, dataset_name: str) -> list
 
 
 def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoints: Checkpoints,
-                  window: Window, progress: bool, drive: Drive) -> tuple[list[StreamResult], str | None]:
+                  window: Windows, progress: bool, drive: Drive) -> tuple[list[StreamResult], str | None]:
     """Run the pipeline's streams; their results, and why the pipeline was locked out of its sinks, if it was.
 
     A locked-out pipeline wrote nothing: only its streams that failed on their own are results (and ledger
@@ -287,21 +250,28 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
 
 
 def plan_units(project: Project, spec: PipelineSpec, sources: SourcePool, checkpoints: Checkpoints,
-               window: Window) -> list[WorkUnit]:
-    """One unit per stream of the pipeline's source: its window from the checkpoint, and its warm-up."""
+               windows: Windows) -> list[WorkUnit]:
+    """A unit per span of each stream of the pipeline's source (one, or a backfill's chunks), with its warm-up."""
     source = sources.get(spec.source)
     transforms = build_transforms(spec.name, spec.transforms, project.base_dir, project.state_dir)
     units = []
     for stream in source.streams():
-        start, end = window(stream, checkpoints)
         warmup_rows = chain_warmup(transforms, stream)
-        resumed = checkpoints.next(stream.label)
-        previous = previous_bar(resumed, stream.timeframe) if resumed is not None and stream.timeframe else None
-        committed = checkpoints.committed_at_next(stream.label) if start == resumed else ()
-        warmup_ms = start - source.warmup_start(stream, start, warmup_rows) if warmup_rows else 0
-        units.append(WorkUnit(spec.name, spec.source, spec.transforms, stream, start, end, warmup_rows, warmup_ms,
-                              spec.batch_rows, project.base_dir, project.state_dir, previous, committed))
+        for span in windows(stream, checkpoints, source):
+            key = stream.label if span.chunk_start is None else chunk_key(stream, span.chunk_start)
+            units.append(WorkUnit(
+                spec.name, spec.source, spec.transforms, stream, span.start, span.end, warmup_rows,
+                span.start - source.warmup_start(stream, span.start, warmup_rows) if warmup_rows else 0,
+                spec.batch_rows, project.base_dir, project.state_dir, _previous(stream, span),
+                checkpoints.committed_at_next(key) if span.resumed else (), span.chunk_start))
     return units
+
+
+def _previous(stream: Stream, span: Span) -> int | None:
+    """The bar before the span, for gap detection: known when it continues a checkpoint or a chunk."""
+    if not stream.timeframe or not (span.resumed or span.chunk_start):
+        return None
+    return previous_bar(span.start, stream.timeframe)
 
 
 def fetch_units(work: Work) -> None:
@@ -313,11 +283,12 @@ def fetch_units(work: Work) -> None:
 def start_unit(unit: WorkUnit, work: Work) -> bool:
     """Record the unit's window in its result; False (and "up to date") when there is nothing to fetch."""
     result = work.report.result(unit.stream)
-    result.window_start, result.window_end = unit.start, unit.end
+    result.window_start = min(unit.start, result.window_start if result.window_start is not None else unit.start)
+    result.window_end = max(unit.end, result.window_end or unit.end)
     if unit.start >= unit.end:
         result.skipped = "up to date"
         return False
-    work.committer.start_stream(unit.stream, unit.start)
+    work.committer.start_stream(unit.stream, unit.start, unit.key)
     return True
 
 

@@ -36,6 +36,18 @@ class WorkUnit:
     state_dir: Path
     previous_ts: int | None = None
     committed_keys: tuple[tuple[Any, ...], ...] = ()
+    chunk_start: int | None = None  # set when the unit is one chunk of a longer backfill window
+
+    @property
+    def key(self) -> str:
+        """The unit's checkpoint entry: the stream's label, or for a chunk the label at the chunk's start."""
+        return self.stream.label if self.chunk_start is None else chunk_key(self.stream, self.chunk_start)
+
+
+def chunk_key(stream: Stream, chunk_start: int) -> str:
+    from .timeframes import iso
+
+    return f"{stream.label}@{iso(chunk_start)}"
 
 
 @dataclass
@@ -50,6 +62,7 @@ class Batch:
     next_ms: int
     next_keys: tuple[tuple[Any, ...], ...] = ()
     tally: Tally = field(default_factory=Tally)
+    key: str = ""  # the checkpoint entry it advances (``WorkUnit.key``); the stream's label when empty
 
 
 class SourcePool:
@@ -254,12 +267,12 @@ class Execution:
         from .timeframes import ts_literal
 
         if not self.instant_keys:
-            return Batch(out, self._following(last_ts), tally=self.tally.drain())
+            return Batch(out, self._following(last_ts), tally=self.tally.drain(), key=self.unit.key)
         at_last = out.filter(pl.col("ts") == ts_literal(last_ts)).select(self.instant_keys)
         earlier = self.committed[1] if last_ts == self.committed[0] else ()
         keys = tuple(dict.fromkeys([*earlier, *at_last.iter_rows()]))
         self.committed = (last_ts, keys)
-        return Batch(out, last_ts, keys, self.tally.drain())
+        return Batch(out, last_ts, keys, self.tally.drain(), self.unit.key)
 
     def _drop_repeated_keys(self, out: pl.DataFrame) -> pl.DataFrame:
         """Sinks rely on unique keys per batch; keep the last row of a repeated key and count it."""

@@ -3,6 +3,7 @@ test), the driver commits, and every sink holds exactly what a local run stores.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -131,3 +132,24 @@ def test_a_stream_failing_on_a_worker_fails_alone(dask_cluster, market, tmp_path
     assert "FAILED m ohlcv/XRP/1m: files: no file matches" in result.stdout
     rows = stored(tmp_path / "cluster")["duckdb"]
     assert sorted(set(rows["symbol"])) == ["BTC", "ETH", "SOL"]
+
+
+def test_a_chunked_backfill_spreads_streams_over_workers_and_resumes_by_chunk(dask_cluster, market,
+                                                                             tmp_path: Path) -> None:
+    """chunk = 1000 bars: each stream's 6,000 minutes become six units with their own warm-up and checkpoint
+    entry; a driver killed mid-run resumes only the unfinished chunks, and every sink matches a local run."""
+    path = pipeline_file(tmp_path / "cluster", market, chunk=1_000, commit_rows=1_000)
+    killed = backfill(path, dask_cluster.address, ETL_CRASH_AT="after_batch:9")
+    assert killed.exit_code == -signal.SIGKILL
+    [record] = (tmp_path / "cluster" / ".etl" / "backfills").glob("*.json")
+    entries = json.loads(record.read_text())["streams"]
+    assert entries and all("@" in key for key in entries), "checkpointed per chunk"
+
+    resumed = run_subprocess("backfill", str(path), "--resume", "--cluster", dask_cluster.address, "-v",
+                             timeout=120)
+    assert resumed.exit_code == 0, str(resumed)
+    ran = resumed.stderr.count('"event": "unit ran"')
+    assert ran < 4 * 6, "finished chunks are not fetched again"
+    assert_close(stored(tmp_path / "cluster"), local_run(tmp_path, market))
+    chunks = json.loads(record.read_text())["streams"]
+    assert len(chunks) == 4 * 6 and json.loads(record.read_text())["status"] == "done"
