@@ -50,3 +50,14 @@ class PermanentError(SourceError):
 
 class SinkError(EtlError):
     """A sink refused a batch (for example a column type conflict)."""
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` on one line and at most ``limit`` characters, cut at a word boundary when there is one in its
+    second half: for quoting an answer's body in an error message without cutting a word in two."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 4]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut) + " ..."

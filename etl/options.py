@@ -40,6 +40,12 @@ class Option:
         return self.default is REQUIRED
 
 
+def positive(value: float) -> None:
+    """An ``Option`` check for counts, rates and durations that must be more than 0."""
+    if value <= 0:
+        raise ValueError("must be positive")
+
+
 def validate_options(
     declared: Mapping[str, Option], given: Mapping[str, Any], where: str, base_dir: Path
 ) -> dict[str, Any]:

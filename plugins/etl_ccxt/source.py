@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import etl
 from etl.errors import ConfigError, PermanentError, TransientError
 from etl.log import get_logger
+from etl.options import positive
 from etl.timeframes import HOUR, next_expr, timeframe_ms
 
 from .budget import Budget
@@ -30,11 +31,6 @@ if TYPE_CHECKING:
 
 
 log = get_logger("etl_ccxt")
-
-
-def _positive(value: float) -> None:
-    if value <= 0:
-        raise ValueError("must be more than 0")
 
 
 def api_name(api: Any) -> str:
@@ -49,11 +45,11 @@ def is_list(answer: Any) -> bool:
 COMMON_OPTIONS: dict[str, etl.Option] = {
     "rate_limit": etl.Option(int, None, help="the exchange's rate limit to stay under, in its own unit (see the "
                              "source's docs); default: the documented limit. Lower it to leave room for other "
-                             "clients on the same IP", check=_positive),
-    "timeout": etl.Option(float, 10.0, help="seconds to wait for an answer before retrying", check=_positive),
-    "retry_attempts": etl.Option(int, 8, help="attempts per request before the stream fails", check=_positive),
+                             "clients on the same IP", check=positive),
+    "timeout": etl.Option(float, 10.0, help="seconds to wait for an answer before retrying", check=positive),
+    "retry_attempts": etl.Option(int, 8, help="attempts per request before the stream fails", check=positive),
     "retry_base_delay": etl.Option(float, 0.5, help="first pause between attempts in seconds, doubled each time "
-                                   "(a Retry-After from the exchange is always honoured)", check=_positive),
+                                   "(a Retry-After from the exchange is always honoured)", check=positive),
 }
 
 
