@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -64,6 +65,61 @@ def test_permanent_errors_fail_at_once_with_the_body(server):
         client(server).get_json("/api/v3/klines")
     assert str(info.value) == f'GET {server.url}/api/v3/klines: HTTP 400: {{"code":-1121,"msg":"Invalid symbol."}}'
     assert len(server.requests) == 1
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_connection_fails_in_seconds_and_says_so():
+    """Without a network, every host refuses or cannot be resolved: a few tries, not the minute of backoff."""
+    port = closed_port()
+    http = HttpClient(f"http://127.0.0.1:{port}", timeout=2.0)  # the default attempts (8) and backoff (0.5 s)
+    started = time.monotonic()
+    with pytest.raises(TransientError) as info:
+        http.get_json("/api/v3/exchangeInfo")
+    assert time.monotonic() - started < 20
+    assert str(info.value) == f"GET http://127.0.0.1:{port}/api/v3/exchangeInfo: connection refused"
+    assert info.value.host_down
+
+
+def test_a_host_name_that_does_not_resolve_is_a_dns_failure():
+    http = HttpClient("http://market-etl-test.invalid", timeout=2.0)
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"^GET http://market-etl-test\.invalid/x: DNS failure \(.+\)$"):
+        http.get_json("/x")
+    assert time.monotonic() - started < 20
+
+
+def test_a_host_that_answers_503_keeps_the_patient_retries(server):
+    server.fail_next(*[Reply(503, b"maintenance")] * 5)
+    assert client(server).get_json("/x")["rows"] == ROWS
+    assert len(server.requests) == 6, "more tries than a host that does not answer gets"
+
+
+@pytest.mark.parametrize(("fault", "said"), [
+    (Reply.timeout(1.5), "timed out waiting for the answer"),
+    (Reply.reset(), "connection reset or closed before the answer"),
+])
+def test_a_network_failure_names_its_cause(server, fault, said):
+    server.fail_next(fault, fault)
+    with pytest.raises(TransientError) as info:
+        client(server, timeout=0.5, attempts=2).get_json("/x")
+    assert str(info.value) == f"GET {server.url}/x: {said}"
+    assert len(server.requests) == 2, "a host that answered, then failed, is not taken for unreachable"
+
+
+def test_a_long_error_body_is_shortened_at_a_word_boundary(server):
+    server.fail_next(Reply.text("scheduled maintenance " * 40, 503))
+    with pytest.raises(TransientError) as info:
+        client(server, attempts=1).get_json("/x")
+    message = str(info.value)
+    said = message.removeprefix(f"GET {server.url}/x: HTTP 503: ")
+    assert said.endswith(" ...") and len(said) <= 200
+    assert set(said.removesuffix(" ...").split()) == {"scheduled", "maintenance"}, "no word cut in two"
 
 
 def test_gives_up_after_the_attempts_with_the_last_error(server):
