@@ -43,13 +43,29 @@ class NetworkCause(NamedTuple):
     unreachable: bool
 
 
+# libcurl's error codes (curl_cffi, under yfinance) that say why a request got no answer.
+CURL_CAUSES = {
+    5: NetworkCause("DNS failure (proxy)", True),
+    6: NetworkCause("DNS failure", True),
+    7: NetworkCause("could not connect", True),
+    28: NetworkCause("timed out", False),
+    52: NetworkCause("connection closed before the answer", False),
+    55: NetworkCause("connection reset or closed before the answer", False),
+    56: NetworkCause("connection reset or closed before the answer", False),
+}
+
+
 def network_cause(exc: BaseException) -> NetworkCause | None:
     """The cause below HTTP of a failed request, found in the chain of exceptions that requests, urllib3 and
-    ccxt wrap around the socket's error (their own messages say only "Max retries exceeded" or the URL)."""
+    ccxt wrap around the socket's error (their own messages say only "Max retries exceeded" or the URL), or
+    in libcurl's error code."""
     import requests
     import urllib3
 
     chain = list(_chain(exc))
+    for error in chain:
+        if type(error).__module__.startswith("curl_cffi") and getattr(error, "code", 0) in CURL_CAUSES:
+            return CURL_CAUSES[error.code]  # type: ignore[attr-defined]
     for error in chain:
         if isinstance(error, socket.gaierror):
             return NetworkCause(f"DNS failure ({error.strerror or error})", True)

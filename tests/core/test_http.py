@@ -94,6 +94,24 @@ def test_a_host_name_that_does_not_resolve_is_a_dns_failure():
     assert time.monotonic() - started < 20
 
 
+def test_a_libcurl_client_that_cannot_connect_fails_in_seconds_too():
+    """yfinance talks through curl_cffi, whose errors carry libcurl's code instead of a socket error."""
+    curl = pytest.importorskip("curl_cffi.requests")
+    url = f"http://127.0.0.1:{closed_port()}/v8/finance/chart/AAPL"
+    tries = []
+
+    def chart():
+        tries.append(url)
+        try:
+            return curl.get(url, timeout=2)
+        except OSError as exc:
+            raise TransientError(f"yahoo: {type(exc).__name__} fetching AAPL", host_down=True) from None
+
+    with pytest.raises(TransientError):
+        retry_call(chart, attempts=6, base_delay=0.01)
+    assert len(tries) == 3
+
+
 def test_a_host_that_answers_503_keeps_the_patient_retries(server):
     server.fail_next(*[Reply(503, b"maintenance")] * 5)
     assert client(server).get_json("/x")["rows"] == ROWS
