@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from etl_ccxt.budget import Budget
+from etl_ccxt.budget import Budget, reshape
 from etl_ccxt.frames import Field, rows_to_frame
 from etl_ccxt.paging import windows
 from etl_ccxt.source import COMMON_OPTIONS, ExchangeSource, api_name
 
 import etl
 from etl.log import get_logger
+from etl.ratelimit import WindowCount
 from etl.timeframes import DAY, MINUTE, iso, next_bar, timeframe_ms
 
 if TYPE_CHECKING:
@@ -39,6 +40,20 @@ FUNDING_PAGE = 1000
 OPEN_INTEREST_PAGE = 500
 OPEN_INTEREST_HISTORY = 30 * DAY
 PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
+INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+DOCUMENTED_WEIGHT = {"spot": 6000, "usdm": 2400}
+
+
+def weight_limits(rate_limits: list[dict[str, Any]]) -> list[tuple[Budget, str]]:
+    """The REQUEST_WEIGHT limits of an ``exchangeInfo.rateLimits``, each with the header reporting its use
+    (``{"interval": "MINUTE", "intervalNum": 1, ...}`` is counted in ``X-MBX-USED-WEIGHT-1M``)."""
+    limits = []
+    for entry in rate_limits:
+        if entry.get("rateLimitType") == "REQUEST_WEIGHT" and entry.get("interval") in INTERVAL_SECONDS:
+            number = int(entry.get("intervalNum") or 1)
+            budget = Budget(float(entry["limit"]), number * INTERVAL_SECONDS[entry["interval"]])
+            limits.append((budget, f"x-mbx-used-weight-{number}{entry['interval'][0].lower()}"))
+    return limits
 
 
 def futures_kline_weight(limit: int) -> int:
@@ -58,11 +73,18 @@ class BinanceSource(ExchangeSource):
         **COMMON_OPTIONS,
     }
 
+    def __init__(self, config: etl.SourceConfig):
+        super().__init__(config)
+        self.weight_limits = [(Budget(DOCUMENTED_WEIGHT[self.market], 60), "x-mbx-used-weight-1m")]
+        self.counts["weight"] = [WindowCount(budget.safe_limit, budget.window_seconds)
+                                 for budget, _ in self.weight_limits]
+
     def budgets(self) -> dict[str, Budget]:
+        weight = Budget(self.settings["rate_limit"] or DOCUMENTED_WEIGHT[self.market], 60)
         if self.market == "spot":
-            return {"weight": Budget(self.settings["rate_limit"] or 6000, 60)}
+            return {"weight": weight}
         return {
-            "weight": Budget(self.settings["rate_limit"] or 2400, 60),
+            "weight": weight,
             "funding": Budget(500, 300),  # fundingRate shares 500 requests per 5 minutes with fundingInfo
             "open_interest": Budget(1000, 300),  # openInterestHist: weight 0, 1000 requests per 5 minutes
         }
@@ -77,6 +99,28 @@ class BinanceSource(ExchangeSource):
         if section == "fapiPublic" and path == "klines":
             return (("weight", futures_kline_weight(int(params.get("limit", 500)))),)
         return (("weight", SPOT_WEIGHTS.get(path, 1) if section == "public" else 1),)
+
+    def follow(self, api: Any, path: str, response: Any, headers: Mapping[str, str]) -> None:
+        """Pace by the weight limits ``exchangeInfo`` advertises (they differ per address and have changed over
+        time), and stay under the weight the ``X-MBX-USED-WEIGHT-*`` headers count, other clients' included."""
+        if path == "exchangeInfo" and isinstance(response, dict):
+            self.adopt(weight_limits(response.get("rateLimits") or []))
+        used = {name.lower(): value for name, value in headers.items() if name.lower().startswith("x-mbx-used-weight")}
+        for (_, header), count in zip(self.weight_limits, self.counts["weight"], strict=True):
+            if header in used:
+                count.report(float(used[header]), self.unanswered("weight"))
+
+    def adopt(self, advertised: list[tuple[Budget, str]]) -> None:
+        """Reshape the weight bucket and counts to the advertised limits (and ``rate_limit`` per minute, if set)."""
+        if not advertised or advertised == self.weight_limits:
+            return
+        seen = self.counts["weight"][0]
+        self.counts["weight"] = [seen.reshaped(budget.safe_limit, budget.window_seconds) for budget, _ in advertised]
+        self.weight_limits = advertised
+        own = [Budget(self.settings["rate_limit"], 60)] if self.settings["rate_limit"] else []
+        reshape(self.limiters["weight"], [budget for budget, _ in advertised] + own)
+        log.info("pacing by the advertised weight limits", source=self.name, market=self.market,
+                 limits=", ".join(f"{budget.limit:g} per {budget.window_seconds:g}s" for budget, _ in advertised))
 
     def time_params(self, exchange: Any) -> dict[str, Any]:
         return {} if self.market == "spot" else {"type": "swap"}

@@ -231,3 +231,31 @@ def test_the_month_still_open_is_left_for_a_later_run(binance, pipeline, fast):
     stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
     assert stored == binance.expected_klines("BTCUSDT", "1M", parse_time("2024-01-01"), current)
     assert stored[-1][0] == previous_bar(current, "1M")
+
+
+def test_the_weight_limit_binance_advertises_paces_the_backfill(backfill_exactly, fast, log_events):
+    """Limits differ per address and change: a budget far below the documented 6000 per minute (here 60 per
+    5 seconds, read from exchangeInfo) is kept without a single 429, past several of its windows."""
+    from fixtures.fake_binance import FakeBinance
+
+    with FakeBinance(spot_weight_limit=60, weight_seconds=5) as binance:
+        result = backfill_exactly(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast), KLINE_COLUMNS, lambda symbol, start,
+                                  end: binance.expected_klines(symbol, "1m", start, end), "2024-01-01", "2024-01-11")
+
+    assert binance.statuses[429] == 0
+    assert binance.weight["spot"].total == 20 + 1 + 2 * 2 * 15 > 60, "more weight than one window allows"
+    [adopted] = log_events(result.stderr, "pacing by the advertised weight limits")
+    assert adopted["limits"] == "60 per 5s"
+
+
+def test_weight_another_client_used_is_left_to_it(backfill_exactly, fast):
+    """The X-MBX-USED-WEIGHT header counts every client of the address (another process, a run that just
+    ended): the source keeps what it says is left, not what its own bucket holds."""
+    from fixtures.fake_binance import FakeBinance
+
+    with FakeBinance(spot_weight_limit=60, weight_seconds=5) as binance:
+        binance.weight["spot"].charge(30)
+        backfill_exactly(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast), KLINE_COLUMNS, lambda symbol, start, end:
+                         binance.expected_klines(symbol, "1m", start, end), "2024-01-01", "2024-01-04")
+
+    assert binance.statuses[429] == 0
