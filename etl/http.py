@@ -162,7 +162,8 @@ def retry_call(
     A TransientError's ``retry_after`` (from the server) is honoured as a floor for the pause, and also
     pauses ``limiter`` so every thread sharing it backs off together. A server asking for more than
     ``max_retry_after`` seconds (Binance's 418 bans last up to days) fails the call instead of sleeping.
-    A call that fails for good on a failure of the host trips ``circuit``, so later calls to it fail at once.
+    A call that fails for good on a failure of the host trips ``circuit``, so later calls to it fail at once,
+    and calls retrying meanwhile stop at their next failure.
     """
     import tenacity
 
@@ -189,6 +190,8 @@ def retry_call(
         return True
 
     def stop(state: tenacity.RetryCallState) -> bool:
+        if circuit is not None and circuit.failure is not None:
+            return True  # another stream's request has failed every retry meanwhile
         exc = state.outcome.exception() if state.outcome else None
         return state.attempt_number >= (UNREACHABLE_ATTEMPTS if _unreachable(exc) else attempts)
 

@@ -198,6 +198,21 @@ def test_a_request_under_way_that_succeeds_brings_the_host_back():
     assert retry_call(lambda: "sent again", circuit=circuit) == "sent again"
 
 
+def test_a_call_retrying_stops_once_another_call_has_tripped_the_circuit():
+    """Streams already retrying when the host is declared down do not spend their own retries on it."""
+    circuit = Circuit("exchange.test")
+    calls = []
+
+    def maintenance():
+        calls.append(1)
+        circuit.trip(TransientError("another stream: HTTP 503", host_down=True))
+        raise TransientError("HTTP 503: maintenance", host_down=True)
+
+    with pytest.raises(TransientError, match="HTTP 503: maintenance"):
+        retry_call(maintenance, attempts=8, base_delay=0.01, circuit=circuit)
+    assert len(calls) == 1
+
+
 def test_check_hook_classifies_errors_inside_http_200(server):
     def check(response):
         body = response.json()
