@@ -94,6 +94,27 @@ def test_a_host_name_that_does_not_resolve_is_a_dns_failure():
     assert time.monotonic() - started < 20
 
 
+def test_a_host_that_accepts_no_connection_in_time_gets_three_tries():
+    """A listening socket whose backlog is full drops new connections, like a host behind a firewall."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(0)
+        port = listening.getsockname()[1]
+        queued = [socket.socket() for _ in range(3)]
+        for waiting in queued:
+            waiting.setblocking(False)
+            waiting.connect_ex(("127.0.0.1", port))
+        time.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(TransientError) as info:
+            HttpClient(f"http://127.0.0.1:{port}", timeout=0.5).get_json("/x")
+        elapsed = time.monotonic() - started
+        for waiting in queued:
+            waiting.close()
+    assert str(info.value) == f"GET http://127.0.0.1:{port}/x: timed out connecting"
+    assert 1.5 <= elapsed < 10, "three tries of 0.5 s and the pauses between them"
+
+
 def test_a_libcurl_client_that_cannot_connect_fails_in_seconds_too():
     """yfinance talks through curl_cffi, whose errors carry libcurl's code instead of a socket error."""
     curl = pytest.importorskip("curl_cffi.requests")
