@@ -277,6 +277,29 @@ def test_weights_and_charges_share_one_bucket_across_threads():
     assert time.monotonic() - started >= 0.9
 
 
+def test_a_bucket_resized_smaller_still_serves_a_caller_already_waiting():
+    """A caller waiting for more tokens than the new capacity holds gets a full bucket instead of waiting forever."""
+    limiter = RateLimiter(capacity=10, per_seconds=1)
+    limiter.charge(10)
+    waiter = threading.Thread(target=limiter.acquire, args=(8,))
+    waiter.start()
+    limiter.resize(2, 0.5)
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert limiter.rate == 4
+
+
+def test_a_window_count_holds_requests_while_the_server_counts_others_weight():
+    from etl.ratelimit import WindowCount
+
+    count = WindowCount(limit=10, seconds=0.5, slack=0.0)
+    count.acquire(2)
+    count.report(used=9, unanswered=0)  # 7 of another client
+    started = time.monotonic()
+    count.acquire(2)
+    assert 0.4 <= time.monotonic() - started < 2, "until the other client's weight has left the window"
+
+
 def test_registry_returns_one_bucket_per_key():
     assert rate_limiter("test.example:1", 5, 1) is rate_limiter("test.example:1", 99, 9)
 

@@ -259,3 +259,49 @@ def test_weight_another_client_used_is_left_to_it(backfill_exactly, fast):
                          binance.expected_klines(symbol, "1m", start, end), "2024-01-01", "2024-01-04")
 
     assert binance.statuses[429] == 0
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(("base_url", "cause"), [
+    (f"http://127.0.0.1:{closed_port()}", "NetworkError: connection refused: binance GET http://127.0.0.1:"),
+    ("http://binance.invalid", "NetworkError: DNS failure ("),
+], ids=["refused", "dns"])
+def test_an_exchange_that_does_not_answer_fails_the_run_in_seconds_saying_why(pipeline, base_url, cause):
+    """The default retries (8 tries, backoff from 0.5 s) are for hosts that answer; one that does not gets 3."""
+    import time
+
+    market = pipeline({"plugin": "binance", "symbols": ["BTCUSDT", "ETHUSDT"], "timeframes": ["1m"],
+                       "start": "2024-01-01", "base_url": base_url})
+    started = time.monotonic()
+
+    result = market.backfill("2024-01-01", "2024-01-02")
+
+    assert time.monotonic() - started < 20
+    assert result.exit_code == 1
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 2
+    assert all(f"binance load markets: {cause}" in line for line in failed), failed
+
+
+@pytest.mark.parametrize(("fault", "cause"), [
+    (Reply.timeout(2.0), "RequestTimeout: timed out waiting for the answer: binance GET"),
+    (Reply.reset(), "NetworkError: connection reset or closed before the answer: binance GET"),
+    (Reply.json({"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}, 503),
+     'OperationFailed: HTTP 503: binance {"code":-1001,"msg":"Internal error; unable to process your request.'),
+], ids=["timeout", "reset", "503"])
+def test_a_failed_stream_names_the_cause(binance, pipeline, fast, fault, cause):
+    market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, retry_attempts=2))
+    binance.fail_on("/api/v3/klines", fault, fault)
+
+    result = market.backfill("2024-01-01", "2024-01-02")
+
+    assert result.exit_code == 1
+    [failed] = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed.startswith(f"FAILED market ohlcv/BTCUSDT/1m: binance ohlcv/BTCUSDT/1m (publicGetKlines): {cause}")
