@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from etl_ccxt.budget import Budget, reshape
 from etl_ccxt.frames import Field, rows_to_frame
@@ -44,15 +44,22 @@ INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 DOCUMENTED_WEIGHT = {"spot": 6000, "usdm": 2400}
 
 
-def weight_limits(rate_limits: list[dict[str, Any]]) -> list[tuple[Budget, str]]:
-    """The REQUEST_WEIGHT limits of an ``exchangeInfo.rateLimits``, each with the header reporting its use
-    (``{"interval": "MINUTE", "intervalNum": 1, ...}`` is counted in ``X-MBX-USED-WEIGHT-1M``)."""
+class WeightLimit(NamedTuple):
+    """A REQUEST_WEIGHT limit, and the header that reports the weight it counts (lower case)."""
+
+    budget: Budget
+    header: str
+
+
+def weight_limits(rate_limits: list[dict[str, Any]]) -> list[WeightLimit]:
+    """The REQUEST_WEIGHT limits of an ``exchangeInfo.rateLimits``: ``{"interval": "MINUTE", "intervalNum": 1,
+    "limit": 6000}`` is 6000 per 60 s, counted in ``X-MBX-USED-WEIGHT-1M``."""
     limits = []
     for entry in rate_limits:
         if entry.get("rateLimitType") == "REQUEST_WEIGHT" and entry.get("interval") in INTERVAL_SECONDS:
             number = int(entry.get("intervalNum") or 1)
             budget = Budget(float(entry["limit"]), number * INTERVAL_SECONDS[entry["interval"]])
-            limits.append((budget, f"x-mbx-used-weight-{number}{entry['interval'][0].lower()}"))
+            limits.append(WeightLimit(budget, f"x-mbx-used-weight-{number}{entry['interval'][0].lower()}"))
     return limits
 
 
@@ -75,9 +82,9 @@ class BinanceSource(ExchangeSource):
 
     def __init__(self, config: etl.SourceConfig):
         super().__init__(config)
-        self.weight_limits = [(Budget(DOCUMENTED_WEIGHT[self.market], 60), "x-mbx-used-weight-1m")]
-        self.counts["weight"] = [WindowCount(budget.safe_limit, budget.window_seconds)
-                                 for budget, _ in self.weight_limits]
+        documented = WeightLimit(Budget(DOCUMENTED_WEIGHT[self.market], 60), "x-mbx-used-weight-1m")
+        self.weights = [(documented, WindowCount(documented.budget.safe_limit, 60))]
+        self.counts["weight"] = [self.weights[0][1]]
 
     def budgets(self) -> dict[str, Budget]:
         weight = Budget(self.settings["rate_limit"] or DOCUMENTED_WEIGHT[self.market], 60)
@@ -106,21 +113,23 @@ class BinanceSource(ExchangeSource):
         if path == "exchangeInfo" and isinstance(response, dict):
             self.adopt(weight_limits(response.get("rateLimits") or []))
         used = {name.lower(): value for name, value in headers.items() if name.lower().startswith("x-mbx-used-weight")}
-        for (_, header), count in zip(self.weight_limits, self.counts["weight"], strict=True):
-            if header in used:
-                count.report(float(used[header]), self.unanswered("weight"))
+        for limit, count in self.weights:
+            if limit.header in used:
+                count.report(float(used[limit.header]), self.unanswered("weight"))
 
-    def adopt(self, advertised: list[tuple[Budget, str]]) -> None:
-        """Reshape the weight bucket and counts to the advertised limits (and ``rate_limit`` per minute, if set)."""
-        if not advertised or advertised == self.weight_limits:
+    def adopt(self, advertised: list[WeightLimit]) -> None:
+        """Reshape the weight bucket and counts to the advertised limits (and ``rate_limit`` per minute, if set);
+        the new counts start with the weight already sent (``exchangeInfo`` itself)."""
+        if not advertised or advertised == [limit for limit, _ in self.weights]:
             return
-        seen = self.counts["weight"][0]
-        self.counts["weight"] = [seen.reshaped(budget.safe_limit, budget.window_seconds) for budget, _ in advertised]
-        self.weight_limits = advertised
+        seen = self.weights[0][1]
+        self.weights = [(limit, seen.reshaped(limit.budget.safe_limit, limit.budget.window_seconds))
+                        for limit in advertised]
+        self.counts["weight"] = [count for _, count in self.weights]
         own = [Budget(self.settings["rate_limit"], 60)] if self.settings["rate_limit"] else []
-        reshape(self.limiters["weight"], [budget for budget, _ in advertised] + own)
+        reshape(self.limiters["weight"], [limit.budget for limit in advertised] + own)
         log.info("pacing by the advertised weight limits", source=self.name, market=self.market,
-                 limits=", ".join(f"{budget.limit:g} per {budget.window_seconds:g}s" for budget, _ in advertised))
+                 limits=", ".join(str(limit.budget) for limit in advertised))
 
     def time_params(self, exchange: Any) -> dict[str, Any]:
         return {} if self.market == "spot" else {"type": "swap"}

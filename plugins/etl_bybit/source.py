@@ -96,7 +96,7 @@ class BybitSource(ExchangeSource):
         own = [Budget(self.settings["rate_limit"], WINDOW_SECONDS)] if self.settings["rate_limit"] else []
         reshape(self.limiters["requests"], [budget, *own])
         log.info("pacing by the advertised request limit", source=self.name, market=self.market,
-                 limit=f"{limit:g} per {WINDOW_SECONDS}s")
+                 limit=str(budget))
 
     def request_cost(self, exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
                      config: dict[str, Any]) -> tuple[tuple[str, float], ...]:

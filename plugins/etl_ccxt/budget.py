@@ -32,6 +32,9 @@ class Budget:
     limit: float
     window_seconds: float
 
+    def __str__(self) -> str:
+        return f"{self.limit:g} per {self.window_seconds:g}s"
+
     @property
     def per_second(self) -> float:
         """The sustained rate: what refills the bucket."""
