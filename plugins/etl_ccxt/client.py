@@ -188,10 +188,9 @@ def _point_at(urls: dict[str, Any], base_url: str) -> None:
 
 
 def _metered(cls: type, meter: Meter, answered: Answered) -> type:
-    """A subclass of a ccxt exchange class whose every request first passes ``meter`` and then ``answered``,
-    which keeps the HTTP
-    status of the last answer (``last_status``), and whose non-JSON answers (an HTML error page, an empty
-    body) raise ccxt's BadResponse instead of reaching a parser."""
+    """A subclass of a ccxt exchange class whose every request first passes ``meter`` and then, answered or
+    failed, ``answered``; which keeps the HTTP status of the last answer (``last_status``); and whose non-JSON
+    answers (an HTML error page, an empty body) raise ccxt's BadResponse instead of reaching a parser."""
     import ccxt
 
     class Metered(cls):  # type: ignore[misc, valid-type]

@@ -69,10 +69,9 @@ class ExchangeSource(etl.Source):
         self._client: ExchangeClient | None = None
         self._client_lock = threading.Lock()
         self.spent: Counter[str] = Counter()  # weight taken per bucket, logged at close
-        self.in_flight: Counter[str] = Counter()  # weight sent and not answered yet (the exchange may not count
-        # it yet in what it reports), per bucket
+        self.in_flight: Counter[str] = Counter()  # weight sent and not answered yet, per bucket
         self.limiters: dict[str, RateLimiter] = {}
-        self.counts: dict[str, list[WindowCount]] = {}  # the exchange's own counts per bucket, where it reports them
+        self.counts: dict[str, list[WindowCount]] = {}  # the exchange's own counts, where it reports them
         self._spent_lock = threading.Lock()
 
     # --- what subclasses describe ---
