@@ -58,29 +58,28 @@ CURL_CAUSES = {
 def network_cause(exc: BaseException) -> NetworkCause | None:
     """The cause below HTTP of a failed request, found in the chain of exceptions that requests, urllib3 and
     ccxt wrap around the socket's error (their own messages say only "Max retries exceeded" or the URL), or
-    in libcurl's error code."""
+    in libcurl's error code; the most specific one when the chain holds several."""
+    found = [cause for cause in map(_cause_of, _chain(exc)) if cause is not None]
+    return min(found)[1] if found else None
+
+
+def _cause_of(error: BaseException) -> tuple[int, NetworkCause] | None:
+    """(rank, cause) of one exception of a chain; the lowest rank is the most specific."""
     import requests
     import urllib3
 
-    chain = list(_chain(exc))
-    for error in chain:
-        if type(error).__module__.startswith("curl_cffi") and getattr(error, "code", 0) in CURL_CAUSES:
-            return CURL_CAUSES[error.code]  # type: ignore[attr-defined]
-    for error in chain:
-        if isinstance(error, socket.gaierror):
-            return NetworkCause(f"DNS failure ({error.strerror or error})", True)
-    for error in chain:
-        if isinstance(error, ConnectionRefusedError):
-            return NetworkCause("connection refused", True)
-    for error in chain:
-        if isinstance(error, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
-            return NetworkCause("timed out connecting", True)
-    for error in chain:
-        if isinstance(error, TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError):
-            return NetworkCause("timed out waiting for the answer", False)
-    for error in chain:
-        if isinstance(error, ConnectionError | urllib3.exceptions.ProtocolError):
-            return NetworkCause("connection reset or closed before the answer", False)
+    if type(error).__module__.startswith("curl_cffi") and getattr(error, "code", 0) in CURL_CAUSES:
+        return 0, CURL_CAUSES[error.code]  # type: ignore[attr-defined]
+    if isinstance(error, socket.gaierror):
+        return 1, NetworkCause(f"DNS failure ({error.strerror or error})", True)
+    if isinstance(error, ConnectionRefusedError):
+        return 2, NetworkCause("connection refused", True)
+    if isinstance(error, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+        return 3, NetworkCause("timed out connecting", True)
+    if isinstance(error, TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError):
+        return 4, NetworkCause("timed out waiting for the answer", False)
+    if isinstance(error, ConnectionError | urllib3.exceptions.ProtocolError):
+        return 5, NetworkCause("connection reset or closed before the answer", False)
     return None
 
 
