@@ -8,6 +8,8 @@ the candles per minute the limit allows (limit / weight of a page x candles per 
     python bench/bench_exchanges.py                       # Binance spot, limit scaled to 1200/min, ~1 minute
     python bench/bench_exchanges.py --limit 6000          # the documented limit (CPU-bound on small machines)
     python bench/bench_exchanges.py --exchange bybit      # Bybit: requests per 5 s, scaled to 50 (600 documented)
+    python bench/bench_exchanges.py --advertised          # the source is not told the limit: it reads the one
+                                                          # the fake advertises (exchangeInfo, X-Bapi-Limit)
 
 The limit is scaled down by default so the fake, the ``etl`` process and DuckDB are not what limits the run
 on a 2-core machine: the point is the pacing, which does not depend on the scale.
@@ -40,6 +42,9 @@ def main() -> None:
     parser.add_argument("--exchange", choices=("binance", "bybit"), default="binance")
     parser.add_argument("--limit", type=int, help="Binance: weight per minute (default 1200, documented 6000); "
                         "Bybit: requests per 5 seconds (default 50, documented 600)")
+    parser.add_argument("--advertised", action="store_true",
+                        help="do not give the source the limit (rate_limit): it starts from the documented one "
+                        "and must pace by what the fake advertises and reports")
     parser.add_argument("--symbols", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=60, help="how long the backfill should take at the limit")
     parser.add_argument("--concurrency", type=int, default=4, help="streams fetched at once")
@@ -57,10 +62,12 @@ def main() -> None:
     fake = FakeBinance(spot=symbols, spot_weight_limit=limit) if binance else FakeBybit(linear=symbols,
                                                                                          requests_per_5s=limit)
     source = {"plugin": args.exchange, "symbols": list(symbols), "timeframes": ["1m"], "start": "2024-01-01",
-              "rate_limit": limit, "base_url": "", **({} if binance else {"market": "linear"})}
+              "base_url": "", **({} if args.advertised else {"rate_limit": limit}),
+              **({} if binance else {"market": "linear"})}
     unit = "weight per minute" if binance else "requests per 5 s"
     documented = 6000 if binance else 600
-    print(f"{args.exchange}: {len(symbols)} symbols x {pages * PAGE:,} 1m candles; limit {limit:,} {unit} "
+    told = "advertised by the fake only" if args.advertised else "given to the source as rate_limit"
+    print(f"{args.exchange}: {len(symbols)} symbols x {pages * PAGE:,} 1m candles; limit {limit:,} {unit}, {told} "
           f"(documented {documented:,})")
     print(f"allowed by the limit: {allowed:,.0f} candles/min ({PAGE} candles per request"
           f"{', weight 2' if binance else ''})")

@@ -58,3 +58,14 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # at least one stream failed; the others ran and committed
 EXIT_USAGE = 2  # usage or configuration error; nothing ran
 EXIT_LOCKED = 75  # another run holds the pipeline's lock; nothing ran
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` on one line and at most ``limit`` characters, cut at a word boundary when there is one in its
+    second half: for quoting an answer's body in an error message without cutting a word in two."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 4]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut) + " ..."

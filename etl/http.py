@@ -11,23 +11,90 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import PermanentError, TransientError
+from .errors import PermanentError, TransientError, shorten
 from .log import get_logger
 from .ratelimit import RateLimiter, rate_limiter
 
-__all__ = ["Circuit", "HttpClient", "RateLimiter", "rate_limiter", "retry_after_seconds", "retry_call"]
+__all__ = ["Circuit", "HttpClient", "NetworkCause", "RateLimiter", "network_cause", "rate_limiter",
+           "retry_after_seconds", "retry_call"]
 
 T = TypeVar("T")
 log = get_logger("etl.http")
 RETRY_STATUSES = {408, 418, 425, 429, 500, 502, 503, 504, 520, 521, 522, 524}
 # Answers about the host rather than the request: unavailable, a gateway without its origin, a rate limit, a ban.
 HOST_DOWN_STATUSES = {418, 429, 502, 503, 504, 520, 521, 522, 524}
+# Tries of a request whose host does not answer at all (no DNS, connection refused, no connection within the
+# timeout): a second and a third try cover a proxy that restarts; more only delay a run without a network.
+UNREACHABLE_ATTEMPTS = 3
+
+
+class NetworkCause(NamedTuple):
+    """Why a request got no HTTP answer, in words (``"DNS failure (Name or service not known)"``), and whether
+    the host did not answer at all (``unreachable``) rather than dropped or stalled a conversation."""
+
+    text: str
+    unreachable: bool
+
+
+# libcurl's error codes (curl_cffi, under yfinance) that say why a request got no answer.
+CURL_CAUSES = {
+    5: NetworkCause("DNS failure (proxy)", True),
+    6: NetworkCause("DNS failure", True),
+    7: NetworkCause("could not connect", True),
+    28: NetworkCause("timed out", False),
+    52: NetworkCause("connection closed before the answer", False),
+    55: NetworkCause("connection reset or closed before the answer", False),
+    56: NetworkCause("connection reset or closed before the answer", False),
+}
+
+
+def network_cause(exc: BaseException) -> NetworkCause | None:
+    """The cause below HTTP of a failed request, found in the chain of exceptions that requests, urllib3 and
+    ccxt wrap around the socket's error (their own messages say only "Max retries exceeded" or the URL), or
+    in libcurl's error code; the most specific one when the chain holds several."""
+    found = [cause for cause in map(_cause_of, _chain(exc)) if cause is not None]
+    return min(found)[1] if found else None
+
+
+def _cause_of(error: BaseException) -> tuple[int, NetworkCause] | None:
+    """(rank, cause) of one exception of a chain; the lowest rank is the most specific."""
+    import requests
+    import urllib3
+
+    if type(error).__module__.startswith("curl_cffi") and getattr(error, "code", 0) in CURL_CAUSES:
+        return 0, CURL_CAUSES[error.code]  # type: ignore[attr-defined]
+    if isinstance(error, socket.gaierror):
+        return 1, NetworkCause(f"DNS failure ({error.strerror or error})", True)
+    if isinstance(error, ConnectionRefusedError):
+        return 2, NetworkCause("connection refused", True)
+    if isinstance(error, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+        return 3, NetworkCause("timed out connecting", True)
+    if isinstance(error, TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError):
+        return 4, NetworkCause("timed out waiting for the answer", False)
+    if isinstance(error, ConnectionError | urllib3.exceptions.ProtocolError):
+        return 5, NetworkCause("connection reset or closed before the answer", False)
+    return None
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and every exception it was raised from or during (``raise ... from None`` included)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    cause = network_cause(exc) if isinstance(exc, TransientError) else None
+    return cause is not None and cause.unreachable
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -87,10 +154,15 @@ def retry_call(
 ) -> T:
     """Call ``function`` until it returns, retrying on TransientError with exponential backoff and jitter.
 
+    A host that does not answer at all (``network_cause``: no DNS, connection refused) gets
+    ``UNREACHABLE_ATTEMPTS`` tries, not ``attempts``: without a network, a run gives up in seconds, while a
+    host that answers with 5xx or 429 keeps the patient retries.
+
     A TransientError's ``retry_after`` (from the server) is honoured as a floor for the pause, and also
     pauses ``limiter`` so every thread sharing it backs off together. A server asking for more than
     ``max_retry_after`` seconds (Binance's 418 bans last up to days) fails the call instead of sleeping.
-    A call that fails for good on a failure of the host trips ``circuit``, so later calls to it fail at once.
+    A call that fails for good on a failure of the host trips ``circuit``, so later calls to it fail at once,
+    and calls retrying meanwhile stop at their next failure.
     """
     import tenacity
 
@@ -116,9 +188,15 @@ def retry_call(
             return False
         return True
 
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if circuit is not None and circuit.failure is not None:
+            return True  # another stream's request has failed every retry meanwhile
+        exc = state.outcome.exception() if state.outcome else None
+        return state.attempt_number >= (UNREACHABLE_ATTEMPTS if _unreachable(exc) else attempts)
+
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(retryable),
-        stop=tenacity.stop_after_attempt(attempts),
+        stop=stop,
         wait=wait,
         before_sleep=before_sleep,
         reraise=True,
@@ -165,7 +243,6 @@ class HttpClient:
         self.check = check
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": "market-etl", **(headers or {})})
-        self.requests_sent = 0
 
     def request(self, method: str, path: str, *, weight: float = 1, **kwargs: Any) -> Any:
         """Send one request (retrying transient failures) and return the ``requests.Response``."""
@@ -202,22 +279,23 @@ class HttpClient:
 
         if self.limiter is not None:
             self.limiter.acquire(weight)
-        self.requests_sent += 1
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise TransientError(f"{method} {url}: {type(exc).__name__}: {_short(str(exc))}", host_down=True) from None
+            cause = network_cause(exc)
+            said = cause.text if cause else f"{type(exc).__name__}: {shorten(str(exc))}"
+            raise TransientError(f"{method} {url}: {said}", host_down=True) from None
         if self.check is not None:
             self.check(response)
         status = response.status_code
         if status in RETRY_STATUSES or status >= 500:
             raise TransientError(
-                f"{method} {url}: HTTP {status}: {_short(response.text)}",
+                f"{method} {url}: HTTP {status}: {shorten(response.text)}",
                 retry_after_seconds(response.headers.get("Retry-After")),
                 host_down=status in HOST_DOWN_STATUSES,
             )
         if status >= 400:
-            raise PermanentError(f"{method} {url}: HTTP {status}: {_short(response.text)}")
+            raise PermanentError(f"{method} {url}: HTTP {status}: {shorten(response.text)}")
         return response
 
     def close(self) -> None:
@@ -229,9 +307,5 @@ def _decode(response: Any, method: str, url: str) -> Any:
     try:
         return json.loads(response.content)
     except (ValueError, UnicodeDecodeError):
-        raise TransientError(f"{method} {url}: body is not valid JSON: {_short(response.text)}") from None
+        raise TransientError(f"{method} {url}: body is not valid JSON: {shorten(response.text)}") from None
 
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."

@@ -75,6 +75,12 @@ def mask_secrets(message: str, declared: Mapping[str, Option], settings: Mapping
     return message
 
 
+def positive(value: float) -> None:
+    """An ``Option`` check for counts, rates and durations that must be more than 0."""
+    if value <= 0:
+        raise ValueError("must be positive")
+
+
 def validate_options(
     declared: Mapping[str, Option], given: Mapping[str, Any], where: str, base_dir: Path
 ) -> dict[str, Any]:

@@ -20,9 +20,12 @@
 
 Rate limits: request weight is taken from a token bucket shared by every stream of the process (spot 6000
 per minute, USD-M 2400; fundingRate 500 and openInterestHist 1000 requests per 5 minutes), sized so that no
-window of the exchange's can be exceeded. ``rate_limit`` lowers the weight per minute used, to leave room
-for other clients on the same IP. 429 and 418 answers are retried after their ``Retry-After``, which pauses
-every stream; 5xx, timeouts and cut-off answers are retried with backoff. An unknown symbol or a request
+window of the exchange's can be exceeded. Limits differ per address and change: once ``exchangeInfo`` has
+answered, the bucket takes the shape of the ``REQUEST_WEIGHT`` limits it advertises, and the weight the
+``X-MBX-USED-WEIGHT-*`` headers count (other clients of the address included) holds requests until the
+window has room. ``rate_limit`` caps the weight per minute used, to leave room for other clients.
+429 and 418 answers are retried after their ``Retry-After``, which pauses every stream; 5xx, timeouts and
+cut-off answers are retried with backoff. An unknown symbol or a request
 Binance rejects fails that stream at once, with Binance's message.
 """
 

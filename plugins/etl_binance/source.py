@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from etl_ccxt.budget import Budget
+from etl_ccxt.budget import Budget, reshape
 from etl_ccxt.frames import Field, rows_to_frame
 from etl_ccxt.paging import windows
 from etl_ccxt.source import COMMON_OPTIONS, ExchangeSource, api_name
 
 import etl
 from etl.log import get_logger
+from etl.ratelimit import WindowCount
 from etl.timeframes import DAY, MINUTE, iso, next_bar, timeframe_ms
 
 if TYPE_CHECKING:
@@ -39,6 +40,27 @@ FUNDING_PAGE = 1000
 OPEN_INTEREST_PAGE = 500
 OPEN_INTEREST_HISTORY = 30 * DAY
 PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
+INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+DOCUMENTED_WEIGHT = {"spot": 6000, "usdm": 2400}
+
+
+class WeightLimit(NamedTuple):
+    """A REQUEST_WEIGHT limit, and the header that reports the weight it counts (lower case)."""
+
+    budget: Budget
+    header: str
+
+
+def weight_limits(rate_limits: list[dict[str, Any]]) -> list[WeightLimit]:
+    """The REQUEST_WEIGHT limits of an ``exchangeInfo.rateLimits``: ``{"interval": "MINUTE", "intervalNum": 1,
+    "limit": 6000}`` is 6000 per 60 s, counted in ``X-MBX-USED-WEIGHT-1M``."""
+    limits = []
+    for entry in rate_limits:
+        if entry.get("rateLimitType") == "REQUEST_WEIGHT" and entry.get("interval") in INTERVAL_SECONDS:
+            number = int(entry.get("intervalNum") or 1)
+            budget = Budget(float(entry["limit"]), number * INTERVAL_SECONDS[entry["interval"]])
+            limits.append(WeightLimit(budget, f"x-mbx-used-weight-{number}{entry['interval'][0].lower()}"))
+    return limits
 
 
 def futures_kline_weight(limit: int) -> int:
@@ -59,11 +81,18 @@ class BinanceSource(ExchangeSource):
         **COMMON_OPTIONS,
     }
 
+    def __init__(self, config: etl.SourceConfig):
+        super().__init__(config)
+        documented = WeightLimit(Budget(DOCUMENTED_WEIGHT[self.market], 60), "x-mbx-used-weight-1m")
+        self.weights = [(documented, WindowCount(documented.budget.safe_limit, 60))]
+        self.counts["weight"] = [self.weights[0][1]]
+
     def budgets(self) -> dict[str, Budget]:
+        weight = Budget(self.settings["rate_limit"] or DOCUMENTED_WEIGHT[self.market], 60)
         if self.market == "spot":
-            return {"weight": Budget(self.settings["rate_limit"] or 6000, 60)}
+            return {"weight": weight}
         return {
-            "weight": Budget(self.settings["rate_limit"] or 2400, 60),
+            "weight": weight,
             "funding": Budget(500, 300),  # fundingRate shares 500 requests per 5 minutes with fundingInfo
             "open_interest": Budget(1000, 300),  # openInterestHist: weight 0, 1000 requests per 5 minutes
         }
@@ -78,6 +107,30 @@ class BinanceSource(ExchangeSource):
         if section == "fapiPublic" and path == "klines":
             return (("weight", futures_kline_weight(int(params.get("limit", 500)))),)
         return (("weight", SPOT_WEIGHTS.get(path, 1) if section == "public" else 1),)
+
+    def follow(self, api: Any, path: str, response: Any, headers: Mapping[str, str]) -> None:
+        """Pace by the weight limits ``exchangeInfo`` advertises (they differ per address and have changed over
+        time), and stay under the weight the ``X-MBX-USED-WEIGHT-*`` headers count, other clients' included."""
+        if path == "exchangeInfo" and isinstance(response, dict):
+            self.adopt(weight_limits(response.get("rateLimits") or []))
+        used = {name.lower(): value for name, value in headers.items() if name.lower().startswith("x-mbx-used-weight")}
+        for limit, count in self.weights:
+            if limit.header in used:
+                count.report(float(used[limit.header]), self.unanswered("weight"))
+
+    def adopt(self, advertised: list[WeightLimit]) -> None:
+        """Reshape the weight bucket and counts to the advertised limits (and ``rate_limit`` per minute, if set);
+        the new counts start with the weight already sent (``exchangeInfo`` itself)."""
+        if not advertised or advertised == [limit for limit, _ in self.weights]:
+            return
+        seen = self.weights[0][1]
+        self.weights = [(limit, seen.reshaped(limit.budget.safe_limit, limit.budget.window_seconds))
+                        for limit in advertised]
+        self.counts["weight"] = [count for _, count in self.weights]
+        own = [Budget(self.settings["rate_limit"], 60)] if self.settings["rate_limit"] else []
+        reshape(self.limiters["weight"], [limit.budget for limit in advertised] + own)
+        log.info("pacing by the advertised weight limits", source=self.name, market=self.market,
+                 limits=", ".join(str(limit.budget) for limit in advertised))
 
     def time_params(self, exchange: Any) -> dict[str, Any]:
         return {} if self.market == "spot" else {"type": "swap"}

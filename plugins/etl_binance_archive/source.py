@@ -13,6 +13,7 @@ import etl
 from etl.cache import FileCache, default_cache_dir, human_size
 from etl.errors import ConfigError, PermanentError
 from etl.log import get_logger
+from etl.options import positive
 from etl.timeframes import DAY, iso, next_bar, now_ms
 
 from .heal import Rest
@@ -32,11 +33,6 @@ DAILY_DELAY, MONTHLY_DELAY = DAY, 8 * DAY
 CACHE_FOLDER = "binance-vision"
 
 
-def _positive(value: float) -> None:
-    if value <= 0:
-        raise ValueError("must be more than 0")
-
-
 class BinanceArchiveSource(etl.Source):
     name = "binance_archive"
     datasets = ("ohlcv",)
@@ -46,9 +42,9 @@ class BinanceArchiveSource(etl.Source):
         "market": etl.Option(str, "spot", help="spot, or usdm for USD-M futures", choices=tuple(MARKETS)),
         "rest_url": etl.Option(str, None, help="Binance's REST API for what the archive lacks; default Binance's"),
         "cache_dir": etl.Option(Path, None, help="where verified zips are kept; default ~/.cache/market-etl"),
-        "cache_max_mb": etl.Option(float, 4096, help="size cap of the zip cache in MiB", check=_positive),
-        "downloads": etl.Option(int, 4, help="zips downloaded at once, across all streams", check=_positive),
-        "timeout": etl.Option(float, 30.0, help="seconds to wait for the archive", check=_positive),
+        "cache_max_mb": etl.Option(float, 4096, help="size cap of the zip cache in MiB", check=positive),
+        "downloads": etl.Option(int, 4, help="zips downloaded at once, across all streams", check=positive),
+        "timeout": etl.Option(float, 30.0, help="seconds to wait for the archive", check=positive),
         "heal": etl.Option(bool, True, help="read what the archive lacks from the REST API; false: leave gaps "
                            "(where the REST API is out of reach, e.g. geo-blocked, and the archive is not)"),
     }

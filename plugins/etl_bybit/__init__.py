@@ -19,7 +19,10 @@
 
 Rate limits: Bybit allows 600 requests per 5 seconds per IP; every request takes a token from a bucket
 shared by every stream of the process and sized so that no 5-second window can pass that
-(``rate_limit`` lowers it). Bybit's "too many visits" (retCode 10006), HTTP 403 "access too frequent",
+(``rate_limit`` lowers it). Every answer's ``X-Bapi-Limit-Status`` (requests left of ``X-Bapi-Limit``)
+holds requests while the window is full, other clients' requests included; a smaller ``X-Bapi-Limit``
+than 600 reshapes the bucket (taken as per 5 seconds: the headers do not name the window).
+Bybit's "too many visits" (retCode 10006), HTTP 403 "access too frequent",
 5xx, timeouts and cut-off answers are retried with backoff; an unknown symbol or a request Bybit rejects
 (retCode 10001) fails that stream at once, with Bybit's message.
 """

@@ -9,20 +9,26 @@ paging back (funding intervals change over time) or follows ``nextPageCursor`` (
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from etl_ccxt.budget import Budget
+from etl_ccxt.budget import Budget, reshape
 from etl_ccxt.frames import Field, rows_to_frame
 from etl_ccxt.paging import windows
 from etl_ccxt.source import COMMON_OPTIONS, ExchangeSource
 
 import etl
+from etl.log import get_logger
+from etl.ratelimit import WindowCount
 from etl.timeframes import MINUTE, floor_ts, timeframe_ms
 
 if TYPE_CHECKING:
     import polars as pl
 
+log = get_logger("etl_bybit")
+
+DOCUMENTED_REQUESTS = 600  # per IP and 5 seconds, every endpoint alike
+WINDOW_SECONDS = 5
 KLINE_FIELDS = (
     Field("ts", 0, "ms"), Field("open", 1), Field("high", 2), Field("low", 3), Field("close", 4), Field("volume", 5),
     Field("turnover", 6),
@@ -59,8 +65,38 @@ class BybitSource(ExchangeSource):
         **COMMON_OPTIONS,
     }
 
+    def __init__(self, config: etl.SourceConfig):
+        super().__init__(config)
+        self.advertised = float(DOCUMENTED_REQUESTS)
+        self.counts["requests"] = [WindowCount(Budget(self.advertised, WINDOW_SECONDS).safe_limit, WINDOW_SECONDS)]
+
     def budgets(self) -> dict[str, Budget]:
-        return {"requests": Budget(self.settings["rate_limit"] or 600, 5)}  # per IP, every endpoint alike
+        return {"requests": Budget(self.settings["rate_limit"] or DOCUMENTED_REQUESTS, WINDOW_SECONDS)}
+
+    def follow(self, api: Any, path: str, response: Any, headers: Mapping[str, str]) -> None:
+        """Every answer says how many requests are left (``X-Bapi-Limit-Status``) of the limit (``X-Bapi-Limit``)
+        in the current window: stay under what is left, and pace by a limit smaller than the documented one.
+
+        The headers do not name the window; it is taken to be the documented IP window of 5 seconds. Going
+        past it costs a 10-minute ban (HTTP 403), so a smaller advertised limit is believed, a larger one not.
+        """
+        said = {name.lower(): value for name, value in headers.items()}
+        if "x-bapi-limit" not in said or "x-bapi-limit-status" not in said:
+            return
+        limit = min(float(said["x-bapi-limit"]), DOCUMENTED_REQUESTS)
+        if limit != self.advertised:
+            self.adopt(limit)
+        self.counts["requests"][0].report(limit - float(said["x-bapi-limit-status"]), self.unanswered("requests"))
+
+    def adopt(self, limit: float) -> None:
+        """Reshape the request bucket and count to an advertised limit (and ``rate_limit``, if set)."""
+        self.advertised = limit
+        budget = Budget(limit, WINDOW_SECONDS)
+        self.counts["requests"] = [self.counts["requests"][0].reshaped(budget.safe_limit, WINDOW_SECONDS)]
+        own = [Budget(self.settings["rate_limit"], WINDOW_SECONDS)] if self.settings["rate_limit"] else []
+        reshape(self.limiters["requests"], [budget, *own])
+        log.info("pacing by the advertised request limit", source=self.name, market=self.market,
+                 limit=str(budget))
 
     def request_cost(self, exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
                      config: dict[str, Any]) -> tuple[tuple[str, float], ...]:

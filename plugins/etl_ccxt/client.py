@@ -3,7 +3,8 @@
 - ``base_url`` replaces the scheme and host of every ``urls['api']`` entry (paths kept), so market metadata,
   the server clock and data all go to the same address (a proxy, a testnet, a local fake).
 - ccxt's own throttle is off; every request ccxt sends, including the ones inside ``load_markets``, first
-  takes its documented weight from the shared ``etl.http`` token buckets (``meter``).
+  takes its documented weight from the shared ``etl.http`` token buckets (``meter``), and its answer (or its
+  failure) is shown to ``answered``, which reads the budget the exchange advertises and reports.
 - ccxt's sync exchanges keep per-request state (the last response's headers carry Retry-After), so each
   stream thread gets its own instance. Markets and the exchange's clock are read once per run, by the
   first thread, under a lock, and handed to the other threads; a failure to load them is kept too, so
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = get_logger("etl_ccxt")
 T = TypeVar("T")
 Meter = Callable[[Any, Any, str, str, dict[str, Any], dict[str, Any]], None]
+Answered = Callable[[Any, Any, str, str, dict[str, Any], dict[str, Any], Any], None]
 
 
 class ExchangeClient:
@@ -40,6 +42,7 @@ class ExchangeClient:
         base_url: str | None,
         options: dict[str, Any],
         meter: Meter,
+        answered: Answered,
         limiter: RateLimiter,
         timeout: float,
         attempts: int,
@@ -47,12 +50,15 @@ class ExchangeClient:
         time_params: Callable[[Any], dict[str, Any] | None],
     ):
         """``meter(exchange, api, method, path, params, config)`` acquires the weight of one request;
-        ``limiter`` is paused by a Retry-After; ``time_params(exchange)`` gives the arguments of
+        ``answered(exchange, api, method, path, params, config, response)`` follows, response None when the
+        request failed (the headers of the last answer are ``exchange.last_response_headers``); ``limiter``
+        is paused by a Retry-After; ``time_params(exchange)`` gives the arguments of
         ``fetch_time``, or None where the exchange has no clock endpoint (the local clock is used)."""
         self.exchange_id = exchange_id
         self.base_url = base_url
         self.options = options
         self.meter = meter
+        self.answered = answered
         self.limiter = limiter
         self.timeout = timeout
         self.attempts = attempts
@@ -97,7 +103,7 @@ class ExchangeClient:
         import ccxt
 
         if self._class is None:
-            self._class = _metered(getattr(ccxt, self.exchange_id), self.meter)
+            self._class = _metered(getattr(ccxt, self.exchange_id), self.meter, self.answered)
         exchange = self._class({
             "enableRateLimit": False,
             "timeout": int(self.timeout * 1000),
@@ -181,10 +187,10 @@ def _point_at(urls: dict[str, Any], base_url: str) -> None:
             urls[key] = base + urlsplit(value).path
 
 
-def _metered(cls: type, meter: Meter) -> type:
-    """A subclass of a ccxt exchange class whose every request first passes ``meter``, which keeps the HTTP
-    status of the last answer (``last_status``), and whose non-JSON answers (an HTML error page, an empty
-    body) raise ccxt's BadResponse instead of reaching a parser."""
+def _metered(cls: type, meter: Meter, answered: Answered) -> type:
+    """A subclass of a ccxt exchange class whose every request first passes ``meter`` and then, answered or
+    failed, ``answered``; which keeps the HTTP status of the last answer (``last_status``); and whose non-JSON
+    answers (an HTML error page, an empty body) raise ccxt's BadResponse instead of reaching a parser."""
     import ccxt
 
     class Metered(cls):  # type: ignore[misc, valid-type]
@@ -198,7 +204,11 @@ def _metered(cls: type, meter: Meter) -> type:
                    config: Any = None) -> Any:
             params, config = params if params is not None else {}, config if config is not None else {}
             meter(self, api, method, path, params, config)
-            response = super().fetch2(path, api, method, params, config)
+            self.last_response_headers = response = None
+            try:
+                response = super().fetch2(path, api, method, params, config)
+            finally:
+                answered(self, api, method, path, params, config, response)
             if isinstance(response, str | bytes):
                 text = response if isinstance(response, str) else response.decode(errors="replace")
                 raise ccxt.BadResponse(f"{self.id} {method} {path}: the answer is not JSON: {text[:200]!r}")

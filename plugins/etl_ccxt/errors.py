@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from etl.errors import PermanentError, SourceError, TransientError
-from etl.http import HOST_DOWN_STATUSES, RETRY_STATUSES, retry_after_seconds
+from etl.errors import PermanentError, SourceError, TransientError, shorten
+from etl.http import HOST_DOWN_STATUSES, RETRY_STATUSES, network_cause, retry_after_seconds
 
 
 def etl_error(exc: Exception, what: str, status: int | None, response_headers: Mapping[str, Any] | None) -> SourceError:
@@ -21,7 +21,7 @@ def etl_error(exc: Exception, what: str, status: int | None, response_headers: M
     the last answer (None when there was none); Retry-After is kept for the backoff."""
     import ccxt
 
-    message = f"{what}: {type(exc).__name__}: {_short(str(exc))}"
+    message = f"{what}: {type(exc).__name__}: {_cause(exc, status)}"
     retry_status = status is not None and (status in RETRY_STATUSES or status >= 500)
     if isinstance(exc, ccxt.OperationFailed) or retry_status:
         retry_after = retry_after_seconds((response_headers or {}).get("Retry-After"))
@@ -30,6 +30,13 @@ def etl_error(exc: Exception, what: str, status: int | None, response_headers: M
     return PermanentError(message)
 
 
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
+
+def _cause(exc: Exception, status: int | None) -> str:
+    """Why, first: ccxt's own message of a network failure is only the exchange, method and URL, so the cause
+    found below it (DNS failure, connection refused, ...) leads; an HTTP error leads with its status (errors
+    inside HTTP 200, like Bybit's ``retCode``, are told by the exchange's message alone)."""
+    said = shorten(str(exc), 300)
+    cause = network_cause(exc)
+    if cause is not None:
+        return f"{cause.text}: {said}"
+    return f"HTTP {status}: {said}" if status is not None and status >= 400 else said

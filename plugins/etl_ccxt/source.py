@@ -2,10 +2,11 @@
 
 A subclass says which ccxt exchange it drives (``exchange_id``), which market types its ``market`` option
 offers (``market_types``), its rate limits (``budgets``) and the weight of each request (``request_cost``),
-and implements ``fetch_<dataset>`` for the datasets it offers. This class builds the ccxt client once per
-source (one source object serves every stream of a run), resolves symbols through the loaded markets,
-sends the exchange's raw endpoints through ccxt's request path (so ccxt's error mapping applies), and
-drops bars the exchange still considers open.
+may follow what the exchange advertises and reports about its budget (``follow``), and implements
+``fetch_<dataset>`` for the datasets it offers. This class builds the ccxt client once per source (one
+source object serves every stream of a run), resolves symbols through the loaded markets, sends the
+exchange's raw endpoints through ccxt's request path (so ccxt's error mapping applies), and drops bars the
+exchange still considers open.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import difflib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import etl
 from etl.errors import ConfigError, PermanentError, TransientError
 from etl.log import get_logger
+from etl.options import positive
 from etl.timeframes import HOUR, next_expr, timeframe_ms
 
 from .budget import Budget
@@ -26,15 +28,13 @@ from .budget import Budget
 if TYPE_CHECKING:
     import polars as pl
 
+    from etl.http import RateLimiter
+    from etl.ratelimit import WindowCount
+
     from .client import ExchangeClient
 
 
 log = get_logger("etl_ccxt")
-
-
-def _positive(value: float) -> None:
-    if value <= 0:
-        raise ValueError("must be more than 0")
 
 
 def api_name(api: Any) -> str:
@@ -49,11 +49,11 @@ def is_list(answer: Any) -> bool:
 COMMON_OPTIONS: dict[str, etl.Option] = {
     "rate_limit": etl.Option(int, None, help="the exchange's rate limit to stay under, in its own unit (see the "
                              "source's docs); default: the documented limit. Lower it to leave room for other "
-                             "clients on the same IP", check=_positive),
-    "timeout": etl.Option(float, 10.0, help="seconds to wait for an answer before retrying", check=_positive),
-    "retry_attempts": etl.Option(int, 8, help="attempts per request before the stream fails", check=_positive),
+                             "clients on the same IP", check=positive),
+    "timeout": etl.Option(float, 10.0, help="seconds to wait for an answer before retrying", check=positive),
+    "retry_attempts": etl.Option(int, 8, help="attempts per request before the stream fails", check=positive),
     "retry_base_delay": etl.Option(float, 0.5, help="first pause between attempts in seconds, doubled each time "
-                                   "(a Retry-After from the exchange is always honoured)", check=_positive),
+                                   "(a Retry-After from the exchange is always honoured)", check=positive),
 }
 
 
@@ -69,6 +69,9 @@ class ExchangeSource(etl.Source):
         self._client: ExchangeClient | None = None
         self._client_lock = threading.Lock()
         self.spent: Counter[str] = Counter()  # weight taken per bucket, logged at close
+        self.in_flight: Counter[str] = Counter()  # weight sent and not answered yet, per bucket
+        self.limiters: dict[str, RateLimiter] = {}
+        self.counts: dict[str, list[WindowCount]] = {}  # the exchange's own counts, where it reports them
         self._spent_lock = threading.Lock()
 
     # --- what subclasses describe ---
@@ -94,6 +97,10 @@ class ExchangeSource(etl.Source):
     def time_params(self, exchange: Any) -> dict[str, Any] | None:
         """Arguments of ccxt's ``fetch_time`` for this market, or None to trust the local clock."""
         return {}
+
+    def follow(self, api: Any, path: str, response: Any, headers: Mapping[str, str]) -> None:
+        """Read what an answer says about the budget (advertised limits, weight used, requests left) into
+        ``self.limiters`` and ``self.counts``; ``response`` is None when the request failed. By default: nothing."""
 
     # --- checks ---
 
@@ -125,35 +132,51 @@ class ExchangeSource(etl.Source):
         from .client import ExchangeClient
 
         where = self.base_url or "default"
-        limiters = {
+        self.limiters = {
             bucket: budget.limiter(f"{self.name} {bucket} {where}") for bucket, budget in self.budgets().items()
         }
 
         def meter(exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
                   config: dict[str, Any]) -> None:
             for bucket, weight in self.request_cost(exchange, api, method, path, params, config):
-                limiters[bucket].acquire(weight)
+                self.limiters[bucket].acquire(weight)
+                for count in self.counts.get(bucket, ()):
+                    count.acquire(weight)
                 with self._spent_lock:
                     self.spent[bucket] += weight
+                    self.in_flight[bucket] += weight
+
+        def answered(exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
+                     config: dict[str, Any], response: Any) -> None:
+            with self._spent_lock:
+                self.in_flight.subtract(dict(self.request_cost(exchange, api, method, path, params, config)))
+            self.follow(api, path, response, exchange.last_response_headers or {})
 
         return ExchangeClient(
             self.exchange_id,
             base_url=self.base_url,
             options=self.ccxt_options(),
             meter=meter,
-            limiter=next(iter(limiters.values())),
+            answered=answered,
+            limiter=next(iter(self.limiters.values())),
             timeout=self.settings["timeout"],
             attempts=self.settings["retry_attempts"],
             base_delay=self.settings["retry_base_delay"],
             time_params=self.time_params,
         )
 
+    def unanswered(self, bucket: str) -> float:
+        """Weight of ``bucket`` sent and not answered yet: what the exchange's last count may lack."""
+        with self._spent_lock:
+            return self.in_flight[bucket]
+
     def close(self) -> None:
         """Close the connections and log how much of each rate limit the run used."""
         if self._client is not None:
             self._client.close()
         if self.spent:
-            log.info("rate limit use", source=self.name, market=self.market, **self.spent)
+            waited = {f"{bucket}_waited_s": round(self.limiters[bucket].waited, 1) for bucket in self.spent}
+            log.info("rate limit use", source=self.name, market=self.market, **self.spent, **waited)
 
     # --- fetching ---
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import etl
 from etl.errors import ConfigError, PermanentError, SourceError, TransientError
 from etl.log import get_logger
+from etl.options import positive
 from etl.timeframes import ceil_ts, floor_ts, iso, now_ms, timeframe_ms
 
 from . import parsing
@@ -41,11 +42,6 @@ def _advance(cursor: int, following: int, query: str) -> int:
     return following
 
 
-def _positive(value: int) -> None:
-    if value <= 0:
-        raise ValueError("must be positive")
-
-
 class HyperliquidSource(etl.Source):
     name = "hyperliquid"
     datasets = ("ohlcv", "funding")
@@ -53,11 +49,11 @@ class HyperliquidSource(etl.Source):
     network = True
     options = {
         "weight_per_minute": etl.Option(
-            int, 1200, check=_positive,
+            int, 1200, check=positive,
             help="request weight Hyperliquid allows per minute and IP, shared by every stream of the run",
         ),
         "attempts": etl.Option(
-            int, 8, check=_positive,
+            int, 8, check=positive,
             help="tries per request before a transient failure (5xx, 429, timeout) fails the stream",
         ),
     }

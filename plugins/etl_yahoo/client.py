@@ -13,12 +13,11 @@ under a lock; Yahoo's throttling allows little parallelism anyway.
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from etl.errors import PermanentError, TransientError
+from etl.errors import PermanentError, TransientError, shorten
 from etl.http import HOST_DOWN_STATUSES, Circuit, rate_limiter, retry_call
 
 CHART_URL = "https://query2.finance.yahoo.com/v8/finance/chart/{symbol}"
@@ -84,15 +83,15 @@ class ChartClient:
 def chart_result(symbol: str, status: int, body: str) -> dict[str, Any]:
     """Sort a chart answer: the result, or a TransientError (retry) or PermanentError (give up) naming the symbol."""
     if status >= 500:
-        raise TransientError(f"yahoo: HTTP {status} fetching {symbol}: {_short(body)}",
+        raise TransientError(f"yahoo: HTTP {status} fetching {symbol}: {shorten(body)}",
                              host_down=status in HOST_DOWN_STATUSES)
     try:
         payload = json.loads(body)
         chart = payload["chart"]
     except (ValueError, KeyError, TypeError):
         if status >= 400:
-            raise PermanentError(f"yahoo: HTTP {status} fetching {symbol}: {_short(body)}") from None
-        raise TransientError(f"yahoo: answer for {symbol} is not a chart: {_short(body)}") from None
+            raise PermanentError(f"yahoo: HTTP {status} fetching {symbol}: {shorten(body)}") from None
+        raise TransientError(f"yahoo: answer for {symbol} is not a chart: {shorten(body)}") from None
     error = chart.get("error")
     if error:
         reason = f"{error.get('code')}: {error.get('description')}"
@@ -100,9 +99,5 @@ def chart_result(symbol: str, status: int, body: str) -> dict[str, Any]:
             raise PermanentError(f"yahoo: unknown symbol {symbol!r} ({reason})")
         raise PermanentError(f"yahoo: refused {symbol} (HTTP {status}, {reason})")
     if status >= 400 or not chart.get("result"):
-        raise PermanentError(f"yahoo: HTTP {status} without a chart result for {symbol}: {_short(body)}")
+        raise PermanentError(f"yahoo: HTTP {status} without a chart result for {symbol}: {shorten(body)}")
     return chart["result"][0]
-
-
-def _short(text: str) -> str:
-    return textwrap.shorten(text, width=200, placeholder="...")

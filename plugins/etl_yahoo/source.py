@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import etl
 from etl.log import get_logger
+from etl.options import positive
 from etl.timeframes import iso, next_expr, now_ms
 
 from .calendars import ALWAYS_OPEN, AUTO, NO_CALENDAR, calendar_for
@@ -34,11 +35,6 @@ CORPORATE_ACTIONS = etl.Dataset(
 SESSION_ROW_FACTORS = {"1d": 5, "1w": 2}
 
 
-def _positive(value: float) -> None:
-    if value <= 0:
-        raise ValueError("must be greater than 0")
-
-
 def _known_calendar(value: str) -> None:
     if value in (AUTO, NO_CALENDAR):
         return
@@ -61,8 +57,8 @@ class YahooSource(etl.Source):
                                                "XSHG, ...); auto: from the symbol's suffix; none: every bar",
                                    check=_known_calendar),
         "requests_per_minute": etl.Option(int, 30, help="pace of chart requests; Yahoo throttles bulk pulls",
-                                          check=_positive),
-        "timeout": etl.Option(float, 30.0, help="seconds to wait for one Yahoo answer", check=_positive),
+                                          check=positive),
+        "timeout": etl.Option(float, 30.0, help="seconds to wait for one Yahoo answer", check=positive),
     }
 
     def __init__(self, config: etl.SourceConfig):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -66,6 +67,100 @@ def test_permanent_errors_fail_at_once_with_the_body(server):
     assert len(server.requests) == 1
 
 
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_connection_fails_in_seconds_and_says_so():
+    """Without a network, every host refuses or cannot be resolved: a few tries, not the minute of backoff."""
+    port = closed_port()
+    http = HttpClient(f"http://127.0.0.1:{port}", timeout=2.0)  # the default attempts (8) and backoff (0.5 s)
+    started = time.monotonic()
+    with pytest.raises(TransientError) as info:
+        http.get_json("/api/v3/exchangeInfo")
+    assert time.monotonic() - started < 20
+    assert str(info.value) == f"GET http://127.0.0.1:{port}/api/v3/exchangeInfo: connection refused"
+    assert info.value.host_down
+
+
+def test_a_host_name_that_does_not_resolve_is_a_dns_failure():
+    http = HttpClient("http://market-etl-test.invalid", timeout=2.0)
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"^GET http://market-etl-test\.invalid/x: DNS failure \(.+\)$"):
+        http.get_json("/x")
+    assert time.monotonic() - started < 20
+
+
+def test_a_host_that_accepts_no_connection_in_time_gets_three_tries():
+    """A listening socket whose backlog is full drops new connections, like a host behind a firewall."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(0)
+        port = listening.getsockname()[1]
+        queued = [socket.socket() for _ in range(3)]
+        for waiting in queued:
+            waiting.setblocking(False)
+            waiting.connect_ex(("127.0.0.1", port))
+        time.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(TransientError) as info:
+            HttpClient(f"http://127.0.0.1:{port}", timeout=0.5).get_json("/x")
+        elapsed = time.monotonic() - started
+        for waiting in queued:
+            waiting.close()
+    assert str(info.value) == f"GET http://127.0.0.1:{port}/x: timed out connecting"
+    assert 1.5 <= elapsed < 10, "three tries of 0.5 s and the pauses between them"
+
+
+def test_a_libcurl_client_that_cannot_connect_fails_in_seconds_too():
+    """yfinance talks through curl_cffi, whose errors carry libcurl's code instead of a socket error."""
+    curl = pytest.importorskip("curl_cffi.requests")
+    url = f"http://127.0.0.1:{closed_port()}/v8/finance/chart/AAPL"
+    tries = []
+
+    def chart():
+        tries.append(url)
+        try:
+            return curl.get(url, timeout=2)
+        except OSError as exc:
+            raise TransientError(f"yahoo: {type(exc).__name__} fetching AAPL", host_down=True) from None
+
+    with pytest.raises(TransientError):
+        retry_call(chart, attempts=6, base_delay=0.01)
+    assert len(tries) == 3
+
+
+def test_a_host_that_answers_503_keeps_the_patient_retries(server):
+    server.fail_next(*[Reply(503, b"maintenance")] * 5)
+    assert client(server).get_json("/x")["rows"] == ROWS
+    assert len(server.requests) == 6, "more tries than a host that does not answer gets"
+
+
+@pytest.mark.parametrize(("fault", "said"), [
+    (Reply.timeout(1.5), "timed out waiting for the answer"),
+    (Reply.reset(), "connection reset or closed before the answer"),
+])
+def test_a_network_failure_names_its_cause(server, fault, said):
+    server.fail_next(fault, fault)
+    with pytest.raises(TransientError) as info:
+        client(server, timeout=0.5, attempts=2).get_json("/x")
+    assert str(info.value) == f"GET {server.url}/x: {said}"
+    assert len(server.requests) == 2, "a host that answered, then failed, is not taken for unreachable"
+
+
+def test_a_long_error_body_is_shortened_at_a_word_boundary(server):
+    server.fail_next(Reply.text("scheduled maintenance " * 40, 503))
+    with pytest.raises(TransientError) as info:
+        client(server, attempts=1).get_json("/x")
+    message = str(info.value)
+    said = message.removeprefix(f"GET {server.url}/x: HTTP 503: ")
+    assert said.endswith(" ...") and len(said) <= 200
+    assert set(said.removesuffix(" ...").split()) == {"scheduled", "maintenance"}, "no word cut in two"
+
+
 def test_gives_up_after_the_attempts_with_the_last_error(server):
     server.fail_next(*[Reply(503, b"maintenance")] * 3)
     with pytest.raises(TransientError, match="HTTP 503: maintenance"):
@@ -124,6 +219,21 @@ def test_a_request_under_way_that_succeeds_brings_the_host_back():
     assert retry_call(lambda: "sent again", circuit=circuit) == "sent again"
 
 
+def test_a_call_retrying_stops_once_another_call_has_tripped_the_circuit():
+    """Streams already retrying when the host is declared down do not spend their own retries on it."""
+    circuit = Circuit("exchange.test")
+    calls = []
+
+    def maintenance():
+        calls.append(1)
+        circuit.trip(TransientError("another stream: HTTP 503", host_down=True))
+        raise TransientError("HTTP 503: maintenance", host_down=True)
+
+    with pytest.raises(TransientError, match="HTTP 503: maintenance"):
+        retry_call(maintenance, attempts=8, base_delay=0.01, circuit=circuit)
+    assert len(calls) == 1
+
+
 def test_check_hook_classifies_errors_inside_http_200(server):
     def check(response):
         body = response.json()
@@ -165,6 +275,29 @@ def test_weights_and_charges_share_one_bucket_across_threads():
     for thread in threads:
         thread.join()
     assert time.monotonic() - started >= 0.9
+
+
+def test_a_bucket_resized_smaller_still_serves_a_caller_already_waiting():
+    """A caller waiting for more tokens than the new capacity holds gets a full bucket instead of waiting forever."""
+    limiter = RateLimiter(capacity=10, per_seconds=1)
+    limiter.charge(10)
+    waiter = threading.Thread(target=limiter.acquire, args=(8,))
+    waiter.start()
+    limiter.resize(2, 0.5)
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert limiter.rate == 4
+
+
+def test_a_window_count_holds_requests_while_the_server_counts_others_weight():
+    from etl.ratelimit import WindowCount
+
+    count = WindowCount(limit=10, seconds=0.5, slack=0.0)
+    count.acquire(2)
+    count.report(used=9, unanswered=0)  # 7 of another client
+    started = time.monotonic()
+    count.acquire(2)
+    assert 0.4 <= time.monotonic() - started < 2, "until the other client's weight has left the window"
 
 
 def test_registry_returns_one_bucket_per_key():

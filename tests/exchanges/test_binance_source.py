@@ -231,3 +231,77 @@ def test_the_month_still_open_is_left_for_a_later_run(binance, pipeline, fast):
     stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
     assert stored == binance.expected_klines("BTCUSDT", "1M", parse_time("2024-01-01"), current)
     assert stored[-1][0] == previous_bar(current, "1M")
+
+
+def test_the_weight_limit_binance_advertises_paces_the_backfill(backfill_exactly, fast, log_events):
+    """Limits differ per address and change: a budget far below the documented 6000 per minute (here 60 per
+    5 seconds, read from exchangeInfo) is kept without a single 429, past several of its windows."""
+    from fixtures.fake_binance import FakeBinance
+
+    with FakeBinance(spot_weight_limit=60, weight_seconds=5) as binance:
+        result = backfill_exactly(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast), KLINE_COLUMNS, lambda symbol, start,
+                                  end: binance.expected_klines(symbol, "1m", start, end), "2024-01-01", "2024-01-11")
+
+    assert binance.statuses[429] == 0
+    assert binance.weight["spot"].total == 20 + 1 + 2 * 2 * 15 > 60, "more weight than one window allows"
+    [adopted] = log_events(result.stderr, "pacing by the advertised weight limits")
+    assert adopted["limits"] == "60 per 5s"
+
+
+def test_weight_another_client_used_is_left_to_it(backfill_exactly, fast):
+    """The X-MBX-USED-WEIGHT header counts every client of the address (another process, a run that just
+    ended): the source keeps what it says is left, not what its own bucket holds."""
+    from fixtures.fake_binance import FakeBinance
+
+    with FakeBinance(spot_weight_limit=60, weight_seconds=5) as binance:
+        binance.weight["spot"].charge(30)
+        backfill_exactly(ohlcv(binance, ["BTCUSDT", "ETHUSDT"], fast), KLINE_COLUMNS, lambda symbol, start, end:
+                         binance.expected_klines(symbol, "1m", start, end), "2024-01-01", "2024-01-04")
+
+    assert binance.statuses[429] == 0
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(("base_url", "cause"), [
+    (f"http://127.0.0.1:{closed_port()}", "NetworkError: connection refused: binance GET http://127.0.0.1:"),
+    ("http://binance.invalid", "NetworkError: DNS failure ("),
+], ids=["refused", "dns"])
+def test_an_exchange_that_does_not_answer_fails_the_run_in_seconds_saying_why(pipeline, base_url, cause):
+    """The default retries (8 tries, backoff from 0.5 s) are for hosts that answer; one that does not gets 3."""
+    import time
+
+    market = pipeline({"plugin": "binance", "symbols": ["BTCUSDT", "ETHUSDT"], "timeframes": ["1m"],
+                       "start": "2024-01-01", "base_url": base_url})
+    started = time.monotonic()
+
+    result = market.backfill("2024-01-01", "2024-01-02")
+
+    assert time.monotonic() - started < 20
+    assert result.exit_code == 1
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 2
+    assert all(f"binance load markets: {cause}" in line for line in failed), failed
+
+
+@pytest.mark.parametrize(("fault", "cause"), [
+    (Reply.timeout(2.0), "RequestTimeout: timed out waiting for the answer: binance GET"),
+    (Reply.reset(), "NetworkError: connection reset or closed before the answer: binance GET"),
+    (Reply.json({"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}, 503),
+     'OperationFailed: HTTP 503: binance {"code":-1001,"msg":"Internal error; unable to process your request.'),
+], ids=["timeout", "reset", "503"])
+def test_a_failed_stream_names_the_cause(binance, pipeline, fast, fault, cause):
+    market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, retry_attempts=2))
+    binance.fail_on("/api/v3/klines", fault, fault)
+
+    result = market.backfill("2024-01-01", "2024-01-02")
+
+    assert result.exit_code == 1
+    [failed] = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed.startswith(f"FAILED market ohlcv/BTCUSDT/1m: binance ohlcv/BTCUSDT/1m (publicGetKlines): {cause}")

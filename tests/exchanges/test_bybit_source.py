@@ -169,3 +169,20 @@ def _get(path, **query):
     from etl.testing import Request
 
     return Request("GET", path, {key: str(value) for key, value in query.items()}, {}, b"")
+
+
+def test_the_request_limit_bybit_reports_paces_the_backfill(backfill_exactly, fast, log_events):
+    """Bybit reports its limit and what is left of it on every answer (X-Bapi-Limit, X-Bapi-Limit-Status): a
+    limit far below the documented 600 per 5 seconds is kept without the 403 that bans the address."""
+    from fixtures.fake_bybit import FakeBybit
+
+    with FakeBybit(requests_per_5s=20) as bybit:
+        bybit.window.charge(8)  # another client of the address, just before the run
+        result = backfill_exactly(ohlcv(bybit, ["BTCUSDT", "ETHUSDT"], fast), KLINE_COLUMNS, lambda symbol, start,
+                                  end: bybit.expected_klines(symbol, "linear", "1", start, end), "2024-01-01",
+                                  "2024-01-09")
+
+    assert bybit.statuses[403] == 0
+    assert bybit.window.total == 8 + 3 + 2 * 12 > 20, "more requests than one window allows"
+    [adopted] = log_events(result.stderr, "pacing by the advertised request limit")
+    assert adopted["limit"] == "20 per 5s"
