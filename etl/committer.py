@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import faults
 from .errors import SinkBusyError
-from .log import get_logger
+from .log import get_logger, log_traceback
 
 if TYPE_CHECKING:
     from .base import Sink, Stream
@@ -199,6 +199,7 @@ class Committer:
                         self._commit([item])
                 return
             self._refused.add(group[0].stream)
+            log_traceback(log, "stream traceback", exc, pipeline=self.report.pipeline, stream=group[0].stream.label)
             self.fail(group[0].stream, describe(exc))
             return
         self.checkpoints.advance_many([

@@ -93,8 +93,8 @@ def chunk_bounds(stream: Stream, start: int, end: int, span_ms: int) -> list[int
     if end <= start:
         return [start, end]
     if stream.timeframe == "1M":
-        months = bar_starts(start, end, "1M")
-        inner = months[1::max(1, span_ms // timeframe_ms("1M"))]
+        bars = max(1, span_ms // timeframe_ms("1M"))
+        inner = bar_starts(start, end, "1M")[bars::bars]
     else:
         step = timeframe_ms(stream.timeframe) if stream.timeframe else 1
         first = ceil_ts(start, stream.timeframe) if stream.timeframe else start

@@ -64,12 +64,14 @@ class FilesSource(etl.Source):
             kind = "parquet" if file.suffix.lower() in {".parquet", ".pq"} else "csv"
         return kind
 
-    def _check_format(self, file: Path) -> None:
+    def _check_format(self, file: Path, error: type[Exception] = ConfigError) -> None:
+        """``error`` naming the file and what it holds unless it is in the format it will be read as: at
+        ``etl validate`` (ConfigError) and before each read of a run (SourceError, failing the stream)."""
         kind = self._format(file)
         detected = detect_format(file)
         if detected != kind:
-            raise ConfigError(f"files: cannot read {file} as {kind}: detected format {detected}; "
-                              f"the files source reads csv and parquet")
+            raise error(f"files: cannot read {file} as {kind}: detected format {detected}; "
+                        f"the files source reads csv and parquet")
 
     def _files(self, stream: etl.Stream) -> list[Path]:
         pattern = self.settings["path"].format(symbol=stream.symbol, timeframe=stream.timeframe or "")
@@ -123,6 +125,7 @@ class FilesSource(etl.Source):
 
         frames = []
         for file in self._files(stream):
+            self._check_format(file, SourceError)
             try:
                 frames.append(self._normalise(self._scan(file), file, stream).filter(keep))
             except (pl.exceptions.PolarsError, OSError) as exc:

@@ -48,6 +48,23 @@ def test_failed_line_is_one_line_and_the_json_log_has_the_traceback(tmp_path):
     assert "etl.errors.SourceError: files: cannot read BTC.csv" in traceback["exception"]
 
 
+def test_a_batch_a_sink_refuses_logs_its_traceback_too(tmp_path):
+    """The second run's extra column is text where the table holds integers: SQLite refuses the batch."""
+    csv = tmp_path / "BTC.csv"
+    csv.write_text("ts,open,high,low,close,volume,note\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10,7\n")
+    source = {"plugin": "files", "path": "BTC.csv", "symbols": ["BTC"], "timeframes": ["1h"], "start": "2024-01-01"}
+    path = write_pipeline(tmp_path, single_pipeline(source, [{"plugin": "sqlite", "path": "m.db"}], name="f"))
+    assert invoke("run", str(path)).exit_code == 0
+    with csv.open("a") as handle:
+        handle.write("2024-01-01T01:00:00Z,1,2,0.5,1.5,10,seven\n")
+
+    result = invoke("--log-format", "json", "run", str(path))
+    assert result.exit_code == 1
+    assert "column 'note' is INTEGER but the batch has TEXT" in result.stdout.splitlines()[0]
+    traceback = next(event for event in events(result.stderr) if event["event"] == "stream traceback")
+    assert traceback["stream"] == "ohlcv/BTC/1h" and "etl.errors.SinkError" in traceback["exception"]
+
+
 def test_console_shows_the_traceback_only_with_verbose_given_after_the_subcommand(tmp_path):
     path = str(bad_timestamps(tmp_path))
     plain = invoke("run", str(path), "--log-format", "console")

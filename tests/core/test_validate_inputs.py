@@ -49,10 +49,12 @@ def test_a_stream_without_files_is_named(tmp_path):
 def test_a_feather_file_is_refused_with_its_detected_format(tmp_path):
     ROWS.write_ipc(tmp_path / "BTC.feather")
     path = files_pipeline(tmp_path, "BTC.feather")
-    assert validate_error(path) == (
-        f"Error: {path}: files: cannot read {tmp_path / 'BTC.feather'} as csv: detected format feather (Arrow IPC); "
-        f"the files source reads csv and parquet (pipelines.f.source)\n"
-    )
+    message = (f"files: cannot read {tmp_path / 'BTC.feather'} as csv: detected format feather (Arrow IPC); "
+               "the files source reads csv and parquet")
+    assert validate_error(path) == f"Error: {path}: {message} (pipelines.f.source)\n"
+    run = run_cli("run", str(path))
+    assert run.exit_code == 1, "a run says the same, for the stream, instead of a garbled CSV error"
+    assert run.stdout.splitlines()[0] == f"FAILED f ohlcv/BTC/1h: {message}"
 
 
 def test_a_zipped_csv_and_a_csv_named_parquet_are_refused(tmp_path):
