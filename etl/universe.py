@@ -40,6 +40,11 @@ def streams_of(config: SourceConfig, symbols: tuple[str, ...]) -> list[Stream]:
     return registry().get("source", config.plugin)(dataclasses.replace(config, symbols=symbols)).streams()
 
 
+def last_streams(spec: PipelineSpec, ledger: Ledger) -> list[Stream]:
+    """The pipeline's streams as ``etl status`` shows them: a selector's choice of the last run, else the typed list."""
+    return streams_of(spec.source, ledger.last_symbols(spec.name) if spec.source.selector else spec.source.symbols)
+
+
 def for_run(spec: PipelineSpec, sources: SourcePool, ledger: Ledger, run_id: str,
             report: Report) -> tuple[PipelineSpec, list[Stream]]:
     """The pipeline with its selector resolved, and the streams that are results of this run without being units:

@@ -71,6 +71,12 @@ def test_a_new_listing_joins_and_delisted_symbols_stop(binance, pipeline, fast):
         ("BTCUSDT", 1, None), ("SOLUSDT", 1, None),
         ("ETHUSDT", 0, "delisted: binance no longer lists it"), ("LUNAUSDT", 0, "delisted: binance lists it as break")]
 
+    status = run_cli("status", str(market.path)).stdout
+    assert [line.split()[1] for line in status.splitlines()[1:]] == ["ohlcv/BTCUSDT/1h", "ohlcv/SOLUSDT/1h"], \
+        "etl status shows the last run's choice"
+    dry = run_cli("backfill", str(market.path), "--pipeline", "market", "--start", START, "--end", END, "--dry-run")
+    assert [line.split(":")[0] for line in dry.stdout.splitlines()] == ["ohlcv/BTCUSDT/1h", "ohlcv/SOLUSDT/1h"]
+
     third = market.run()
     assert (third.exit_code, last_run_streams(market)) == (0, [
         ("ohlcv/BTCUSDT/1h", "skipped", 0, "up to date"), ("ohlcv/SOLUSDT/1h", "skipped", 0, "up to date")
