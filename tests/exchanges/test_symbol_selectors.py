@@ -138,6 +138,26 @@ def test_generic_ccxt_and_usdm_rank_through_the_venue_tickers(binance, pipeline,
         "BTCUSDT  trading  3\n"
     ), "ranked by volume, the largest first (ETHBTC has the fake's default)"
     assert len(binance.requests_to("/api/v3/ticker/24hr")) == 1
+    every = pipeline(selected({"plugin": "ccxt", "exchange": "binance"}, binance, {"match": ["*"]}, fast))
+    assert [line.split()[0] for line in symbols(every).stdout.splitlines()[1:]] == ["BTCUSDT", "ETHBTC", "ETHUSDT"], \
+        "only the spot markets, though ccxt loads Binance's futures too (XRPUSDT)"
+
+
+def test_symbols_of_a_typed_list_show_their_listing_status(binance, pipeline, fast, tmp_path):
+    typed = pipeline({"plugin": "binance", "symbols": ["BTCUSDT", "DOGEUSDT"], "timeframes": ["1h"],
+                      "base_url": binance.url, **fast})
+    assert symbols(typed).stdout == "symbol    status      quote volume 24h\nBTCUSDT   trading\nDOGEUSDT  not listed\n"
+    files = pipeline({"plugin": "files", "path": "x.csv", "symbols": ["BTC"], "timeframes": ["1h"]})
+    assert symbols(files).stdout == "symbol  status   quote volume 24h\nBTC     unknown\n", "files cannot list"
+
+    binance.fail_on("/api/v3/exchangeInfo", *[Reply.json({"code": -1001, "msg": "Internal error"}, 503)] * 2)
+    down = pipeline({"plugin": "binance", "symbols": {"match": ["*USDT"]}, "timeframes": ["1h"],
+                     "base_url": binance.url, "retry_attempts": 2, **fast})
+    result = run_cli("symbols", str(down.path), "--pipeline", "market")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == (
+        'Error: market: cannot list the symbols: binance load markets: OperationFailed: HTTP 503: binance '
+        '{"code":-1001,"msg":"Internal error"}')
 
 
 def test_a_listing_that_fails_fails_the_pipeline_and_a_selector_may_match_nothing(binance, pipeline, fast):
@@ -145,9 +165,10 @@ def test_a_listing_that_fails_fails_the_pipeline_and_a_selector_may_match_nothin
     binance.fail_on("/api/v3/exchangeInfo", *[Reply.json({"code": -1001, "msg": "Internal error"}, 503)] * 2)
     failed = market.run()
     assert failed.exit_code == 1
-    assert failed.stdout.splitlines()[0].startswith(
-        "FAILED market ohlcv/<symbols>: cannot list the symbols of the selector: ")
-    assert "503" in failed.stdout.splitlines()[0]
+    assert failed.stdout.splitlines()[0] == (
+        "FAILED market ohlcv/<symbols>: cannot list the symbols of the selector: binance load markets: "
+        'OperationFailed: HTTP 503: binance {"code":-1001,"msg":"Internal error"}')
+    assert "1 streams, 0 rows" in failed.summary and "1 failed" in failed.summary
 
     nothing = pipeline(selected({"plugin": "binance"}, binance, {"match": ["*EUR"]}, fast))
     result = nothing.run()
