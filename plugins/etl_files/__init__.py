@@ -65,6 +65,9 @@ class FilesSource(etl.Source):
             freqtrade.check_dataset(self.config.dataset)
             if self.settings["format"] != "auto":
                 raise ConfigError("layout = 'freqtrade' tells formats by suffix; remove 'format'")
+            if self.settings["candle_type"] != "auto" and self.config.dataset != "ohlcv":
+                raise ConfigError(f"candle_type chooses ohlcv candles; dataset {self.config.dataset!r} has its own "
+                                  "files (remove candle_type)")
         elif self.settings["candle_type"] != "auto":
             raise ConfigError("candle_type applies to layout = 'freqtrade' only")
 

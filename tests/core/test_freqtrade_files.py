@@ -178,6 +178,8 @@ def test_freqtrade_layout_refuses_what_it_cannot_mean(tmp_path):
         "open_interest": ({"dataset": "open_interest"}, "freqtrade keeps no open interest"),
         "columns": ({"columns": {"ts": "date"}}, "layout = 'freqtrade' fixes the columns; remove 'columns'"),
         "format": ({"format": "csv"}, "layout = 'freqtrade' tells formats by suffix; remove 'format'"),
+        "candle_type": ({"dataset": "funding", "candle_type": "mark"},
+                        "candle_type chooses ohlcv candles; dataset 'funding' has its own files (remove candle_type)"),
     }
     for name, (options, message) in refused.items():
         folder = tmp_path / name
