@@ -13,6 +13,7 @@ from .base import PluginContext, SourceConfig
 from .errors import ConfigError
 from .options import FromEnv, Option, check_known, mask_secrets, shown, validate_options
 from .plugins import registry
+from .selectors import Selector, parse_selector
 from .timeframes import TIMEFRAMES, parse_time
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -280,17 +281,15 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
     return config
 
 
-def _selector(cls: Any, value: Any, where: str) -> Any:
+def _selector(cls: Any, value: Any, where: str) -> Selector | None:
     """A ``symbols`` table is a selector (``etl.selectors``), for a source that can list its venue's symbols."""
     if not isinstance(value, dict):
         return None
-    from .selectors import parse
-
     if not cls.lists_symbols():
         able = sorted(name for name, entry in registry().entries["source"].items() if entry.obj.lists_symbols())
         raise ConfigError(f"Source {cls.name!r} cannot list its symbols, so {where} must be a list of symbols, "
                           f"not a selector; sources that can: {', '.join(able) or 'none installed'}")
-    return parse(value, where)
+    return parse_selector(value, where)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

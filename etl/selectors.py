@@ -39,7 +39,7 @@ class Selector:
                 "by": self.by}
 
 
-def parse(raw: dict[str, Any], where: str) -> Selector:
+def parse_selector(raw: dict[str, Any], where: str) -> Selector:
     """The selector a ``symbols`` table describes; ConfigError naming the key and what is valid."""
     check_known(raw, KEYS, where)
     patterns = {key: _patterns(raw[key], f"{where}.{key}") for key in ("match", "exclude") if key in raw}
