@@ -76,12 +76,9 @@ def find(folder: Path, stream: Stream, candle_type: str) -> list[Path]:
 
 
 def format_of(file: Path) -> str:
-    """The format a file is read as, by its suffix (``.json.gz`` before ``.gz``)."""
+    """The format a file is read as, by its suffix."""
     name = file.name.lower()
-    for suffix, kind in sorted(SUFFIXES.items(), key=lambda item: -len(item[0])):
-        if name.endswith(suffix):
-            return kind
-    return "csv"
+    return next((kind for suffix, kind in SUFFIXES.items() if name.endswith(suffix)), "csv")
 
 
 def scan(file: Path, dataset: str) -> pl.LazyFrame:
