@@ -238,7 +238,8 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
             drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units)))))
     finally:
         sources.close()
-    results = [report.result(unit.stream) for unit in units]
+    # One result per stream, however many units (a backfill's chunks, heal's gaps) it was cut into.
+    results = list({unit.stream: report.result(unit.stream) for unit in units}.values())
     if committer.locked:
         results = [result for result in results if result.error]
     ledger.record_streams(run_id, results)
