@@ -203,6 +203,25 @@ def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | N
     _finish(ctx, outcome)
 
 
+@_command()
+@file_argument
+@pipelines_option("Heal")
+@click.option("--since", help="Only gaps starting at or after this time (ISO date or datetime, UTC).")
+@click.pass_context
+@_config_errors
+def heal(ctx: click.Context, file: str, pipelines: tuple[str, ...], since: str | None) -> None:
+    """Fetch the gaps the runs recorded again: store what the venue now has, confirm what it still lacks."""
+    from . import config
+    from .heal import heal as heal_gaps
+
+    project = config.load(file)
+    outcome = heal_gaps(project, pipelines, _time(since, "--since") if since else None, progress=_interactive())
+    if not outcome.results and not outcome.locked:
+        click.echo("No open gaps.")
+        return
+    _finish(ctx, outcome)
+
+
 def _time(text: str, option: str) -> int:
     from .timeframes import parse_time
 
@@ -281,8 +300,19 @@ def status(file: str, show_gaps: bool) -> None:
 
     project = config.load(file)
     if show_gaps:
-        rows = gap_rows(project)
-        click.echo(_table(("pipeline", "stream", "from", "to", "missing bars"), rows) if rows else "no missing bars")
+        _echo_gaps(gap_rows(project, "open"), gap_rows(project, "confirmed"))
         return
     headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "missing bars", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))
+
+
+def _echo_gaps(open_rows: list[tuple[Any, ...]], confirmed: list[tuple[Any, ...]]) -> None:
+    """Open gaps (``etl heal`` fetches them again), then the confirmed ones (the venue has no data there)."""
+    headers = ("pipeline", "stream", "from", "to", "missing bars")
+    if not open_rows and not confirmed:
+        click.echo("no missing bars")
+        return
+    click.echo(_table(headers, open_rows) if open_rows else "no open gaps")
+    if confirmed:
+        click.echo("\nconfirmed (the venue has no rows there):")
+        click.echo(_table((*headers, "confirmed"), confirmed))

@@ -31,6 +31,9 @@ create table if not exists gaps (
     run_id text references runs(id), pipeline text, stream text, start text, "end" text, bars integer
 );
 create index if not exists idx_gaps_pipeline_stream on gaps (pipeline, stream);
+create table if not exists gap_checks (
+    pipeline text, stream text, start text, "end" text, outcome text, checked text
+);
 """
 _STREAM_RUN_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "rows", "counters",
                        "duration_s", "finished", "status", "error")
@@ -110,6 +113,21 @@ class Ledger:
             'group by stream, start, "end" order by stream, start',
             pipeline,
         )
+
+    def gap_outcomes(self, pipeline: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """What ``etl heal`` found of each gap it fetched again, by (stream, start, end): ``filled`` or
+        ``confirmed`` (the venue answered with no rows again), and when."""
+        rows = self._query('select * from gap_checks where rowid in (select max(rowid) from gap_checks '
+                           'where pipeline = ? group by stream, start, "end")', pipeline)
+        return {(row["stream"], row["start"], row["end"]): row for row in rows}
+
+    def record_gap_outcomes(self, pipeline: str, outcomes: list[tuple[str, str, str, str]]) -> None:
+        """Record (stream, start, end, outcome) of each gap a heal fetched, dated now."""
+        checked = iso(now_ms())
+        with self._lock, self.db:
+            self.db.executemany('insert into gap_checks (pipeline, stream, start, "end", outcome, checked) '
+                                'values (?, ?, ?, ?, ?, ?)',
+                                [(pipeline, *outcome, checked) for outcome in outcomes])
 
     def _query(self, sql: str, *parameters: Any) -> list[dict[str, Any]]:
         with self._lock:

@@ -38,6 +38,7 @@ def _lag(next_ms: int | None) -> str:
 
 
 def status_rows(project: Project) -> list[tuple[Any, ...]]:
+    from .gapbook import gap_states
     from .ledger import Ledger
 
     ledger = Ledger(project.state_dir)
@@ -46,8 +47,9 @@ def status_rows(project: Project) -> list[tuple[Any, ...]]:
         checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
         last = ledger.last_stream_runs(spec.name)
         gaps: dict[str, list[int]] = {}
-        for gap in ledger.gaps(spec.name):
-            gaps.setdefault(gap["stream"], []).append(gap["bars"])
+        for gap in gap_states(ledger, spec.name):
+            if gap["state"] == "open":
+                gaps.setdefault(gap["stream"], []).append(gap["bars"])
         for stream in registry().get("source", spec.source.plugin)(spec.source).streams():
             next_ms = checkpoints.next(stream.label)
             run = last.get(stream.label, {})
@@ -61,14 +63,17 @@ def status_rows(project: Project) -> list[tuple[Any, ...]]:
     return rows
 
 
-def gap_rows(project: Project) -> list[tuple[Any, ...]]:
+def gap_rows(project: Project, state: str) -> list[tuple[Any, ...]]:
+    """The gaps in ``state`` (open, confirmed), each with the date it was confirmed when it was."""
+    from .gapbook import gap_states
     from .ledger import Ledger
 
     ledger = Ledger(project.state_dir)
     rows = [
-        (name, gap["stream"], gap["start"], gap["end"], gap["bars"])
+        (name, gap["stream"], gap["start"], gap["end"], gap["bars"], *([gap["checked"]] if gap["checked"] else []))
         for name in project.pipelines
-        for gap in ledger.gaps(name)
+        for gap in gap_states(ledger, name)
+        if gap["state"] == state
     ]
     ledger.close()
     return rows

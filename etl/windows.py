@@ -1,24 +1,26 @@
-"""What each stream of a run fetches: its spans, from the checkpoints, for ``run``, ``backfill`` and ``stream``.
+"""What each stream of a run fetches: its spans, from the checkpoints (or the ledger's gaps, for ``heal``).
 
 A span is a window with the checkpoint entry it advances. ``run`` and ``stream`` give one span per stream, from
 the stream's checkpoint. ``backfill`` cuts a long window into chunks of ``chunk`` bars, each with its own
 checkpoint entry (``ohlcv/BTC/1m@2024-02-05T...``), so one stream's history spreads over the workers of a
 cluster (or the threads here), and ``--resume`` continues each chunk where it stopped and skips the finished ones.
+``heal`` gives a span per gap the ledger recorded.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .timeframes import bar_starts, ceil_ts, floor_ts, now_ms, timeframe_ms
+from .timeframes import bar_starts, ceil_ts, floor_ts, next_bar, now_ms, timeframe_ms
 
 if TYPE_CHECKING:
     from .base import Source, Stream
     from .checkpoint import Checkpoints
     from .config import PipelineSpec
+    from .gaps import Gap
 
 LIVE_END = 253_370_764_800_000  # 9999-01-01: a live stream's window has no end
 
@@ -83,6 +85,18 @@ def fixed(start: int, end: int, chunk: int) -> Windows:
             resumed = checkpoints.next(chunk_key(stream, low))
             spans.append(Span(resumed if resumed is not None else low, high, resumed is not None, low))
         return [span for span in spans if span.start < span.end] or spans[-1:]
+
+    return windows
+
+
+def recorded(gaps: Mapping[str, list[Gap]]) -> Windows:
+    """``etl heal``: a span per gap of the stream, from the gap's first missing bar through the bar that ended
+    it. That bar is read again so that bars still missing at the gap's end are found as a gap again, as they
+    are in its middle: each span is a chunk of its own, continuing from the bar before the gap."""
+
+    def windows(stream: Stream, checkpoints: Checkpoints, source: Source) -> list[Span]:
+        return [Span(gap.start, next_bar(gap.end, stream.timeframe or ""), False, gap.start)
+                for gap in gaps.get(stream.label, [])]
 
     return windows
 

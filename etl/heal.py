@@ -1,0 +1,70 @@
+"""``etl heal``: fetch the gaps the ledger recorded again, and record what the venue answered.
+
+Each open gap becomes a span of its own (``windows.recorded``) run by the same runner, warm-up, transforms,
+sinks and committer as ``etl run``, under the pipeline's lock. Its progress goes to a checkpoint file of the heal
+alone (``heals/``, removed when the heal ends): the pipeline's checkpoint never moves, backwards or forwards.
+A gap the venue answers with no rows again is ``confirmed`` and never fetched again; one it now has bars for is
+``filled``, and bars still missing inside it are recorded as a smaller gap, open, by the heal run itself.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from .checkpoint import Checkpoints
+from .config import PipelineSpec, Project
+from .gapbook import open_gaps
+from .gaps import Gap
+from .ledger import Ledger
+from .report import StreamResult
+from .runner import Drive, Outcome, _run_locked
+from .timeframes import iso
+from .unit import chunk_key
+from .windows import recorded
+
+
+def heal(project: Project, names: tuple[str, ...], since: int | None = None, progress: bool = False,
+         drive: Drive | None = None) -> Outcome:
+    """Fetch every open gap of the named (or all) pipelines again, those starting at ``since`` or later."""
+    outcome = Outcome("heal")
+    began = time.monotonic()
+    for spec in project.select(names):
+        ledger = Ledger(project.state_dir)
+        gaps = open_gaps(ledger, spec.name, since)
+        ledger.close()
+        if gaps:
+            _heal_pipeline(project, spec, gaps, outcome, progress, drive)
+    outcome.duration = time.monotonic() - began
+    return outcome
+
+
+def _heal_pipeline(project: Project, spec: PipelineSpec, gaps: dict[str, list[Gap]], outcome: Outcome,
+                   progress: bool, drive: Drive | None) -> None:
+    path = project.state_dir / "heals" / f"{spec.name}-{uuid.uuid4().hex}.json"
+    first = len(outcome.results)
+    try:
+        _run_locked(project, spec, "heal", path, {"kind": "heal", "pipeline": spec.name}, recorded(gaps),
+                    outcome, progress, drive)
+        checkpoints = Checkpoints(path)
+    finally:
+        path.unlink(missing_ok=True)
+    judged = [_judge(result, gaps.get(result.stream.label, []), checkpoints) for result in outcome.results[first:]]
+    ledger = Ledger(project.state_dir)
+    ledger.record_gap_outcomes(spec.name, [row for rows in judged for row in rows])
+    ledger.close()
+
+
+def _judge(result: StreamResult, gaps: list[Gap], checkpoints: Checkpoints) -> list[tuple[str, str, str, str]]:
+    """(stream, start, end, outcome) of each gap of a stream: ``confirmed`` when the span held no rows or the
+    same gap was found again, else ``filled``; nothing for a stream that failed (its gaps stay open)."""
+    if result.error:
+        return []
+    found_again = set(result.gaps)
+    judged = []
+    for gap in gaps:
+        empty = checkpoints.next(chunk_key(result.stream, gap.start)) is None
+        outcome = "confirmed" if empty or gap in found_again else "filled"
+        result.counters[f"gaps_{outcome}"] = result.counters.get(f"gaps_{outcome}", 0) + 1
+        judged.append((result.stream.label, iso(gap.start), iso(gap.end), outcome))
+    return judged
