@@ -288,8 +288,11 @@ def validate(file: str) -> None:
 @_command()
 @file_argument
 @click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (a run of missing bars) the runs have found.")
+@click.option("--check", is_flag=True, help="A line per problem (a stream behind its max_lag, a failed last run, "
+              "recent open gaps); exit 1 if there is one, else 0.")
+@click.option("--json", "as_json", is_flag=True, help="Every stream's state as JSON, with its problems.")
 @_config_errors
-def status(file: str, show_gaps: bool) -> None:
+def status(file: str, show_gaps: bool, check: bool, as_json: bool) -> None:
     """Per stream: checkpoint, lag behind now, gaps and the bars they miss, last run result.
 
     A gap is one hole in a series; its missing bars are the bars the hole spans. The run summary counts both the
@@ -302,9 +305,28 @@ def status(file: str, show_gaps: bool) -> None:
     if show_gaps:
         _echo_gaps(gap_rows(project, "open"), gap_rows(project, "confirmed"))
         return
+    if check or as_json:
+        _check(project, check, as_json)
+        return
     headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "missing bars", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))
 
+
+def _check(project: Any, check: bool, as_json: bool) -> None:
+    """``--json``: every stream; ``--check``: a line per problem, and exit code 1 when there is one."""
+    from .health import project_health
+
+    found = project_health(project)
+    problems = [(health, cause, message) for health in found for cause, message in health.problems]
+    if as_json:
+        click.echo(json.dumps([health.as_json() for health in found], indent=2))
+    else:
+        for health, cause, message in problems:
+            click.echo(f"{cause.upper()} {health.pipeline} {health.stream}: {message}")
+        if not problems:
+            click.echo(f"ok: {len(found)} streams fresh, none failed, no recent open gaps")
+    if check and problems:
+        sys.exit(1)
 
 def _echo_gaps(open_rows: list[tuple[Any, ...]], confirmed: list[tuple[Any, ...]]) -> None:
     """Open gaps (``etl heal`` fetches them again), then the confirmed ones (the venue has no data there)."""

@@ -32,3 +32,13 @@ def write_hours(path: Path, hours: list[int]) -> None:
     lines = ["timestamp,open,high,low,close,volume"]
     lines += [f"2024-01-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z,1,2,0.5,1.5,10" for hour in hours]
     path.write_text("\n".join(lines) + "\n")
+
+
+def write_recent_hours(path: Path, hours_ago: list[int]) -> None:
+    """Hourly bars that closed ``hours_ago`` hours before the bar forming now (0: the last closed bar)."""
+    from etl.timeframes import HOUR, floor_ts, iso, now_ms
+
+    last = floor_ts(now_ms(), "1h") - HOUR
+    lines = ["timestamp,open,high,low,close,volume"]
+    lines += [f"{iso(last - ago * HOUR)},1,2,0.5,1.5,10" for ago in sorted(hours_ago, reverse=True)]
+    path.write_text("\n".join(lines) + "\n")
