@@ -95,7 +95,10 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
     _configure_logging(ctx, log_format, verbose, quiet)
 
 
-def _finish(ctx: click.Context, outcome: Any) -> None:
+def _finish(ctx: click.Context, outcome: Any, project: Any) -> None:
+    """Report the run, send its alerts and write its metrics (when the file asks), and exit with its code."""
+    from .watch import after_run
+
     quiet = ctx.obj["log"]["quiet"]
     for result in outcome.results:
         if result.error:
@@ -104,6 +107,7 @@ def _finish(ctx: click.Context, outcome: Any) -> None:
         click.echo(f"LOCKED {name}: {reason}", err=True)
     if not quiet or outcome.exit_code:
         click.echo(outcome.summary())
+    after_run(project, outcome)
     sys.exit(outcome.exit_code)
 
 
@@ -140,7 +144,7 @@ def run(ctx: click.Context, file: str, pipelines: tuple[str, ...], cluster: str 
     project = config.load(file)
     with driving(_cluster(cluster, project), project.select(pipelines)) as drive:
         outcome = runner.run(project, pipelines, progress=_interactive(), drive=drive)
-    _finish(ctx, outcome)
+    _finish(ctx, outcome, project)
 
 
 @_command()
@@ -159,7 +163,7 @@ def stream(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
-    _finish(ctx, runner.stream(project, pipelines, stop))
+    _finish(ctx, runner.stream(project, pipelines, stop), project)
 
 
 @_command()
@@ -189,7 +193,7 @@ def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | N
         specs = project.select(sorted({record["pipeline"] for _, record in unfinished}))
         with driving(_cluster(cluster, project), specs) as drive:
             outcome = runner.resume(project, progress=_interactive(), drive=drive)
-        _finish(ctx, outcome)
+        _finish(ctx, outcome, project)
         return
     if not pipeline or not start:
         raise click.UsageError("backfill needs --pipeline and --start (or --resume)")
@@ -200,7 +204,7 @@ def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | N
     with driving(_cluster(cluster, project), project.select([pipeline])) as drive:
         outcome = runner.backfill(project, pipeline, _time(start, "--start"), _time(end, "--end") if end else None,
                                   progress=_interactive(), drive=drive)
-    _finish(ctx, outcome)
+    _finish(ctx, outcome, project)
 
 
 @_command()
@@ -219,7 +223,7 @@ def heal(ctx: click.Context, file: str, pipelines: tuple[str, ...], since: str |
     if not outcome.results and not outcome.locked:
         click.echo("No open gaps.")
         return
-    _finish(ctx, outcome)
+    _finish(ctx, outcome, project)
 
 
 def _time(text: str, option: str) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alerts import alert_settings
 from .base import PluginContext, SourceConfig
 from .errors import ConfigError
 from .options import FromEnv, Option, check_known, mask_secrets, shown, validate_options
@@ -153,6 +154,7 @@ def _project(path: Path, raw: dict[str, Any]) -> Project:
     settings = validate_options(SETTINGS, _table(raw.get("settings", {}), "settings"), "settings", path.parent)
     for key in _DURATIONS:
         _duration(settings[key], f"settings.{key}")
+    alert_settings(settings["alert"])
     pipelines_raw = _table(raw.get("pipelines", {}), "pipelines")
     if not pipelines_raw:
         raise ConfigError("No pipelines defined; add a [pipelines.NAME.source] table")
