@@ -24,6 +24,7 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .options import REQUIRED, Option
+from .stored import StoredStream
 
 __all__ = [
     "REQUIRED",
@@ -40,6 +41,7 @@ __all__ = [
     "Source",
     "SourceConfig",
     "SourceError",
+    "StoredStream",
     "Stream",
     "Transform",
     "TransientError",

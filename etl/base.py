@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .datasets import Dataset
     from .live import Subscription
+    from .stored import StoredStream
 
 
 @dataclass(frozen=True)
@@ -294,3 +295,9 @@ class Sink:
 
     def close(self) -> None:
         """Flush and disconnect; called once per run."""
+
+    def stored(self, dataset: Dataset, table: str) -> list[StoredStream] | None:
+        """What ``table`` holds per stream (``etl status --stored``): rows, first and last ``ts``, and bytes
+        where the store can tell. None (the default) when the sink cannot be read back; an empty list when the
+        table does not exist. Reads only, without ``open``: it creates nothing, even a missing file."""
+        return None

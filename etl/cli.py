@@ -295,8 +295,10 @@ def validate(file: str) -> None:
 @click.option("--check", is_flag=True, help="A line per problem (a stream behind its max_lag, a failed last run, "
               "recent open gaps); exit 1 if there is one, else 0.")
 @click.option("--json", "as_json", is_flag=True, help="Every stream's state as JSON, with its problems.")
+@click.option("--stored", is_flag=True, help="What each sink holds per stream (rows, first and last, size) beside "
+              "the checkpoint; exit 1 when they do not match.")
 @_config_errors
-def status(file: str, show_gaps: bool, check: bool, as_json: bool) -> None:
+def status(file: str, show_gaps: bool, check: bool, as_json: bool, stored: bool) -> None:
     """Per stream: checkpoint, lag behind now, gaps and the bars they miss, last run result.
 
     A gap is one hole in a series; its missing bars are the bars the hole spans. The run summary counts both the
@@ -312,6 +314,12 @@ def status(file: str, show_gaps: bool, check: bool, as_json: bool) -> None:
     if check or as_json:
         _check(project, check, as_json)
         return
+    if stored:
+        from .inventory import HEADERS, stored_rows
+
+        rows = stored_rows(project)
+        click.echo(_table(HEADERS, rows))
+        sys.exit(1 if any(str(row[-1]).startswith(("MISMATCH", "ERROR")) for row in rows) else 0)
     headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "missing bars", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))
 

@@ -85,6 +85,28 @@ class DuckDBSink(etl.Sink):
     def close(self) -> None:
         self.connection.close()
 
+    def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
+        """Per stream of ``table``, through a read-only connection (which a writing process blocks)."""
+        import duckdb
+
+        from etl.stored import summaries, summary_sql
+
+        path: Path = self.settings["path"]
+        if not path.exists():
+            return []
+        try:
+            with duckdb.connect(str(path), read_only=True) as connection:
+                if not connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+                                          "'main' AND table_name = ?", [table]).fetchone()[0]:
+                    return []
+                rows = connection.execute(summary_sql(dataset, _quote(table), _quote)).fetchall()
+        except duckdb.IOException as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if holder:
+                raise SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})") from exc
+            raise SinkError(f"duckdb: cannot read {path}: {_one_line(exc)}") from exc
+        return summaries(rows, len(dataset.stream_key))
+
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         """Upsert the batch; after a fatal error (the database is invalidated) reopen the file and write it
         once more, which the delete-then-insert makes safe even if the failed commit had landed."""

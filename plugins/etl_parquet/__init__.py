@@ -68,6 +68,21 @@ class ParquetSink(etl.Sink):
                           *(f"{name}={quote(str(value), safe='')}" for name, value in zip(names, values, strict=True)))
             self._merge(folder / "data.parquet", part.drop("__month"), dataset, table)
 
+    def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
+        """Per stream folder of the table: rows and ``ts`` range from each month file's footer, bytes on disk."""
+        from urllib.parse import unquote
+
+        folders: dict[Path, list[Path]] = {}
+        for file in sorted(Path(self.settings["path"], table).glob("**/month=*/data.parquet")):
+            folders.setdefault(file.parent.parent, []).append(file)
+        found = []
+        for folder, files in folders.items():
+            parts = dict(part.split("=", 1) for part in folder.relative_to(Path(self.settings["path"], table)).parts)
+            rows, first, last = _summary(files)
+            found.append(etl.StoredStream(tuple(unquote(parts[column]) for column in dataset.stream_key), rows,
+                                          first, last, sum(file.stat().st_size for file in files)))
+        return found
+
     def _merge(self, target: Path, batch: Any, dataset: etl.Dataset, table: str) -> None:
         import polars as pl
 
@@ -79,6 +94,17 @@ class ParquetSink(etl.Sink):
         buffer = io.BytesIO()
         merged.write_parquet(buffer, compression="zstd", compression_level=self.settings["compression_level"])
         atomic_write_bytes(target, buffer.getvalue())
+
+
+def _summary(files: list[Path]) -> tuple[int, int, int]:
+    """Rows, and the first and last ``ts`` in epoch milliseconds, of a stream's month files."""
+    import polars as pl
+
+    frames = [pl.scan_parquet(file, hive_partitioning=False).select(
+        pl.len().alias("rows"), pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last")) for file in files]
+    total = pl.concat(pl.collect_all(frames)).select(
+        pl.col("rows").sum(), pl.col("first").min().dt.epoch("ms"), pl.col("last").max().dt.epoch("ms"))
+    return total.row(0)
 
 
 def _conformed(existing: Any, batch: Any, table: str, target: Path) -> Any:

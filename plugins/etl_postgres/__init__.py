@@ -88,6 +88,28 @@ class PostgresSink(etl.Sink):
             self.connection.close()
             self.connection = None
 
+    def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
+        """Per stream of ``table``; connects (with the sink's retries), reads, disconnects."""
+        from psycopg import sql
+
+        from etl.stored import summaries, summary_sql
+
+        def read() -> list[Any]:
+            if not self._describe(table):
+                return []
+
+            def quote(name: str) -> str:
+                return sql.Identifier(name).as_string(self.connection)
+
+            query = summary_sql(dataset, self._qualified(table).as_string(self.connection), quote)
+            return self.connection.execute(query).fetchall()
+
+        self.check()
+        try:
+            return summaries(self._retrying(read), len(dataset.stream_key))
+        finally:
+            self.close()
+
     def _connect(self) -> None:
         import psycopg
 

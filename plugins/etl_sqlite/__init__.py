@@ -56,6 +56,23 @@ class SQLiteSink(etl.Sink):
     def close(self) -> None:
         self.db.close()
 
+    def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
+        """Per stream of ``table``, read through a read-only connection."""
+        import sqlite3
+
+        from sqlite_utils.db import quote_identifier
+
+        from etl.stored import summaries, summary_sql
+
+        path: Path = self.settings["path"]
+        if not path.exists():
+            return []
+        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=60) as connection:
+            if not connection.execute("SELECT count(*) FROM pragma_table_info(?)", [table]).fetchone()[0]:
+                return []
+            rows = connection.execute(summary_sql(dataset, quote_identifier(table), quote_identifier)).fetchall()
+        return summaries(rows, len(dataset.stream_key))
+
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         import sqlite3
 
