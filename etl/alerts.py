@@ -3,9 +3,9 @@ its lock held, and once more when the cause has gone.
 
 An alert is raised once per pipeline, stream and cause, and not again until it recovers: a stream that fails
 every five minutes all night pages once. Every alert is recorded in the ledger's database (table ``alerts``,
-with the command's exit status), sent or not: ``min_level`` only decides which ones run the command. The
-command gets the alert as JSON on stdin and in ``ETL_ALERT_*`` environment variables, and runs through the
-shell, as a cron line would.
+with the command's exit status), sent or not: ``min_level`` only decides which ones run the command, and a
+recovery runs it when its alert did. The command gets the alert as JSON on stdin and in ``ETL_ALERT_*``
+environment variables, and runs through the shell, as a cron line would.
 """
 
 from __future__ import annotations
@@ -73,30 +73,31 @@ def alert_settings(value: dict[str, Any] | None) -> AlertSettings | None:
     return AlertSettings(command, level)
 
 
-def notify(state_dir: Path, settings: AlertSettings, current: list[Alert], scope: set[str]) -> list[Alert]:
-    """Raise the alerts of ``current`` not already raised, recover the raised ones of the ``scope`` pipelines
-    that ``current`` no longer holds; run the command for those at ``min_level`` or above. Returns those sent."""
+def notify(state_dir: Path, settings: AlertSettings, current: list[Alert], scope: set[str]) -> None:
+    """Raise the alerts of ``current`` not already raised, and recover the raised ones of the ``scope``
+    pipelines that ``current`` no longer holds; the command runs for those at ``min_level`` or above."""
     book = sqlite3.connect(state_dir / "ledger.db", timeout=30)
     try:
         book.executescript(_SCHEMA)
-        raised = set(book.execute("select pipeline, stream, cause from alerts where recovered is null"))
+        raised = {(pipeline, stream, cause): bool(sent) for pipeline, stream, cause, sent in book.execute(
+            "select pipeline, stream, cause, sent from alerts where recovered is null order by rowid")}
         now = iso(now_ms())
-        sent = []
         for alert in current:
             if alert.key not in raised:
-                sent += _record(book, settings, Alert(**{**asdict(alert), "time": now}))
+                _record(book, settings, Alert(**{**asdict(alert), "time": now}))
         found = {alert.key for alert in current}
-        for pipeline, stream, cause in raised:
+        for (pipeline, stream, cause), sent in raised.items():
             if pipeline in scope and (pipeline, stream, cause) not in found:
                 gone = Alert("info", cause, pipeline, stream, f"{cause} recovered", "recovered", now)
-                sent += _record(book, settings, gone)
-        return sent
+                _record(book, settings, gone, sent)
     finally:
         book.close()
 
 
-def _record(book: sqlite3.Connection, settings: AlertSettings, alert: Alert) -> list[Alert]:
-    send = LEVELS.index(alert.level) >= LEVELS.index(settings.min_level)
+def _record(book: sqlite3.Connection, settings: AlertSettings, alert: Alert, raise_sent: bool = False) -> None:
+    """Record the alert and run the command for it: for a raised alert at ``min_level`` or above, for a recovery
+    when its raised alert was sent (whoever was told of a problem hears of its end)."""
+    send = raise_sent if alert.state == "recovered" else LEVELS.index(alert.level) >= LEVELS.index(settings.min_level)
     exit_code = run_command(settings.command, alert) if send else None
     with book:
         if alert.state == "recovered":
@@ -105,7 +106,6 @@ def _record(book: sqlite3.Connection, settings: AlertSettings, alert: Alert) -> 
         else:
             book.execute("insert into alerts values (?, ?, ?, ?, ?, ?, null, ?, ?)",
                          (*alert.key, alert.level, alert.message, alert.time, int(send), exit_code))
-    return [alert] if send else []
 
 
 def run_command(command: str, alert: Alert) -> int:

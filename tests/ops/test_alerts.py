@@ -52,7 +52,8 @@ def test_min_level_decides_what_is_sent_and_everything_is_recorded(write_pipelin
     assert received(tmp_path) == [("raised", "critical", "failed", "ohlcv/AAA/1h")]
     write_recent_hours(tmp_path / "AAA.csv", list(range(5)))
     etl_cli("run", str(path))
-    assert len(received(tmp_path)) == 1, "recoveries are info"
+    assert received(tmp_path) == [("raised", "critical", "failed", "ohlcv/AAA/1h"),
+                                  ("recovered", "info", "failed", "ohlcv/AAA/1h")], "only the sent one's recovery"
     with sqlite3.connect(tmp_path / ".etl" / "ledger.db") as db:
         assert db.execute("select cause, sent from alerts").fetchall() == [("stale", 0), ("failed", 1)]
 
