@@ -48,9 +48,11 @@ class StreamHealth:
 
 
 def project_health(project: Project, names: tuple[str, ...] = ()) -> list[StreamHealth]:
-    """Every stream of the named (or all) pipelines, in file order; reads the state dir, fetches nothing."""
+    """Every stream of the named (or all) pipelines, in file order (a selector's as the last run chose them);
+    reads the state dir, fetches nothing."""
     from .gapbook import gap_states
     from .plugins import registry
+    from .universe import last_streams
 
     recent = parse_duration(project.settings.get("recent_gaps") or "1d")
     ledger = Ledger(project.state_dir)
@@ -61,7 +63,7 @@ def project_health(project: Project, names: tuple[str, ...] = ()) -> list[Stream
             last = ledger.last_stream_runs(spec.name)
             gaps = gap_states(ledger, spec.name)
             source = registry().get("source", spec.source.plugin)(spec.source)
-            for stream in source.streams():
+            for stream in last_streams(spec, ledger):
                 health = _stream_health(spec, source, stream, checkpoints.next(stream.label),
                                         last.get(stream.label, {}), [g for g in gaps if g["stream"] == stream.label])
                 health.problems = _problems(health, recent)

@@ -13,6 +13,7 @@ from typing import Any
 from .base import PluginContext, Source, Stream
 from .checkpoint import Checkpoints
 from .config import PipelineSpec, Project
+from .datasets import Dataset, dataset
 from .errors import EtlError
 from .plugins import registry
 from .stored import StoredStream
@@ -23,32 +24,43 @@ HEADERS = ("pipeline", "stream", "sink", "table", "rows", "first", "last", "size
 
 def stored_rows(project: Project) -> list[tuple[Any, ...]]:
     """A row per stream and sink of every pipeline, in file order."""
-    from .datasets import dataset
+    from .ledger import Ledger
+    from .universe import last_streams
 
-    rows = []
-    for spec in project.pipelines.values():
-        checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
-        schema = dataset(spec.source.dataset)
-        source = registry().get("source", spec.source.plugin)(spec.source)
-        streams = {stream: _stored_stream(spec, project, stream) for stream in source.streams()}
-        context = PluginContext(spec.name, project.base_dir, project.state_dir)
-        for sink_spec in spec.sinks:
-            sink = registry().get("sink", sink_spec.plugin)(dict(sink_spec.settings), context)
-            table = sink_spec.table or schema.name
-            where = (sink_spec.plugin, table)
-            try:
-                found = sink.stored(schema, table)
-            except EtlError as exc:
-                rows.append((spec.name, "*", *where, "", "", "", "", "", f"ERROR: {' '.join(str(exc).split())}"))
-                continue
-            if found is None:
-                rows.append((spec.name, "*", *where, "", "", "", "", "", "this sink cannot be read back"))
-                continue
-            held = {item.key: item for item in found}
-            for stream, output in streams.items():
-                item = held.get(_key(source, output, schema.stream_key))
-                rows.append((spec.name, stream.label, *where, *_shown(item), _checkpoint(checkpoints, stream),
-                             verdict(item, checkpoints.next(stream.label), output.timeframe)))
+    ledger = Ledger(project.state_dir)
+    try:
+        return [row for spec in project.pipelines.values()
+                for row in _pipeline_rows(project, spec, dataset(spec.source.dataset), last_streams(spec, ledger))]
+    finally:
+        ledger.close()
+
+
+def _pipeline_rows(project: Project, spec: PipelineSpec, schema: Dataset, streams: list[Stream]
+                   ) -> list[tuple[Any, ...]]:
+    """For each sink of the pipeline, a row per stream (a selector's as the last run chose them), or one row
+    saying why the sink could not answer."""
+    checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
+    source = registry().get("source", spec.source.plugin)(spec.source)
+    outputs = {stream: _stored_stream(spec, project, stream) for stream in streams}
+    context = PluginContext(spec.name, project.base_dir, project.state_dir)
+    rows: list[tuple[Any, ...]] = []
+    for sink_spec in spec.sinks:
+        sink = registry().get("sink", sink_spec.plugin)(dict(sink_spec.settings), context)
+        where = (spec.name, sink_spec.plugin, sink_spec.table or schema.name)
+        try:
+            found = sink.stored(schema, where[2])
+        except EtlError as exc:
+            found, problem = None, f"ERROR: {' '.join(str(exc).split())}"
+        else:
+            problem = "this sink cannot be read back"
+        if found is None:
+            rows.append((where[0], "*", *where[1:], "", "", "", "", "", problem))
+            continue
+        held = {item.key: item for item in found}
+        for stream, output in outputs.items():
+            item = held.get(_key(source, output, schema.stream_key))
+            rows.append((where[0], stream.label, *where[1:], *_shown(item), _checkpoint(checkpoints, stream),
+                         verdict(item, checkpoints.next(stream.label), output.timeframe)))
     return rows
 
 

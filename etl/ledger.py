@@ -34,10 +34,16 @@ create index if not exists idx_gaps_pipeline_stream on gaps (pipeline, stream);
 create table if not exists gap_checks (
     pipeline text, stream text, start text, "end" text, outcome text, checked text
 );
+create table if not exists run_symbols (
+    run_id text references runs(id), pipeline text, symbol text, status text, quote_volume float,
+    selected integer, note text
+);
+create index if not exists idx_run_symbols_pipeline on run_symbols (pipeline);
 """
 _STREAM_RUN_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "rows", "counters",
                        "duration_s", "finished", "status", "error")
 _GAP_COLUMNS = ("run_id", "pipeline", "stream", "start", "end", "bars")
+_RUN_SYMBOL_COLUMNS = ("run_id", "pipeline", "symbol", "status", "quote_volume", "selected", "note")
 
 
 class Ledger:
@@ -128,6 +134,20 @@ class Ledger:
             self.db.executemany('insert into gap_checks (pipeline, stream, start, "end", outcome, checked) '
                                 'values (?, ?, ?, ?, ?, ?)',
                                 [(pipeline, *outcome, checked) for outcome in outcomes])
+    def record_symbols(self, run_id: str, pipeline: str, rows: list[dict[str, Any]]) -> None:
+        """What a selector resolved to at the start of a run: each symbol with its listing status and 24h quote
+        volume, ``selected`` 1, and each symbol of the previous run it dropped, ``selected`` 0 with the reason."""
+        with self._lock, self.db:
+            _insert(self.db, "run_symbols", _RUN_SYMBOL_COLUMNS, [
+                {"run_id": run_id, "pipeline": pipeline, "quote_volume": None, "note": None, **row} for row in rows
+            ])
+
+    def last_symbols(self, pipeline: str) -> tuple[str, ...]:
+        """The symbols the last run of ``pipeline`` that resolved a selector selected."""
+        rows = self._query(
+            "select symbol from run_symbols where selected = 1 and run_id = (select run_id from run_symbols "
+            "where pipeline = ? order by rowid desc limit 1) order by rowid", pipeline)
+        return tuple(row["symbol"] for row in rows)
 
     def _query(self, sql: str, *parameters: Any) -> list[dict[str, Any]]:
         with self._lock:

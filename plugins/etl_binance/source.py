@@ -32,7 +32,7 @@ OPEN_INTEREST_FIELDS = (
     Field("open_interest_value", "sumOpenInterestValue"),
     Field("circulating_supply", "CMCCirculatingSupply", optional=True),
 )
-SPOT_WEIGHTS = {"exchangeInfo": 20, "klines": 2}
+SPOT_WEIGHTS = {"exchangeInfo": 20, "klines": 2, "ticker/24hr": 80}  # 24hr: every symbol's, the weight of 80
 # Spot klines cost 2 at any limit, so pages are full; USD-M klines cost by limit (1 below 100, 2 below 500,
 # 5 to 1000, 10 above) and 499 rows for 2 is the most candles per unit of weight.
 KLINES = {"spot": ("publicGetKlines", 1000), "usdm": ("fapiPublicGetKlines", 499)}
@@ -106,6 +106,8 @@ class BinanceSource(ExchangeSource):
             return (("open_interest", 1),)
         if section == "fapiPublic" and path == "klines":
             return (("weight", futures_kline_weight(int(params.get("limit", 500)))),)
+        if section == "fapiPublic" and path == "ticker/24hr":
+            return (("weight", 40),)  # every symbol's
         return (("weight", SPOT_WEIGHTS.get(path, 1) if section == "public" else 1),)
 
     def follow(self, api: Any, path: str, response: Any, headers: Mapping[str, str]) -> None:
