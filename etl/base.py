@@ -325,3 +325,10 @@ class Sink:
         where the store can tell. None (the default) when the sink cannot be read back; an empty list when the
         table does not exist. Reads only, without ``open``: it creates nothing, even a missing file."""
         return None
+
+    def prune(self, dataset: Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """Delete the rows of ``table`` whose stream columns equal ``match`` (``source`` and ``symbol``), only
+        those with ``ts`` before ``before`` when given, in one transaction where the store has them; return
+        how many went. For ``etl prune``, which refuses a pipeline with a sink that does not override this.
+        Deleting what is already gone deletes nothing: a killed prune finishes when run again."""
+        raise SinkError(f"sink {self.name!r} cannot remove rows")

@@ -226,6 +226,33 @@ def heal(ctx: click.Context, file: str, pipelines: tuple[str, ...], since: str |
     _finish(ctx, outcome, project)
 
 
+@_command()
+@file_argument
+@click.option("--pipeline", "-p", required=True, help="The pipeline to remove the symbol from.")
+@click.option("--symbol", "-s", required=True, help="The symbol, as the pipeline file writes it.")
+@click.option("--before", help="Only rows before this time (ISO date or datetime, UTC); the checkpoint stays.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@_config_errors
+def prune(file: str, pipeline: str, symbol: str, before: str | None, yes: bool) -> None:
+    """Remove a symbol's rows from every sink of a pipeline, with its checkpoint entry, quarantine and gaps."""
+    from . import config
+    from .prune import prune as prune_symbol
+
+    project = config.load(file)
+    (spec,) = project.select([pipeline])
+    before_ms = _time(before, "--before") if before else None
+    rows = f"rows before {before}" if before else "rows"
+    sinks = ", ".join(sink.plugin for sink in spec.sinks)
+    if not yes:
+        click.confirm(f"Remove {symbol}'s {rows} from {pipeline} ({sinks}), with its "
+                      f"{'' if before else 'checkpoint entries, '}quarantine and gaps?", abort=True)
+    pruned = prune_symbol(project, pipeline, symbol, before_ms)
+    for (sink, table), count in pruned.rows.items():
+        click.echo(f"{sink} {table}: {count:,} rows removed")
+    click.echo(f"checkpoint entries: {pruned.checkpoint_entries}, quarantine files: {pruned.quarantine_files}, "
+               f"gaps: {pruned.gaps}")
+
+
 def _time(text: str, option: str) -> int:
     from .timeframes import parse_time
 

@@ -149,6 +149,16 @@ class Ledger:
             "where pipeline = ? order by rowid desc limit 1) order by rowid", pipeline)
         return tuple(row["symbol"] for row in rows)
 
+    def forget_gaps(self, pipeline: str, streams: list[str], before: str | None) -> int:
+        """Delete the recorded gaps (and heal outcomes) of ``streams``, those ending by ``before`` when given
+        (``etl prune``); how many gap rows went."""
+        marks = ", ".join("?" for _ in streams)
+        where = f'pipeline = ? and stream in ({marks})' + (' and "end" <= ?' if before else "")
+        parameters = [pipeline, *streams, *([before] if before else [])]
+        with self._lock, self.db:
+            self.db.execute(f"delete from gap_checks where {where}", parameters)
+            return self.db.execute(f"delete from gaps where {where}", parameters).rowcount
+
     def _query(self, sql: str, *parameters: Any) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(row) for row in self.db.execute(sql, parameters)]

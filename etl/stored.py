@@ -2,7 +2,8 @@
 
 A sink that can be read back answers with one ``StoredStream`` per stream in a table: its stream key values
 (``source``, ``symbol``, ``timeframe``), rows, first and last ``ts``, and bytes where the store can tell them
-apart per stream. ``summary_sql`` is the query the SQL sinks share.
+apart per stream. ``summary_sql`` is the query the SQL sinks share, and ``prune_sql`` their delete for
+``etl prune``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def summary_sql(dataset: Dataset, table: str, quote: Callable[[str], str]) -> st
     columns = ", ".join(quote(column) for column in dataset.stream_key)
     return (f"SELECT {columns}, count(*), min({quote('ts')}), max({quote('ts')}) FROM {table} "
             f"GROUP BY {columns} ORDER BY {columns}")
+
+
+def prune_sql(table: str, match: dict[str, str], before: bool, quote: Callable[[str], str], mark: str = "?") -> str:
+    """The DELETE of ``Sink.prune`` in the SQL sinks: the ``match`` columns equal, ``ts`` below a parameter when
+    ``before``; parameters are the ``match`` values in order, then the time."""
+    conditions = [f"{quote(column)} = {mark}" for column in match] + ([f"{quote('ts')} < {mark}"] if before else [])
+    return f"DELETE FROM {table} WHERE {' AND '.join(conditions)}"
 
 
 def summaries(rows: Iterable[tuple[Any, ...]], width: int) -> list[StoredStream]:

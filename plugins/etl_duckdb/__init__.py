@@ -107,6 +107,26 @@ class DuckDBSink(etl.Sink):
             raise SinkError(f"duckdb: cannot read {path}: {_one_line(exc)}") from exc
         return summaries(rows, len(dataset.stream_key))
 
+    def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """One DELETE in one transaction; a missing file or table holds nothing to delete."""
+        from etl.stored import prune_sql
+        from etl.timeframes import from_ms
+
+        if not self.settings["path"].exists():
+            return 0
+        self.open()
+        try:
+            if self._describe(table) is None:
+                return 0
+            self.connection.begin()
+            deleted = self.connection.execute(prune_sql(_quote(table), match, before is not None, _quote),
+                                              [*match.values(), *([from_ms(before)] if before is not None else [])])
+            count = deleted.fetchone()
+            self._commit(vacuum=True)
+        finally:
+            self.close()
+        return count[0] if count else 0
+
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         """Upsert the batch; after a fatal error (the database is invalidated) reopen the file and write it
         once more, which the delete-then-insert makes safe even if the failed commit had landed."""

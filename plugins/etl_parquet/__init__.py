@@ -83,6 +83,31 @@ class ParquetSink(etl.Sink):
                                           first, last, sum(file.stat().st_size for file in files)))
         return found
 
+    def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """Month files wholly before ``before`` (or all) are removed, the one across it rewritten atomically: each
+        file is replaced or gone whole, and a prune killed between two files finishes when run again."""
+        import polars as pl
+
+        from etl.timeframes import from_ms
+
+        folder = Path(self.settings["path"], table, *(f"{name}={quote(value, safe='')}"
+                                                      for name, value in match.items()))
+        deleted = 0
+        for file in sorted(folder.glob("**/month=*/data.parquet")):
+            frame = pl.read_parquet(file, hive_partitioning=False)
+            kept = frame.filter(pl.col("ts") >= from_ms(before)) if before is not None else frame.clear()
+            deleted += frame.height - kept.height
+            if not kept.height:
+                file.unlink()
+            elif kept.height < frame.height:
+                buffer = io.BytesIO()
+                kept.write_parquet(buffer, compression="zstd", compression_level=self.settings["compression_level"])
+                atomic_write_bytes(file, buffer.getvalue())
+        for empty in sorted((path for path in [folder, *folder.glob("**/*")] if path.is_dir()), reverse=True):
+            if not any(empty.iterdir()):
+                empty.rmdir()
+        return deleted
+
     def _merge(self, target: Path, batch: Any, dataset: etl.Dataset, table: str) -> None:
         import polars as pl
 

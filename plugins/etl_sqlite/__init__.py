@@ -73,6 +73,26 @@ class SQLiteSink(etl.Sink):
             rows = connection.execute(summary_sql(dataset, quote_identifier(table), quote_identifier)).fetchall()
         return summaries(rows, len(dataset.stream_key))
 
+    def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """One DELETE in one transaction; ``before`` compared as the stored ISO text, whose order is time order."""
+        from sqlite_utils.db import quote_identifier
+
+        from etl.stored import prune_sql
+        from etl.timeframes import from_ms
+
+        if not self.settings["path"].exists():
+            return 0
+        self.open()
+        try:
+            if not self.db[table].exists():
+                return 0
+            at = [f"{from_ms(before):%Y-%m-%dT%H:%M:%S}.{before % 1000:03d}Z"] if before is not None else []
+            with self.db.conn:
+                return self.db.conn.execute(prune_sql(quote_identifier(table), match, before is not None,
+                                                      quote_identifier), [*match.values(), *at]).rowcount
+        finally:
+            self.close()
+
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         import sqlite3
 
