@@ -24,7 +24,8 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .options import REQUIRED, Option
-from .stored import StoredStream
+from .reading import read
+from .stored import Selection, StoredStream
 
 __all__ = [
     "REQUIRED",
@@ -36,6 +37,7 @@ __all__ = [
     "Option",
     "PermanentError",
     "PluginContext",
+    "Selection",
     "Sink",
     "SinkBusyError",
     "SinkError",
@@ -47,4 +49,5 @@ __all__ = [
     "Transform",
     "TransientError",
     "hookimpl",
+    "read",
 ]

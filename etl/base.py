@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .datasets import Dataset
     from .live import Subscription
     from .selectors import Selector
-    from .stored import StoredStream
+    from .stored import Selection, StoredStream
 
 
 @dataclass(frozen=True)
@@ -332,3 +332,9 @@ class Sink:
         how many went. For ``etl prune``, which refuses a pipeline with a sink that does not override this.
         Deleting what is already gone deletes nothing: a killed prune finishes when run again."""
         raise SinkError(f"sink {self.name!r} cannot remove rows")
+
+    def read(self, dataset: Dataset, table: str, selection: Selection) -> pl.LazyFrame | None:
+        """The rows of ``table`` that ``selection`` picks, for ``etl.read``: the store's columns, ``ts`` as a
+        datetime or the store's text (``etl.read`` gives both the dataset's types). None (the default) when the
+        sink cannot be read back; an empty frame when the table does not exist. Reads only, without ``open``."""
+        return None

@@ -3,7 +3,7 @@
 A sink that can be read back answers with one ``StoredStream`` per stream in a table: its stream key values
 (``source``, ``symbol``, ``timeframe``), rows, first and last ``ts``, and bytes where the store can tell them
 apart per stream. ``summary_sql`` is the query the SQL sinks share, and ``prune_sql`` their delete for
-``etl prune``.
+``etl prune``; ``Selection`` is what ``etl.read`` asks ``Sink.read`` for.
 """
 
 from __future__ import annotations
@@ -24,6 +24,34 @@ class StoredStream:
     first_ms: int
     last_ms: int
     bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows ``etl.read`` asks a sink for: one pipeline's source (its ``source`` column), the symbols (all
+    when None), and ``ts`` in ``[start, end)`` (open where None)."""
+
+    source: str
+    symbols: tuple[str, ...] | None = None
+    start: int | None = None
+    end: int | None = None
+
+    def sql_where(self, quote: Callable[[str], str], mark: str = "?",
+                  time: Callable[[int], Any] | None = None) -> tuple[str, list[Any]]:
+        """A WHERE condition and its parameters; ``time`` turns epoch ms into what the store compares ``ts``
+        with (a datetime by default)."""
+        from .timeframes import from_ms
+
+        as_time = time or from_ms
+        conditions, parameters = [f"{quote('source')} = {mark}"], [self.source]
+        if self.symbols is not None:
+            conditions.append(f"{quote('symbol')} IN ({', '.join(mark for _ in self.symbols) or 'NULL'})")
+            parameters += list(self.symbols)
+        for bound, operator in ((self.start, ">="), (self.end, "<")):
+            if bound is not None:
+                conditions.append(f"{quote('ts')} {operator} {mark}")
+                parameters.append(as_time(bound))
+        return " AND ".join(conditions), parameters
 
 
 def summary_sql(dataset: Dataset, table: str, quote: Callable[[str], str]) -> str:

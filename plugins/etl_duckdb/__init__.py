@@ -72,13 +72,8 @@ class DuckDBSink(etl.Sink):
             self.connection = duckdb.connect(str(path), config={"memory_limit": self.settings["memory_limit"],
                                                                 "preserve_insertion_order": False,
                                                                 "max_vacuum_tasks": APPEND_VACUUM_TASKS})
-        except duckdb.IOException as exc:
-            holder = _LOCK_HOLDER.search(str(exc))
-            if holder:
-                raise SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})") from exc
-            raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
         except duckdb.Error as exc:
-            raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
+            raise _cannot_open(path, exc, "open") from exc
         self._columns: dict[str, dict[str, str]] = {}
         self._invalidated: str | None = None
 
@@ -87,25 +82,41 @@ class DuckDBSink(etl.Sink):
 
     def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
         """Per stream of ``table``, through a read-only connection (which a writing process blocks)."""
-        import duckdb
-
         from etl.stored import summaries, summary_sql
+
+        with self._reading(table) as connection:
+            rows = connection.execute(summary_sql(dataset, _quote(table), _quote)).fetchall() if connection else []
+        return summaries(rows, len(dataset.stream_key))
+
+    def read(self, dataset: etl.Dataset, table: str, selection: etl.Selection) -> Any:
+        """The selected rows, read whole through a read-only connection, timestamps in UTC."""
+        import polars as pl
+
+        with self._reading(table) as connection:
+            if connection is None:
+                return pl.LazyFrame()
+            where, parameters = selection.sql_where(_quote)
+            connection.execute("SET TimeZone = 'UTC'")
+            query = f"SELECT * FROM {_quote(table)} WHERE {where} ORDER BY ts"
+            return connection.sql(query, params=parameters).pl().lazy()
+
+    @contextmanager
+    def _reading(self, table: str) -> Iterator[Any]:
+        """A read-only connection to the file, or None when the file or the table does not exist."""
+        import duckdb
 
         path: Path = self.settings["path"]
         if not path.exists():
-            return []
+            yield None
+            return
         try:
-            with duckdb.connect(str(path), read_only=True) as connection:
-                if not connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
-                                          "'main' AND table_name = ?", [table]).fetchone()[0]:
-                    return []
-                rows = connection.execute(summary_sql(dataset, _quote(table), _quote)).fetchall()
-        except duckdb.IOException as exc:
-            holder = _LOCK_HOLDER.search(str(exc))
-            if holder:
-                raise SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})") from exc
-            raise SinkError(f"duckdb: cannot read {path}: {_one_line(exc)}") from exc
-        return summaries(rows, len(dataset.stream_key))
+            connection = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as exc:
+            raise _cannot_open(path, exc, "read") from exc
+        with connection:
+            found = connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                                       "AND table_name = ?", [table]).fetchone()
+            yield connection if found and found[0] else None
 
     def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
         """One DELETE in one transaction; a missing file or table holds nothing to delete."""
@@ -312,6 +323,14 @@ class _ArrowStream:
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self.frame.__arrow_c_stream__(requested_schema)
+
+
+def _cannot_open(path: Path, exc: Exception, verb: str) -> SinkError:
+    """SinkBusyError naming the holder's PID when another process writes the file, else SinkError."""
+    holder = _LOCK_HOLDER.search(str(exc))
+    if holder:
+        return SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})")
+    return SinkError(f"duckdb: cannot {verb} {path}: {_one_line(exc)}")
 
 
 def _one_line(exc: Exception) -> str:

@@ -83,6 +83,26 @@ class ParquetSink(etl.Sink):
                                           first, last, sum(file.stat().st_size for file in files)))
         return found
 
+    def read(self, dataset: etl.Dataset, table: str, selection: etl.Selection) -> Any:
+        """A lazy scan of the selected symbols' month files (each on its own: files written before a column
+        was added lack it), filtered on ``ts``, so only what the caller collects is read."""
+        import polars as pl
+
+        from etl.timeframes import from_ms
+
+        root = Path(self.settings["path"], table, f"source={quote(selection.source, safe='')}")
+        folders = [root / f"symbol={quote(symbol, safe='')}" for symbol in selection.symbols] \
+            if selection.symbols is not None else [root]
+        files = sorted(file for folder in folders for file in folder.glob("**/month=*/data.parquet"))
+        if not files:
+            return pl.LazyFrame()
+        frame = pl.concat([pl.scan_parquet(file, hive_partitioning=False) for file in files], how="diagonal_relaxed")
+        if selection.start is not None:
+            frame = frame.filter(pl.col("ts") >= from_ms(selection.start))
+        if selection.end is not None:
+            frame = frame.filter(pl.col("ts") < from_ms(selection.end))
+        return frame
+
     def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
         """Month files wholly before ``before`` (or all) are removed, the one across it rewritten atomically: each
         file is replaced or gone whole, and a prune killed between two files finishes when run again."""

@@ -104,6 +104,26 @@ class PostgresSink(etl.Sink):
         finally:
             self.close()
 
+    def read(self, dataset: etl.Dataset, table: str, selection: etl.Selection) -> Any:
+        """The selected rows, fetched whole in a session set to UTC."""
+        import polars as pl
+
+        def fetch() -> Any:
+            if not self._describe(table):
+                return pl.DataFrame()
+            where, parameters = selection.sql_where(self._quote, "%s")
+            self.connection.execute("SET TIME ZONE 'UTC'")
+            cursor = self.connection.execute(f"SELECT * FROM {self._qualified(table).as_string(self.connection)} "
+                                             f"WHERE {where} ORDER BY ts", parameters)
+            names = [column.name for column in cursor.description or ()]
+            return pl.DataFrame(cursor.fetchall(), schema=names, orient="row", infer_schema_length=None)
+
+        self.check()
+        try:
+            return self._retrying(fetch).lazy()
+        finally:
+            self.close()
+
     def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
         """One DELETE statement (a transaction of its own); connects with the sink's retries, disconnects."""
         from etl.stored import prune_sql
