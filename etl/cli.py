@@ -318,7 +318,8 @@ def validate(file: str) -> None:
 
 @_command()
 @file_argument
-@click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (a run of missing bars) the runs have found.")
+@click.option("--gaps", "show_gaps", is_flag=True, help="List the open gaps (runs of missing bars) the runs have "
+              "found, then those etl heal confirmed.")
 @click.option("--check", is_flag=True, help="A line per problem (a stream behind its max_lag, a failed last run, "
               "recent open gaps); exit 1 if there is one, else 0.")
 @click.option("--json", "as_json", is_flag=True, help="Every stream's state as JSON, with its problems.")
@@ -334,6 +335,8 @@ def status(file: str, show_gaps: bool, check: bool, as_json: bool, stored: bool)
     from . import config
     from .overview import gap_rows, status_rows
 
+    if show_gaps + stored + (check or as_json) > 1:
+        raise click.UsageError("--gaps, --stored and --check/--json are separate views: give one")
     project = config.load(file)
     if show_gaps:
         _echo_gaps(gap_rows(project, "open"), gap_rows(project, "confirmed"))

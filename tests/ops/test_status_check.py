@@ -83,3 +83,9 @@ def test_a_max_lag_that_is_no_duration_is_a_usage_error(write_pipeline, etl_cli,
                                   "1d or 1w\n")
     path = write_pipeline(hourly(settings='max_lag = 5'))
     assert "Key 'max_lag' in settings must be" in etl_cli("run", str(path)).stderr
+
+
+def test_the_views_of_status_are_one_at_a_time(write_pipeline, etl_cli):
+    result = etl_cli("status", str(write_pipeline(hourly())), "--gaps", "--check")
+    assert result.exit_code == 2
+    assert "--gaps, --stored and --check/--json are separate views: give one" in result.stderr
