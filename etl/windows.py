@@ -89,16 +89,32 @@ def fixed(start: int, end: int, chunk: int) -> Windows:
     return windows
 
 
-def recorded(gaps: Mapping[str, list[Gap]]) -> Windows:
-    """``etl heal``: a span per gap of the stream, from the gap's first missing bar through the bar that ended
-    it. That bar is read again so that bars still missing at the gap's end are found as a gap again, as they
-    are in its middle: each span is a chunk of its own, continuing from the bar before the gap."""
+def recorded(gaps: Mapping[str, list[Gap]], after: Callable[[Stream], int], limits: Mapping[str, int]) -> Windows:
+    """``etl heal``: the stream's ``gap_spans``, ``after(stream)`` bars past each gap, none past
+    ``limits[label]`` (the pipeline's checkpoint)."""
 
     def windows(stream: Stream, checkpoints: Checkpoints, source: Source) -> list[Span]:
-        return [Span(gap.start, next_bar(gap.end, stream.timeframe or ""), False, gap.start)
-                for gap in gaps.get(stream.label, [])]
+        return gap_spans(stream, gaps.get(stream.label, []), after(stream), limits.get(stream.label))
 
     return windows
+
+
+def gap_spans(stream: Stream, gaps: list[Gap], after: int, limit: int | None) -> list[Span]:
+    """Spans from each gap's first missing bar through the bar that ended it and ``after`` bars more (the
+    transforms' warm-up: their values there change once the gap is filled), up to ``limit``; spans that meet
+    are one. The bar that ended a gap is read again so that bars still missing at its end are found as a gap
+    again, as they are in its middle: each span is a chunk of its own, continuing from the bar before it."""
+    bounds: list[list[int]] = []
+    for gap in sorted(gaps):
+        end = gap.end
+        for _ in range(1 + after):
+            end = next_bar(end, stream.timeframe or "")
+        end = min(end, limit) if limit is not None else end
+        if bounds and gap.start <= bounds[-1][1]:
+            bounds[-1][1] = max(bounds[-1][1], end)
+        else:
+            bounds.append([gap.start, end])
+    return [Span(start, end, False, start) for start, end in bounds]
 
 
 def chunk_bounds(stream: Stream, start: int, end: int, span_ms: int) -> list[int]:
