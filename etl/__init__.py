@@ -24,6 +24,8 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .options import REQUIRED, Option
+from .reading import read
+from .stored import Selection, StoredStream
 
 __all__ = [
     "REQUIRED",
@@ -35,14 +37,17 @@ __all__ = [
     "Option",
     "PermanentError",
     "PluginContext",
+    "Selection",
     "Sink",
     "SinkBusyError",
     "SinkError",
     "Source",
     "SourceConfig",
     "SourceError",
+    "StoredStream",
     "Stream",
     "Transform",
     "TransientError",
     "hookimpl",
+    "read",
 ]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .datasets import Dataset
     from .live import Subscription
     from .selectors import Selector
+    from .stored import Selection, StoredStream
 
 
 @dataclass(frozen=True)
@@ -318,3 +319,22 @@ class Sink:
 
     def close(self) -> None:
         """Flush and disconnect; called once per run."""
+
+    def stored(self, dataset: Dataset, table: str) -> list[StoredStream] | None:
+        """What ``table`` holds per stream (``etl status --stored``): rows, first and last ``ts``, and bytes
+        where the store can tell. None (the default) when the sink cannot be read back; an empty list when the
+        table does not exist. Reads only, without ``open``: it creates nothing, even a missing file."""
+        return None
+
+    def prune(self, dataset: Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """Delete the rows of ``table`` whose stream columns equal ``match`` (``source`` and ``symbol``), only
+        those with ``ts`` before ``before`` when given, in one transaction where the store has them; return
+        how many went. For ``etl prune``, which refuses a pipeline with a sink that does not override this.
+        Deleting what is already gone deletes nothing: a killed prune finishes when run again."""
+        raise SinkError(f"sink {self.name!r} cannot remove rows")
+
+    def read(self, dataset: Dataset, table: str, selection: Selection) -> pl.LazyFrame | None:
+        """The rows of ``table`` that ``selection`` picks, for ``etl.read``: the store's columns, ``ts`` as a
+        datetime or the store's text (``etl.read`` gives both the dataset's types). None (the default) when the
+        sink cannot be read back; an empty frame when the table does not exist. Reads only, without ``open``."""
+        return None

@@ -95,7 +95,10 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
     _configure_logging(ctx, log_format, verbose, quiet)
 
 
-def _finish(ctx: click.Context, outcome: Any) -> None:
+def _finish(ctx: click.Context, outcome: Any, project: Any) -> None:
+    """Report the run, send its alerts and write its metrics (when the file asks), and exit with its code."""
+    from .watch import after_run
+
     quiet = ctx.obj["log"]["quiet"]
     for result in outcome.results:
         if result.error:
@@ -104,6 +107,7 @@ def _finish(ctx: click.Context, outcome: Any) -> None:
         click.echo(f"LOCKED {name}: {reason}", err=True)
     if not quiet or outcome.exit_code:
         click.echo(outcome.summary())
+    after_run(project, outcome)
     sys.exit(outcome.exit_code)
 
 
@@ -140,7 +144,7 @@ def run(ctx: click.Context, file: str, pipelines: tuple[str, ...], cluster: str 
     project = config.load(file)
     with driving(_cluster(cluster, project), project.select(pipelines)) as drive:
         outcome = runner.run(project, pipelines, progress=_interactive(), drive=drive)
-    _finish(ctx, outcome)
+    _finish(ctx, outcome, project)
 
 
 @_command()
@@ -159,7 +163,7 @@ def stream(ctx: click.Context, file: str, pipelines: tuple[str, ...]) -> None:
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
-    _finish(ctx, runner.stream(project, pipelines, stop))
+    _finish(ctx, runner.stream(project, pipelines, stop), project)
 
 
 @_command()
@@ -189,7 +193,7 @@ def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | N
         specs = project.select(sorted({record["pipeline"] for _, record in unfinished}))
         with driving(_cluster(cluster, project), specs) as drive:
             outcome = runner.resume(project, progress=_interactive(), drive=drive)
-        _finish(ctx, outcome)
+        _finish(ctx, outcome, project)
         return
     if not pipeline or not start:
         raise click.UsageError("backfill needs --pipeline and --start (or --resume)")
@@ -200,7 +204,53 @@ def backfill(ctx: click.Context, file: str, pipeline: str | None, start: str | N
     with driving(_cluster(cluster, project), project.select([pipeline])) as drive:
         outcome = runner.backfill(project, pipeline, _time(start, "--start"), _time(end, "--end") if end else None,
                                   progress=_interactive(), drive=drive)
-    _finish(ctx, outcome)
+    _finish(ctx, outcome, project)
+
+
+@_command()
+@file_argument
+@pipelines_option("Heal")
+@click.option("--since", help="Only gaps starting at or after this time (ISO date or datetime, UTC).")
+@click.pass_context
+@_config_errors
+def heal(ctx: click.Context, file: str, pipelines: tuple[str, ...], since: str | None) -> None:
+    """Fetch the gaps the runs recorded again: store what the venue now has, confirm what it still lacks."""
+    from . import config
+    from .heal import heal as heal_gaps
+
+    project = config.load(file)
+    outcome = heal_gaps(project, pipelines, _time(since, "--since") if since else None, progress=_interactive())
+    if not outcome.results and not outcome.locked:
+        click.echo("No open gaps.")
+        return
+    _finish(ctx, outcome, project)
+
+
+@_command()
+@file_argument
+@click.option("--pipeline", "-p", required=True, help="The pipeline to remove the symbol from.")
+@click.option("--symbol", "-s", required=True, help="The symbol, as the pipeline file writes it.")
+@click.option("--before", help="Only rows before this time (ISO date or datetime, UTC); the checkpoint stays.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@_config_errors
+def prune(file: str, pipeline: str, symbol: str, before: str | None, yes: bool) -> None:
+    """Remove a symbol's rows from every sink of a pipeline, with its checkpoint entry, quarantine and gaps."""
+    from . import config
+    from .prune import prune as prune_symbol
+
+    project = config.load(file)
+    (spec,) = project.select([pipeline])
+    before_ms = _time(before, "--before") if before else None
+    rows = f"rows before {before}" if before else "rows"
+    sinks = ", ".join(sink.plugin for sink in spec.sinks)
+    if not yes:
+        click.confirm(f"Remove {symbol}'s {rows} from {pipeline} ({sinks}), with its "
+                      f"{'' if before else 'checkpoint entries, '}quarantine and gaps?", abort=True)
+    pruned = prune_symbol(project, pipeline, symbol, before_ms)
+    for (sink, table), count in pruned.rows.items():
+        click.echo(f"{sink} {table}: {count:,} rows removed")
+    click.echo(f"checkpoint entries: {pruned.checkpoint_entries}, quarantine files: {pruned.quarantine_files}, "
+               f"gaps: {pruned.gaps}")
 
 
 def _time(text: str, option: str) -> int:
@@ -268,9 +318,15 @@ def validate(file: str) -> None:
 
 @_command()
 @file_argument
-@click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (a run of missing bars) the runs have found.")
+@click.option("--gaps", "show_gaps", is_flag=True, help="List the open gaps (runs of missing bars) the runs have "
+              "found, then those etl heal confirmed.")
+@click.option("--check", is_flag=True, help="A line per problem (a stream behind its max_lag, a failed last run, "
+              "recent open gaps); exit 1 if there is one, else 0.")
+@click.option("--json", "as_json", is_flag=True, help="Every stream's state as JSON, with its problems.")
+@click.option("--stored", is_flag=True, help="What each sink holds per stream (rows, first and last, size) beside "
+              "the checkpoint; exit 1 when they do not match.")
 @_config_errors
-def status(file: str, show_gaps: bool) -> None:
+def status(file: str, show_gaps: bool, check: bool, as_json: bool, stored: bool) -> None:
     """Per stream: checkpoint, lag behind now, gaps and the bars they miss, last run result.
 
     A gap is one hole in a series; its missing bars are the bars the hole spans. The run summary counts both the
@@ -279,13 +335,52 @@ def status(file: str, show_gaps: bool) -> None:
     from . import config
     from .overview import gap_rows, status_rows
 
+    if show_gaps + stored + (check or as_json) > 1:
+        raise click.UsageError("--gaps, --stored and --check/--json are separate views: give one")
     project = config.load(file)
     if show_gaps:
-        rows = gap_rows(project)
-        click.echo(_table(("pipeline", "stream", "from", "to", "missing bars"), rows) if rows else "no missing bars")
+        _echo_gaps(gap_rows(project, "open"), gap_rows(project, "confirmed"))
         return
+    if check or as_json:
+        _check(project, check, as_json)
+        return
+    if stored:
+        from .inventory import HEADERS, stored_rows
+
+        rows = stored_rows(project)
+        click.echo(_table(HEADERS, rows))
+        sys.exit(1 if any(str(row[-1]).startswith(("MISMATCH", "ERROR")) for row in rows) else 0)
     headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "missing bars", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))
+
+
+def _check(project: Any, check: bool, as_json: bool) -> None:
+    """``--json``: every stream; ``--check``: a line per problem, and exit code 1 when there is one."""
+    from .health import project_health
+
+    found = project_health(project)
+    problems = [(health, cause, message) for health in found for cause, message in health.problems]
+    if as_json:
+        click.echo(json.dumps([health.as_json() for health in found], indent=2))
+    else:
+        for health, cause, message in problems:
+            click.echo(f"{cause.upper()} {health.pipeline} {health.stream}: {message}")
+        if not problems:
+            click.echo(f"ok: {len(found)} streams fresh, none failed, no recent open gaps")
+    if check and problems:
+        sys.exit(1)
+
+
+def _echo_gaps(open_rows: list[tuple[Any, ...]], confirmed: list[tuple[Any, ...]]) -> None:
+    """Open gaps (``etl heal`` fetches them again), then the confirmed ones (the venue has no data there)."""
+    headers = ("pipeline", "stream", "from", "to", "missing bars")
+    if not open_rows and not confirmed:
+        click.echo("no missing bars")
+        return
+    click.echo(_table(headers, open_rows) if open_rows else "no open gaps")
+    if confirmed:
+        click.echo("\nconfirmed (the venue has no rows there):")
+        click.echo(_table((*headers, "confirmed"), confirmed))
 
 
 @_command()

@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alerts import alert_settings
 from .base import PluginContext, SourceConfig
 from .errors import ConfigError
 from .options import FromEnv, Option, check_known, mask_secrets, shown, validate_options
 from .plugins import registry
 from .selectors import Selector, parse_selector
-from .timeframes import TIMEFRAMES, parse_time
+from .timeframes import TIMEFRAMES, parse_duration, parse_time
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BASE_URL_OPTION = Option(str, None, "send every request of this source to this address (proxy, testnet, tests)")
@@ -36,11 +37,18 @@ SETTINGS = {
                     "one stream's history spreads over the workers of a cluster"),
     "sink_wait": Option(int, 180, "seconds a run waits for a sink file another process holds (a DuckDB file) "
                         "before it reports the pipeline locked; 0: do not wait"),
+    "max_lag": Option(str, None, "how far behind a stream may fall before 'etl status --check' fails and an alert "
+                      "goes out, e.g. 2h; default: three bars of the stream's timeframe (an hour without one)"),
+    "recent_gaps": Option(str, "1d", "open gaps that ended within this span fail 'etl status --check'"),
+    "alert": Option(dict, None, "{ command = \"...\", min_level = \"error\" }: run a command on failures, "
+                    "staleness and lock contention"),
+    "metrics": Option(Path, None, "a Prometheus textfile written after every run"),
 }
+_DURATIONS = ("max_lag", "recent_gaps")
 _TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait", "chunk")
 # The least value of each tuning key: at least one of everything, but a run may decline to wait.
 _LEAST = {"sink_wait": 0}
-_PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}
+_PIPELINE_KEYS = {"source", "transforms", "sinks", "max_lag", *_TUNING}
 _SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end"}
 
 
@@ -72,6 +80,7 @@ class PipelineSpec:
     commit_mb: int
     sink_wait: int
     chunk: int = 50_000
+    max_lag: str | None = None  # the pipeline's, else [settings]'; None: three bars of each stream's timeframe
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class Project:
     state_dir: Path
     pipelines: dict[str, PipelineSpec]
     cluster: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # [settings], validated, defaults filled in
 
     @property
     def base_dir(self) -> Path:
@@ -143,6 +153,9 @@ def _table(value: Any, where: str) -> dict[str, Any]:
 def _project(path: Path, raw: dict[str, Any]) -> Project:
     check_known(raw, ("settings", "pipelines"), "the top level")
     settings = validate_options(SETTINGS, _table(raw.get("settings", {}), "settings"), "settings", path.parent)
+    for key in _DURATIONS:
+        _duration(settings[key], f"settings.{key}")
+    alert_settings(settings["alert"])
     pipelines_raw = _table(raw.get("pipelines", {}), "pipelines")
     if not pipelines_raw:
         raise ConfigError("No pipelines defined; add a [pipelines.NAME.source] table")
@@ -150,7 +163,24 @@ def _project(path: Path, raw: dict[str, Any]) -> Project:
         name: _pipeline(name, _table(table, f"pipelines.{name}"), settings, path.parent)
         for name, table in pipelines_raw.items()
     }
-    return Project(path, settings["state_dir"], pipelines, settings["cluster"])
+    return Project(path, settings["state_dir"], pipelines, settings["cluster"], settings)
+
+
+def _max_lag(raw: dict[str, Any], settings: dict[str, Any], where: str, base_dir: Path) -> str | None:
+    """The pipeline's ``max_lag``, else the one of ``[settings]``."""
+    if "max_lag" not in raw:
+        return settings["max_lag"]
+    value = validate_options({"max_lag": SETTINGS["max_lag"]}, {"max_lag": raw["max_lag"]}, where, base_dir)["max_lag"]
+    _duration(value, f"{where}.max_lag")
+    return value
+
+
+def _duration(value: str | None, where: str) -> None:
+    if value is not None:
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"Invalid {where}: {exc}") from None
 
 
 def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir: Path) -> PipelineSpec:
@@ -172,6 +202,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         least = _LEAST.get(key, 1)
         if local[key] < least:
             raise ConfigError(f"Key {key!r} in {where} must be at least {least}, not {local[key]}")
+    max_lag = _max_lag(raw, settings, where, base_dir)
     source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir, settings["state_dir"])
     transforms = tuple(
         _plugin_spec("transform", item, f"{where}.transforms[{index}]", base_dir)
@@ -188,7 +219,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         for spec in specs:
             _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
-                        local["commit_rows"], local["commit_mb"], local["sink_wait"], local["chunk"])
+                        local["commit_rows"], local["commit_mb"], local["sink_wait"], local["chunk"], max_lag)
 
 
 def _list(value: Any, where: str) -> list[Any]:

@@ -31,6 +31,9 @@ create table if not exists gaps (
     run_id text references runs(id), pipeline text, stream text, start text, "end" text, bars integer
 );
 create index if not exists idx_gaps_pipeline_stream on gaps (pipeline, stream);
+create table if not exists gap_checks (
+    pipeline text, stream text, start text, "end" text, outcome text, checked text
+);
 create table if not exists run_symbols (
     run_id text references runs(id), pipeline text, symbol text, status text, quote_volume float,
     selected integer, note text
@@ -117,6 +120,20 @@ class Ledger:
             pipeline,
         )
 
+    def gap_outcomes(self, pipeline: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """What ``etl heal`` found of each gap it fetched again, by (stream, start, end): ``filled`` or
+        ``confirmed`` (the venue answered with no rows again), and when."""
+        rows = self._query('select * from gap_checks where rowid in (select max(rowid) from gap_checks '
+                           'where pipeline = ? group by stream, start, "end")', pipeline)
+        return {(row["stream"], row["start"], row["end"]): row for row in rows}
+
+    def record_gap_outcomes(self, pipeline: str, outcomes: list[tuple[str, str, str, str]]) -> None:
+        """Record (stream, start, end, outcome) of each gap a heal fetched, dated now."""
+        checked = iso(now_ms())
+        with self._lock, self.db:
+            self.db.executemany('insert into gap_checks (pipeline, stream, start, "end", outcome, checked) '
+                                'values (?, ?, ?, ?, ?, ?)',
+                                [(pipeline, *outcome, checked) for outcome in outcomes])
     def record_symbols(self, run_id: str, pipeline: str, rows: list[dict[str, Any]]) -> None:
         """What a selector resolved to at the start of a run: each symbol with its listing status and 24h quote
         volume, ``selected`` 1, and each symbol of the previous run it dropped, ``selected`` 0 with the reason."""
@@ -131,6 +148,16 @@ class Ledger:
             "select symbol from run_symbols where selected = 1 and run_id = (select run_id from run_symbols "
             "where pipeline = ? order by rowid desc limit 1) order by rowid", pipeline)
         return tuple(row["symbol"] for row in rows)
+
+    def forget_gaps(self, pipeline: str, streams: list[str], before: str | None) -> int:
+        """Delete the recorded gaps (and heal outcomes) of ``streams``, those ending by ``before`` when given
+        (``etl prune``); how many gap rows went."""
+        marks = ", ".join("?" for _ in streams)
+        where = f'pipeline = ? and stream in ({marks})' + (' and "end" <= ?' if before else "")
+        parameters = [pipeline, *streams, *([before] if before else [])]
+        with self._lock, self.db:
+            self.db.execute(f"delete from gap_checks where {where}", parameters)
+            return self.db.execute(f"delete from gaps where {where}", parameters).rowcount
 
     def _query(self, sql: str, *parameters: Any) -> list[dict[str, Any]]:
         with self._lock:

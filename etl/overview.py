@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import universe
-from .checkpoint import Checkpoints
 from .config import Project
 from .errors import ConfigError
 from .options import mask_secrets
 from .plugins import registry
-from .timeframes import iso, now_ms
+from .timeframes import iso
 
 
 def check_project(project: Project) -> int:
@@ -28,48 +26,34 @@ def check_project(project: Project) -> int:
     return streams
 
 
-def _lag(next_ms: int | None) -> str:
-    if next_ms is None:
-        return ""
-    seconds = max(0, (now_ms() - next_ms) // 1000)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds}s"
-
-
 def status_rows(project: Project) -> list[tuple[Any, ...]]:
-    from .ledger import Ledger
+    """The ``etl status`` table: a row per stream."""
+    from .health import human, project_health
 
-    ledger = Ledger(project.state_dir)
     rows = []
-    for spec in project.pipelines.values():
-        checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
-        last = ledger.last_stream_runs(spec.name)
-        gaps: dict[str, list[int]] = {}
-        for gap in ledger.gaps(spec.name):
-            gaps.setdefault(gap["stream"], []).append(gap["bars"])
-        for stream in universe.last_streams(spec, ledger):
-            next_ms = checkpoints.next(stream.label)
-            run = last.get(stream.label, {})
-            result = run.get("status", "never run")
-            if run.get("error"):
-                result = f"{result}: {run['error']}"
-            missing = gaps.get(stream.label, [])
-            rows.append((spec.name, stream.label, iso(next_ms) if next_ms is not None else "-", _lag(next_ms),
-                         len(missing), sum(missing), run.get("finished") or "", run.get("rows", ""), result))
-    ledger.close()
+    for health in project_health(project):
+        run = health.last_run
+        result = run.get("status", "never run")
+        if run.get("error"):
+            result = f"{result}: {run['error']}"
+        rows.append((health.pipeline, health.stream, iso(health.next_ms) if health.next_ms is not None else "-",
+                     human(health.lag_ms) if health.lag_ms is not None else "", len(health.open_gaps),
+                     sum(gap["bars"] for gap in health.open_gaps), run.get("finished") or "", run.get("rows", ""),
+                     result))
     return rows
 
 
-def gap_rows(project: Project) -> list[tuple[Any, ...]]:
+def gap_rows(project: Project, state: str) -> list[tuple[Any, ...]]:
+    """The gaps in ``state`` (open, confirmed), each with the date it was confirmed when it was."""
+    from .gapbook import gap_states
     from .ledger import Ledger
 
     ledger = Ledger(project.state_dir)
     rows = [
-        (name, gap["stream"], gap["start"], gap["end"], gap["bars"])
+        (name, gap["stream"], gap["start"], gap["end"], gap["bars"], *([gap["checked"]] if gap["checked"] else []))
         for name in project.pipelines
-        for gap in ledger.gaps(name)
+        for gap in gap_states(ledger, name)
+        if gap["state"] == state
     ]
     ledger.close()
     return rows

@@ -243,7 +243,8 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
             drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units)))))
     finally:
         sources.close()
-    results = [report.result(unit.stream) for unit in units] + [report.result(stream) for stream in others]
+    # One result per stream, however many units (a backfill's chunks, heal's gaps) it was cut into.
+    results = [report.result(stream) for stream in dict.fromkeys([unit.stream for unit in units] + others)]
     if committer.locked:
         results = [result for result in results if result.error]
     ledger.record_streams(run_id, results)

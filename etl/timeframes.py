@@ -170,6 +170,17 @@ def iso(ts_ms: int) -> str:
     return text.replace(".000Z", "Z")
 
 
+_DURATION_UNITS = {"s": 1000, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
+
+
+def parse_duration(text: str) -> int:
+    """Milliseconds of a duration such as ``90s``, ``15m``, ``2h``, ``1d`` or ``1w``; ValueError otherwise."""
+    number, unit = text.strip()[:-1], text.strip()[-1:]
+    if unit not in _DURATION_UNITS or not number.isdigit() or not int(number):
+        raise ValueError(f"{text!r} is not a duration such as 90s, 15m, 2h, 1d or 1w")
+    return int(number) * _DURATION_UNITS[unit]
+
+
 def parse_time(text: str) -> int:
     """Parse an ISO date or datetime (UTC unless an offset is given) to milliseconds."""
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

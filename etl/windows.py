@@ -1,24 +1,26 @@
-"""What each stream of a run fetches: its spans, from the checkpoints, for ``run``, ``backfill`` and ``stream``.
+"""What each stream of a run fetches: its spans, from the checkpoints (or the ledger's gaps, for ``heal``).
 
 A span is a window with the checkpoint entry it advances. ``run`` and ``stream`` give one span per stream, from
 the stream's checkpoint. ``backfill`` cuts a long window into chunks of ``chunk`` bars, each with its own
 checkpoint entry (``ohlcv/BTC/1m@2024-02-05T...``), so one stream's history spreads over the workers of a
 cluster (or the threads here), and ``--resume`` continues each chunk where it stopped and skips the finished ones.
+``heal`` gives a span per gap the ledger recorded.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .timeframes import bar_starts, ceil_ts, floor_ts, now_ms, timeframe_ms
+from .timeframes import bar_starts, ceil_ts, floor_ts, next_bar, now_ms, timeframe_ms
 
 if TYPE_CHECKING:
     from .base import Source, Stream
     from .checkpoint import Checkpoints
     from .config import PipelineSpec
+    from .gaps import Gap
 
 LIVE_END = 253_370_764_800_000  # 9999-01-01: a live stream's window has no end
 
@@ -85,6 +87,34 @@ def fixed(start: int, end: int, chunk: int) -> Windows:
         return [span for span in spans if span.start < span.end] or spans[-1:]
 
     return windows
+
+
+def recorded(gaps: Mapping[str, list[Gap]], after: Callable[[Stream], int], limits: Mapping[str, int]) -> Windows:
+    """``etl heal``: the stream's ``gap_spans``, ``after(stream)`` bars past each gap, none past
+    ``limits[label]`` (the pipeline's checkpoint)."""
+
+    def windows(stream: Stream, checkpoints: Checkpoints, source: Source) -> list[Span]:
+        return gap_spans(stream, gaps.get(stream.label, []), after(stream), limits.get(stream.label))
+
+    return windows
+
+
+def gap_spans(stream: Stream, gaps: list[Gap], after: int, limit: int | None) -> list[Span]:
+    """Spans from each gap's first missing bar through the bar that ended it and ``after`` bars more (the
+    transforms' warm-up: their values there change once the gap is filled), up to ``limit``; spans that meet
+    are one. The bar that ended a gap is read again so that bars still missing at its end are found as a gap
+    again, as they are in its middle: each span is a chunk of its own, continuing from the bar before it."""
+    bounds: list[list[int]] = []
+    for gap in sorted(gaps):
+        end = gap.end
+        for _ in range(1 + after):
+            end = next_bar(end, stream.timeframe or "")
+        end = min(end, limit) if limit is not None else end
+        if bounds and gap.start <= bounds[-1][1]:
+            bounds[-1][1] = max(bounds[-1][1], end)
+        else:
+            bounds.append([gap.start, end])
+    return [Span(start, end, False, start) for start, end in bounds]
 
 
 def chunk_bounds(stream: Stream, start: int, end: int, span_ms: int) -> list[int]:

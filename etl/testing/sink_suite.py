@@ -211,6 +211,62 @@ class SinkConformance(PluginSuite):
             assert run.exit_code == 0, f"{attempt} etl run failed:\n{run}"
             self.assert_stored(settings, pl.concat(frames.values()), f"the {attempt} etl run", table=table)
 
+    # The optional methods: each test runs only when the sink implements the method.
+
+    def test_stored_reports_each_stream(self, sink_settings: dict[str, Any], context: PluginContext) -> None:
+        """``Sink.stored``: rows and first and last ``ts`` per stream, an empty list for a missing table."""
+        sink = self.plugin_class()(dict(sink_settings), context)
+        if sink.stored(ohlcv(), self.table) is None:
+            pytest.skip(f"{self.plugin} does not implement Sink.stored")
+        assert sink.stored(ohlcv(), self.table) == [], "a table not yet written holds nothing"
+        batches = [sample_rows(ohlcv(), stream, START, ROWS) for stream in STREAMS]
+        self.write(sink_settings, context, *batches)
+        found = {item.key: (item.rows, item.first_ms, item.last_ms) for item in sink.stored(ohlcv(), self.table)}
+        assert found == {(batch["source"][0], batch["symbol"][0], batch["timeframe"][0]): (
+            batch.height, _ms(batch["ts"].min()), _ms(batch["ts"].max())) for batch in batches}
+
+    def test_prune_removes_one_symbol_only(self, sink_settings: dict[str, Any], context: PluginContext) -> None:
+        """``Sink.prune``: the symbol's rows (those before a time, when given) go, the others stay, and pruning
+        again deletes nothing."""
+        sink = self.plugin_class()(dict(sink_settings), context)
+        if type(sink).prune is Sink.prune:
+            pytest.skip(f"{self.plugin} does not implement Sink.prune")
+        first, second = (sample_rows(ohlcv(), stream, START, ROWS) for stream in STREAMS)
+        self.write(sink_settings, context, first, second)
+        match = {"source": first["source"][0], "symbol": first["symbol"][0]}
+        cut = START + (ROWS // 2) * 3_600_000
+        assert sink.prune(ohlcv(), self.table, match, cut) == ROWS // 2
+        self.assert_stored(sink_settings, _concat(first.tail(ROWS - ROWS // 2), second), "a prune before a time")
+        assert sink.prune(ohlcv(), self.table, match, None) == ROWS - ROWS // 2
+        assert sink.prune(ohlcv(), self.table, match, None) == 0
+        self.assert_stored(sink_settings, second, "a prune of one symbol, twice")
+
+    def test_read_returns_the_selected_rows(self, sink_settings: dict[str, Any], context: PluginContext) -> None:
+        """``Sink.read``: the rows of the selection's source, symbols and ``[start, end)``."""
+        from etl.stored import Selection
+
+        sink = self.plugin_class()(dict(sink_settings), context)
+        batches = [sample_rows(ohlcv(), stream, START, ROWS) for stream in STREAMS]
+        every = Selection(batches[0]["source"][0])
+        if sink.read(ohlcv(), self.table, every) is None:
+            pytest.skip(f"{self.plugin} does not implement Sink.read")
+        self.write(sink_settings, context, *batches)
+        some = Selection(every.source, (STREAMS[1].symbol,), START + 3_600_000, START + 5 * 3_600_000)
+        frame = sink.read(ohlcv(), self.table, some).collect()
+        assert frame.height == 4 and set(frame["symbol"]) == {STREAMS[1].symbol}
+        assert sink.read(ohlcv(), self.table, every).collect().height == len(STREAMS) * ROWS
+        assert sink.read(ohlcv(), self.table, Selection("elsewhere")).collect().height == 0
+
+
+def _ms(value: Any) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _concat(*frames: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    return pl.concat(frames)
+
 
 def ohlcv() -> Dataset:
     from etl.datasets import dataset

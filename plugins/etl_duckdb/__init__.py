@@ -72,18 +72,71 @@ class DuckDBSink(etl.Sink):
             self.connection = duckdb.connect(str(path), config={"memory_limit": self.settings["memory_limit"],
                                                                 "preserve_insertion_order": False,
                                                                 "max_vacuum_tasks": APPEND_VACUUM_TASKS})
-        except duckdb.IOException as exc:
-            holder = _LOCK_HOLDER.search(str(exc))
-            if holder:
-                raise SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})") from exc
-            raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
         except duckdb.Error as exc:
-            raise SinkError(f"duckdb: cannot open {path}: {exc}") from exc
+            raise _cannot_open(path, exc, "open") from exc
         self._columns: dict[str, dict[str, str]] = {}
         self._invalidated: str | None = None
 
     def close(self) -> None:
         self.connection.close()
+
+    def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
+        """Per stream of ``table``, through a read-only connection (which a writing process blocks)."""
+        from etl.stored import summaries, summary_sql
+
+        with self._reading(table) as connection:
+            rows = connection.execute(summary_sql(dataset, _quote(table), _quote)).fetchall() if connection else []
+        return summaries(rows, len(dataset.stream_key))
+
+    def read(self, dataset: etl.Dataset, table: str, selection: etl.Selection) -> Any:
+        """The selected rows, read whole through a read-only connection, timestamps in UTC."""
+        import polars as pl
+
+        with self._reading(table) as connection:
+            if connection is None:
+                return pl.LazyFrame()
+            where, parameters = selection.sql_where(_quote)
+            connection.execute("SET TimeZone = 'UTC'")
+            query = f"SELECT * FROM {_quote(table)} WHERE {where} ORDER BY ts"
+            return connection.sql(query, params=parameters).pl().lazy()
+
+    @contextmanager
+    def _reading(self, table: str) -> Iterator[Any]:
+        """A read-only connection to the file, or None when the file or the table does not exist."""
+        import duckdb
+
+        path: Path = self.settings["path"]
+        if not path.exists():
+            yield None
+            return
+        try:
+            connection = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as exc:
+            raise _cannot_open(path, exc, "read") from exc
+        with connection:
+            found = connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                                       "AND table_name = ?", [table]).fetchone()
+            yield connection if found and found[0] else None
+
+    def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """One DELETE in one transaction; a missing file or table holds nothing to delete."""
+        from etl.stored import prune_sql
+        from etl.timeframes import from_ms
+
+        if not self.settings["path"].exists():
+            return 0
+        self.open()
+        try:
+            if self._describe(table) is None:
+                return 0
+            self.connection.begin()
+            deleted = self.connection.execute(prune_sql(_quote(table), match, before is not None, _quote),
+                                              [*match.values(), *([from_ms(before)] if before is not None else [])])
+            count = deleted.fetchone()
+            self._commit(vacuum=True)
+        finally:
+            self.close()
+        return count[0] if count else 0
 
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         """Upsert the batch; after a fatal error (the database is invalidated) reopen the file and write it
@@ -270,6 +323,14 @@ class _ArrowStream:
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self.frame.__arrow_c_stream__(requested_schema)
+
+
+def _cannot_open(path: Path, exc: Exception, verb: str) -> SinkError:
+    """SinkBusyError naming the holder's PID when another process writes the file, else SinkError."""
+    holder = _LOCK_HOLDER.search(str(exc))
+    if holder:
+        return SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})")
+    return SinkError(f"duckdb: cannot {verb} {path}: {_one_line(exc)}")
 
 
 def _one_line(exc: Exception) -> str:

@@ -68,6 +68,66 @@ class ParquetSink(etl.Sink):
                           *(f"{name}={quote(str(value), safe='')}" for name, value in zip(names, values, strict=True)))
             self._merge(folder / "data.parquet", part.drop("__month"), dataset, table)
 
+    def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
+        """Per stream folder of the table: rows and ``ts`` range from each month file's footer, bytes on disk."""
+        from urllib.parse import unquote
+
+        folders: dict[Path, list[Path]] = {}
+        for file in sorted(Path(self.settings["path"], table).glob("**/month=*/data.parquet")):
+            folders.setdefault(file.parent.parent, []).append(file)
+        found = []
+        for folder, files in folders.items():
+            parts = dict(part.split("=", 1) for part in folder.relative_to(Path(self.settings["path"], table)).parts)
+            rows, first, last = _summary(files)
+            found.append(etl.StoredStream(tuple(unquote(parts[column]) for column in dataset.stream_key), rows,
+                                          first, last, sum(file.stat().st_size for file in files)))
+        return found
+
+    def read(self, dataset: etl.Dataset, table: str, selection: etl.Selection) -> Any:
+        """A lazy scan of the selected symbols' month files (each on its own: files written before a column
+        was added lack it), filtered on ``ts``, so only what the caller collects is read."""
+        import polars as pl
+
+        from etl.timeframes import from_ms
+
+        root = Path(self.settings["path"], table, f"source={quote(selection.source, safe='')}")
+        folders = [root / f"symbol={quote(symbol, safe='')}" for symbol in selection.symbols] \
+            if selection.symbols is not None else [root]
+        files = sorted(file for folder in folders for file in folder.glob("**/month=*/data.parquet"))
+        if not files:
+            return pl.LazyFrame()
+        frame = pl.concat([pl.scan_parquet(file, hive_partitioning=False) for file in files], how="diagonal_relaxed")
+        if selection.start is not None:
+            frame = frame.filter(pl.col("ts") >= from_ms(selection.start))
+        if selection.end is not None:
+            frame = frame.filter(pl.col("ts") < from_ms(selection.end))
+        return frame
+
+    def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """Month files wholly before ``before`` (or all) are removed, the one across it rewritten atomically: each
+        file is replaced or gone whole, and a prune killed between two files finishes when run again."""
+        import polars as pl
+
+        from etl.timeframes import from_ms
+
+        folder = Path(self.settings["path"], table, *(f"{name}={quote(value, safe='')}"
+                                                      for name, value in match.items()))
+        deleted = 0
+        for file in sorted(folder.glob("**/month=*/data.parquet")):
+            frame = pl.read_parquet(file, hive_partitioning=False)
+            kept = frame.filter(pl.col("ts") >= from_ms(before)) if before is not None else frame.clear()
+            deleted += frame.height - kept.height
+            if not kept.height:
+                file.unlink()
+            elif kept.height < frame.height:
+                buffer = io.BytesIO()
+                kept.write_parquet(buffer, compression="zstd", compression_level=self.settings["compression_level"])
+                atomic_write_bytes(file, buffer.getvalue())
+        for empty in sorted((path for path in [folder, *folder.glob("**/*")] if path.is_dir()), reverse=True):
+            if not any(empty.iterdir()):
+                empty.rmdir()
+        return deleted
+
     def _merge(self, target: Path, batch: Any, dataset: etl.Dataset, table: str) -> None:
         import polars as pl
 
@@ -79,6 +139,17 @@ class ParquetSink(etl.Sink):
         buffer = io.BytesIO()
         merged.write_parquet(buffer, compression="zstd", compression_level=self.settings["compression_level"])
         atomic_write_bytes(target, buffer.getvalue())
+
+
+def _summary(files: list[Path]) -> tuple[int, int, int]:
+    """Rows, and the first and last ``ts`` in epoch milliseconds, of a stream's month files."""
+    import polars as pl
+
+    frames = [pl.scan_parquet(file, hive_partitioning=False).select(
+        pl.len().alias("rows"), pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last")) for file in files]
+    total = pl.concat(pl.collect_all(frames)).select(
+        pl.col("rows").sum(), pl.col("first").min().dt.epoch("ms"), pl.col("last").max().dt.epoch("ms"))
+    return total.row(0)
 
 
 def _conformed(existing: Any, batch: Any, table: str, target: Path) -> Any:

@@ -88,6 +88,66 @@ class PostgresSink(etl.Sink):
             self.connection.close()
             self.connection = None
 
+    def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
+        """Per stream of ``table``; connects (with the sink's retries), reads, disconnects."""
+        from etl.stored import summaries, summary_sql
+
+        def read() -> list[Any]:
+            if not self._describe(table):
+                return []
+            query = summary_sql(dataset, self._qualified(table).as_string(self.connection), self._quote)
+            return self.connection.execute(query).fetchall()
+
+        self.check()
+        try:
+            return summaries(self._retrying(read), len(dataset.stream_key))
+        finally:
+            self.close()
+
+    def read(self, dataset: etl.Dataset, table: str, selection: etl.Selection) -> Any:
+        """The selected rows, fetched whole in a session set to UTC."""
+        import polars as pl
+
+        def fetch() -> Any:
+            if not self._describe(table):
+                return pl.DataFrame()
+            where, parameters = selection.sql_where(self._quote, "%s")
+            self.connection.execute("SET TIME ZONE 'UTC'")
+            cursor = self.connection.execute(f"SELECT * FROM {self._qualified(table).as_string(self.connection)} "
+                                             f"WHERE {where} ORDER BY ts", parameters)
+            names = [column.name for column in cursor.description or ()]
+            return pl.DataFrame(cursor.fetchall(), schema=names, orient="row", infer_schema_length=None)
+
+        self.check()
+        try:
+            return self._retrying(fetch).lazy()
+        finally:
+            self.close()
+
+    def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """One DELETE statement (a transaction of its own); connects with the sink's retries, disconnects."""
+        from etl.stored import prune_sql
+        from etl.timeframes import from_ms
+
+        def delete() -> int:
+            if not self._describe(table):
+                return 0
+            query = prune_sql(self._qualified(table).as_string(self.connection), match, before is not None,
+                              self._quote, "%s")
+            return self.connection.execute(query, [*match.values(), *([from_ms(before)] if before is not None
+                                                                     else [])]).rowcount
+
+        self.check()
+        try:
+            return self._retrying(delete)
+        finally:
+            self.close()
+
+    def _quote(self, name: str) -> str:
+        from psycopg import sql
+
+        return sql.Identifier(name).as_string(self.connection)
+
     def _connect(self) -> None:
         import psycopg
 

@@ -27,6 +27,8 @@ becomes NULL for the rows it rewrites, the same in every sink of this project.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,58 @@ class SQLiteSink(etl.Sink):
     def close(self) -> None:
         self.db.close()
 
+    def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
+        """Per stream of ``table``, read through a read-only connection."""
+        from etl.stored import summaries, summary_sql
+
+        with self._reading(table) as connection:
+            rows = connection.execute(summary_sql(dataset, _quote(table), _quote)).fetchall() if connection else []
+        return summaries(rows, len(dataset.stream_key))
+
+    def read(self, dataset: etl.Dataset, table: str, selection: etl.Selection) -> Any:
+        """The selected rows with columns typed by their declared type; timestamps stay ISO text."""
+        import polars as pl
+
+        kinds = {"TEXT": pl.String, "REAL": pl.Float64, "INTEGER": pl.Int64}
+        with self._reading(table) as connection:
+            if connection is None:
+                return pl.LazyFrame()
+            declared = connection.execute("SELECT name, type FROM pragma_table_info(?)", [table]).fetchall()
+            where, parameters = selection.sql_where(_quote, time=_timestamp_text)
+            rows = connection.execute(f"SELECT * FROM {_quote(table)} WHERE {where} ORDER BY ts", parameters).fetchall()
+        return pl.DataFrame(rows, schema={name: kinds.get(kind, pl.String) for name, kind in declared},
+                            orient="row").lazy()
+
+    def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
+        """One DELETE in one transaction; ``before`` compared as the stored ISO text, whose order is time order."""
+        from etl.stored import prune_sql
+
+        if not self.settings["path"].exists():
+            return 0
+        self.open()
+        try:
+            if not self.db[table].exists():
+                return 0
+            at = [_timestamp_text(before)] if before is not None else []
+            with self.db.conn:
+                return self.db.conn.execute(prune_sql(_quote(table), match, before is not None, _quote),
+                                            [*match.values(), *at]).rowcount
+        finally:
+            self.close()
+
+    @contextmanager
+    def _reading(self, table: str) -> Iterator[Any]:
+        """A read-only connection, or None when the file or the table does not exist."""
+        import sqlite3
+
+        path: Path = self.settings["path"]
+        if not path.exists():
+            yield None
+            return
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=60)) as connection:
+            found = connection.execute("SELECT count(*) FROM pragma_table_info(?)", [table]).fetchone()[0]
+            yield connection if found else None
+
     def write(self, frame: Any, dataset: etl.Dataset, table: str) -> None:
         import sqlite3
 
@@ -83,6 +137,19 @@ class SQLiteSink(etl.Sink):
                 raise SinkError(f"sqlite table {table!r} column {column!r} is {existing[column]} but the batch "
                                 f"has {kind}")
         return list(existing)
+
+
+def _quote(name: str) -> str:
+    from sqlite_utils.db import quote_identifier
+
+    return quote_identifier(name)
+
+
+def _timestamp_text(ts_ms: int) -> str:
+    """Epoch milliseconds as the sink stores timestamps (``TIMESTAMP_FORMAT``)."""
+    from etl.timeframes import from_ms
+
+    return f"{from_ms(ts_ms):%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
 
 
 def _sqlite_type(dtype: Any, column: str, table: str) -> str:
@@ -115,8 +182,6 @@ def _storable(frame: Any) -> Any:
 
 
 def _upsert_sql(table: str, batch_columns: list[str], columns: list[str], key: tuple[str, ...]) -> str:
-    from sqlite_utils.db import quote_identifier as _quote
-
     values = [column for column in columns if column not in key]
     insert = (f"INSERT INTO {_quote(table)} AS t ({', '.join(map(_quote, batch_columns))}) "
               f"VALUES ({', '.join('?' for _ in batch_columns)}) ON CONFLICT ({', '.join(map(_quote, key))}) ")
