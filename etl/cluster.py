@@ -126,7 +126,11 @@ def cluster_drive(client: Any) -> Drive:
         from .cluster_worker import SourcesPlugin, run_unit
         from .runner import start_unit
 
-        client.register_plugin(SourcesPlugin(), name=SourcesPlugin.name)
+        if work.rate_budget == "cluster":
+            from .cluster_budget import BudgetBank
+
+            client.register_plugin(BudgetBank(), name=BudgetBank.name)
+        client.register_plugin(SourcesPlugin(work.rate_budget), name=SourcesPlugin.name)
         waiting = [unit for unit in work.units if start_unit(unit, work)][::-1]
         running: dict[str, WorkUnit] = {}
 

@@ -33,10 +33,13 @@ SETTINGS = {
                       "ETL_CLUSTER override it"),
     "chunk": Option(int, 50_000, "bars per unit of work of a backfill (rows for datasets without a timeframe): "
                     "one stream's history spreads over the workers of a cluster"),
+    "rate_budget": Option(str, "worker", "on a cluster: each worker paces its requests by its own budget per host "
+                          "(worker: each has its own egress IP), or all share one (cluster: one IP for all)",
+                          choices=("worker", "cluster")),
     "sink_wait": Option(int, 180, "seconds a run waits for a sink file another process holds (a DuckDB file) "
                         "before it reports the pipeline locked; 0: do not wait"),
 }
-_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait", "chunk")
+_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait", "chunk", "rate_budget")
 # The least value of each tuning key: at least one of everything, but a run may decline to wait.
 _LEAST = {"sink_wait": 0}
 _PIPELINE_KEYS = {"source", "transforms", "sinks", *_TUNING}
@@ -71,6 +74,7 @@ class PipelineSpec:
     commit_mb: int
     sink_wait: int
     chunk: int = 50_000
+    rate_budget: str = "worker"
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         if key not in raw:
             local[key] = settings[key]
         least = _LEAST.get(key, 1)
-        if local[key] < least:
+        if isinstance(local[key], int) and local[key] < least:
             raise ConfigError(f"Key {key!r} in {where} must be at least {least}, not {local[key]}")
     source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir, settings["state_dir"])
     transforms = tuple(
@@ -187,7 +191,8 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         for spec in specs:
             _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
-                        local["commit_rows"], local["commit_mb"], local["sink_wait"], local["chunk"])
+                        local["commit_rows"], local["commit_mb"], local["sink_wait"], local["chunk"],
+                        local["rate_budget"])
 
 
 def _list(value: Any, where: str) -> list[Any]:

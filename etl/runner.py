@@ -43,6 +43,7 @@ class Work:
     committer: Committer
     report: Report
     workers: int
+    rate_budget: str = "worker"
 
 
 # Runs a pipeline's units into its committer: fetch them here (``fetch_units``), on a Dask cluster
@@ -235,7 +236,8 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
                           spec.commit_rows, spec.commit_mb * 2**20, spec.sink_wait)
     try:
         with bar, committer:
-            drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units)))))
+            drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units))),
+                       spec.rate_budget))
     finally:
         sources.close()
     results = [report.result(unit.stream) for unit in units]
