@@ -269,17 +269,24 @@ def validate(file: str) -> None:
 @_command()
 @file_argument
 @click.option("--gaps", "show_gaps", is_flag=True, help="List every gap (a run of missing bars) the runs have found.")
+@click.option("--units", "show_units", is_flag=True,
+              help="List the units of work of each pipeline's last run: where each ran, how long it took.")
 @_config_errors
-def status(file: str, show_gaps: bool) -> None:
+def status(file: str, show_gaps: bool, show_units: bool) -> None:
     """Per stream: checkpoint, lag behind now, gaps and the bars they miss, last run result.
 
     A gap is one hole in a series; its missing bars are the bars the hole spans. The run summary counts both the
     same way (``gaps: 1, missing bars: 2``).
     """
     from . import config
-    from .overview import gap_rows, status_rows
+    from .overview import gap_rows, status_rows, unit_rows
 
     project = config.load(file)
+    if show_units:
+        rows = unit_rows(project)
+        headers = ("pipeline", "unit", "window", "worker", "seconds", "rows", "result")
+        click.echo(_table(headers, rows) if rows else "no unit has run yet")
+        return
     if show_gaps:
         rows = gap_rows(project)
         click.echo(_table(("pipeline", "stream", "from", "to", "missing bars"), rows) if rows else "no missing bars")

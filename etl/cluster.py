@@ -152,13 +152,16 @@ def cluster_drive(client: Any) -> Drive:
 
 
 def take(output: UnitOutput, unit: WorkUnit, work: Work) -> None:
-    """Hand a finished unit's batches to the committer, as its thread here would have."""
+    """Hand a finished unit's batches to the committer, as its thread here would have, and note where it ran
+    and for how long (the ledger's ``unit_runs``)."""
+    from .report import UnitRun
     from .runner import deliver
 
     log.debug("unit ran", stream=unit.stream.label, worker=output.worker, seconds=round(output.seconds, 3),
               batches=len(output.batches))
-    deliver(unit, output.batches, work, finished=output.error is None)
+    rows = deliver(unit, output.batches, work, finished=output.error is None)
     output.tally.apply(work.report, unit.stream)
+    work.report.unit_ran(UnitRun(unit.key, unit.start, unit.end, output.worker, output.seconds, rows, output.error))
     if output.error is not None:
         log.debug("stream traceback", stream=unit.stream.label, worker=output.worker, traceback=output.traceback)
         work.committer.fail(unit.stream, output.error)
