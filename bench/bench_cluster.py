@@ -48,7 +48,8 @@ HOUR, DAY = 3_600_000, 86_400_000
 BUCKET = "hyperliquid-archive"
 COINS = ("BTC", "ETH", "SOL", "ARB", "DOGE", "AVAX", "LINK", "OP")
 MEASURE = ("import atexit, resource, sys; usage = lambda: resource.getrusage(resource.RUSAGE_SELF); "
-           "atexit.register(lambda: print('peak_rss_kb', usage().ru_maxrss, file=sys.stderr)); "
+           "atexit.register(lambda: print('peak_rss_kb', usage().ru_maxrss, 'cpu_s', usage().ru_utime "
+           "+ usage().ru_stime, file=sys.stderr)); "
            "from etl.cli import cli; cli()")
 
 
@@ -93,20 +94,37 @@ def fill_cache(cache: Path, s3: S3Server, coins: tuple[str, ...], days: int, sna
     return len(coins) * days * 24 * snapshots
 
 
-def etl(path: Path, start: int, end: int, cluster: str | None, env: dict[str, str]) -> tuple[float, float, int]:
-    """Run the backfill; (wall seconds, the run's own seconds from the ledger, driver peak RSS in KB)."""
+class Run:
+    """One backfill's figures: wall and in-run seconds, the driver's peak RSS (MB) and CPU-seconds, and from the
+    ledger the seconds its units took, summed (over the run's seconds: how many workers were busy)."""
+
+    def __init__(self, path: Path, wall: float, stderr: str):
+        with sqlite3.connect(path.parent / ".etl" / "ledger.db") as ledger:
+            (self.seconds,) = ledger.execute("SELECT duration_s FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
+            self.units, self.unit_seconds = ledger.execute(
+                "SELECT count(*), sum(seconds) FROM unit_runs WHERE run_id = "
+                "(SELECT id FROM runs ORDER BY rowid DESC LIMIT 1)").fetchone()
+        measured = re.search(r"peak_rss_kb (\d+) cpu_s ([\d.]+)", stderr)
+        self.wall = wall
+        self.rss = int(measured.group(1)) / 1024 if measured else 0.0
+        self.cpu = float(measured.group(2)) if measured else 0.0
+
+    def __str__(self) -> str:
+        return (f"{self.seconds:.2f}s in the run, {self.wall:.2f}s wall, driver peak RSS {self.rss:.0f} MB and "
+                f"{self.cpu:.1f} CPU-s; {self.units} units of {self.unit_seconds / self.units:.2f}s, "
+                f"{self.unit_seconds / self.seconds:.2f} busy on average")
+
+
+def etl(path: Path, start: int, end: int, cluster: str | None, env: dict[str, str]) -> Run:
+    """Run the backfill in a fresh process and measure it."""
     began = time.monotonic()
     extra = ["--cluster", cluster] if cluster else []
     done = subprocess.run([sys.executable, "-c", MEASURE, "--log-format", "json", "backfill", str(path),
                            "--pipeline", "bench", "--start", iso(start), "--end", iso(end), *extra],
                           capture_output=True, text=True, env={**os.environ, **env})
-    wall = time.monotonic() - began
     if done.returncode != 0:
         sys.exit(f"etl failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}")
-    with sqlite3.connect(path.parent / ".etl" / "ledger.db") as ledger:
-        (seconds,) = ledger.execute("SELECT duration_s FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
-    rss = re.search(r"peak_rss_kb (\d+)", done.stderr)
-    return wall, seconds, int(rss.group(1)) if rss else 0
+    return Run(path, time.monotonic() - began, done.stderr)
 
 
 def modes(workers: int) -> dict[str, tuple[str | None, dict[str, str]]]:
@@ -131,12 +149,11 @@ def archive_runs(args: argparse.Namespace, folder: Path) -> dict[str, float]:
                 run = folder / f"{name.replace(':', '')}-{attempt}"
                 data = single_pipeline(source, [{"plugin": "duckdb", "path": "bench.duckdb"}], name="bench",
                                        chunk=1_440, concurrency=args.workers)
-                wall, seconds, rss = etl(write_pipeline(run, data), START, START + args.days * DAY, cluster,
-                                         {**fake_credentials(), **env})
-                rate = snapshots / seconds
+                done = etl(write_pipeline(run, data), START, START + args.days * DAY, cluster,
+                           {**fake_credentials(), **env})
+                rate = snapshots / done.seconds
                 best[name] = max(best.get(name, 0.0), rate)
-                print(f"  {name:<10} {rate:>10,.0f} snapshots/s  ({seconds:.2f}s in the run, {wall:.2f}s wall, "
-                      f"driver peak RSS {rss / 1024:.0f} MB, load {os.getloadavg()[0]:.1f})")
+                print(f"  {name:<10} {rate:>10,.0f} snapshots/s  ({done}; load {os.getloadavg()[0]:.1f})")
     return best
 
 
@@ -152,10 +169,11 @@ def unit_overhead(args: argparse.Namespace, folder: Path) -> None:
     figures = {}
     for name, cluster in (("in-process", None), ("local:1", "local:1")):
         data = single_pipeline(source, [{"plugin": "duckdb", "path": "bench.duckdb"}], name="bench", concurrency=1)
-        _, seconds, _ = etl(write_pipeline(folder / f"units-{name.replace(':', '')}", data), START, START + HOUR,
-                            cluster, {"POLARS_MAX_THREADS": "1"})
-        figures[name] = seconds / args.units * 1000
-        print(f"  {name:<10} {figures[name]:6.1f} ms per one-row unit ({args.units} units in {seconds:.2f}s)")
+        done = etl(write_pipeline(folder / f"units-{name.replace(':', '')}", data), START, START + HOUR, cluster,
+                   {"POLARS_MAX_THREADS": "1"})
+        figures[name] = done.seconds / args.units * 1000
+        print(f"  {name:<10} {figures[name]:6.1f} ms per one-row unit ({args.units} units in {done.seconds:.2f}s, "
+              f"driver peak RSS {done.rss:.0f} MB)")
     print(f"  the cluster adds {figures['local:1'] - figures['in-process']:.1f} ms per unit")
 
 
