@@ -53,3 +53,13 @@ def test_the_workers_share_the_venue_budget(dask_cluster, tmp_path: Path, rate_b
         assert binance.weight["spot"].peak <= 0.98 * 60, "within the share of the limit the bucket keeps"
     else:
         assert binance.statuses[429] > 0, "two budgets of one address exceed its limit"
+
+
+def test_rate_budget_is_worker_or_cluster(tmp_path: Path) -> None:
+    from etl.testing import run_cli
+
+    path = binance_pipeline(tmp_path, "http://127.0.0.1:9", "everyone")
+    result = run_cli("validate", str(path))
+
+    assert result.exit_code == 2, str(result)
+    assert "Invalid value 'everyone' for 'rate_budget' in pipelines.m; valid values: worker, cluster" in result.stderr
