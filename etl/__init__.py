@@ -11,7 +11,7 @@
         register(CoinbaseSource)
 """
 
-from .base import BatchContext, PluginContext, Sink, Source, SourceConfig, Stream, Transform
+from .base import BatchContext, Listing, PluginContext, Sink, Source, SourceConfig, Stream, Transform
 from .datasets import Dataset
 from .errors import (
     ConfigError,
@@ -31,6 +31,7 @@ __all__ = [
     "ConfigError",
     "Dataset",
     "EtlError",
+    "Listing",
     "Option",
     "PermanentError",
     "PluginContext",

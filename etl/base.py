@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from .errors import SinkError
 from .options import Option
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .datasets import Dataset
     from .live import Subscription
+    from .selectors import Selector
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,16 @@ class SourceConfig:
     settings: dict[str, Any] = field(default_factory=dict)
     base_dir: Path = Path(".")
     state_dir: Path = Path(".etl")
+    selector: Selector | None = None  # ``symbols`` as a selector; ``symbols`` then holds the run's resolved list
+
+
+class Listing(NamedTuple):
+    """One symbol a venue lists: ``status`` is ``trading`` or the venue's own word for anything else (``break``,
+    ``delisted``, ``closed``), lower case; ``quote_volume`` its last 24 hours in the quote currency, if asked."""
+
+    symbol: str
+    status: str
+    quote_volume: float | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,19 @@ class Source:
 
         No network. ``etl run`` does not call it: an input missing at run time fails its own stream only.
         """
+
+    def list_symbols(self, volumes: bool = False) -> list[Listing]:
+        """Every symbol the venue lists for this source's market, delisted ones included where it still lists them;
+        with ``volumes``, each with its 24h quote volume (``top`` ranks by it; it may cost a ticker request).
+
+        Optional: a source that implements it accepts a selector as ``symbols`` (``etl.selectors``), resolved at
+        the start of every run. Raise ``SourceError`` (or a subclass) when the listing cannot be read.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def lists_symbols(cls) -> bool:
+        return cls.list_symbols is not Source.list_symbols
 
     def streams(self) -> list[Stream]:
         """The streams this configuration asks for; by default symbols x timeframes."""

@@ -293,3 +293,29 @@ def status(file: str, show_gaps: bool, show_units: bool) -> None:
         return
     headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "missing bars", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))
+
+
+@_command()
+@file_argument
+@click.option("--pipeline", "-p", required=True, help="The pipeline whose symbols to list.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_config_errors
+def symbols(file: str, pipeline: str, as_json: bool) -> None:
+    """The symbols a pipeline's selector resolves to now, with their listing status (asks the venue)."""
+    from . import config, universe
+    from .errors import EXIT_FAILED, EtlError
+
+    (spec,) = config.load(file).select([pipeline])
+    try:
+        listings = universe.current(spec)
+    except EtlError as exc:
+        click.echo(f"Error: {pipeline}: cannot list the symbols: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        selector = spec.source.selector.describe() if spec.source.selector else None
+        click.echo(json.dumps({"pipeline": pipeline, "source": spec.source.plugin, "selector": selector,
+                               "symbols": [listing._asdict() for listing in listings]}, indent=2))
+        return
+    rows = [(listing.symbol, listing.status, "" if listing.quote_volume is None else f"{listing.quote_volume:,.0f}")
+            for listing in listings]
+    click.echo(_table(("symbol", "status", "quote volume 24h"), rows) if rows else "no symbol matches the selector")

@@ -13,6 +13,7 @@ from .base import PluginContext, SourceConfig
 from .errors import ConfigError
 from .options import FromEnv, Option, check_known, mask_secrets, shown, validate_options
 from .plugins import registry
+from .selectors import Selector, parse_selector
 from .timeframes import TIMEFRAMES, parse_time
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -260,8 +261,9 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
             f"it offers: {', '.join(cls.datasets)}"
         )
     dataset = get_dataset(dataset_name, f"{where}.dataset")
-    symbols = _strings(raw.get("symbols", []), f"{where}.symbols")
-    if cls.requires_symbols and not symbols:
+    selector = _selector(cls, raw.get("symbols"), f"{where}.symbols")
+    symbols = () if selector else _strings(raw.get("symbols", []), f"{where}.symbols")
+    if cls.requires_symbols and not symbols and not selector:
         raise ConfigError(f"Missing key 'symbols' in {where}: list the {plugin} symbols to load")
     if len(set(symbols)) != len(symbols):
         raise ConfigError(f"Duplicate symbol in {where}.symbols")
@@ -275,12 +277,24 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
     if start is not None and end is not None and end <= start:
         raise ConfigError(f"{where}.end ({raw['end']}) must be after {where}.start ({raw['start']})")
     settings = validate_options(declared, given, where, base_dir)
-    config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir, state_dir)
+    config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir, state_dir,
+                          selector)
     try:
         cls(config).check()
     except ConfigError as exc:
         raise ConfigError(f"{mask_secrets(str(exc), declared, settings)} ({where})") from None
     return config
+
+
+def _selector(cls: Any, value: Any, where: str) -> Selector | None:
+    """A ``symbols`` table is a selector (``etl.selectors``), for a source that can list its venue's symbols."""
+    if not isinstance(value, dict):
+        return None
+    if not cls.lists_symbols():
+        able = sorted(name for name, entry in registry().entries["source"].items() if entry.obj.lists_symbols())
+        raise ConfigError(f"Source {cls.name!r} cannot list its symbols, so {where} must be a list of symbols, "
+                          f"not a selector; sources that can: {', '.join(able) or 'none installed'}")
+    return parse_selector(value, where)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

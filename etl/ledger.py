@@ -36,12 +36,18 @@ create table if not exists unit_runs (
     worker text, seconds float, rows integer, status text, error text
 );
 create index if not exists idx_unit_runs_pipeline on unit_runs (pipeline);
+create table if not exists run_symbols (
+    run_id text references runs(id), pipeline text, symbol text, status text, quote_volume float,
+    selected integer, note text
+);
+create index if not exists idx_run_symbols_pipeline on run_symbols (pipeline);
 """
 _STREAM_RUN_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "rows", "counters",
                        "duration_s", "finished", "status", "error")
 _GAP_COLUMNS = ("run_id", "pipeline", "stream", "start", "end", "bars")
 _UNIT_RUN_COLUMNS = ("run_id", "pipeline", "unit", "window_start", "window_end", "worker", "seconds", "rows",
                      "status", "error")
+_RUN_SYMBOL_COLUMNS = ("run_id", "pipeline", "symbol", "status", "quote_volume", "selected", "note")
 
 
 class Ledger:
@@ -134,6 +140,21 @@ class Ledger:
             'group by stream, start, "end" order by stream, start',
             pipeline,
         )
+
+    def record_symbols(self, run_id: str, pipeline: str, rows: list[dict[str, Any]]) -> None:
+        """What a selector resolved to at the start of a run: each symbol with its listing status and 24h quote
+        volume, ``selected`` 1, and each symbol of the previous run it dropped, ``selected`` 0 with the reason."""
+        with self._lock, self.db:
+            _insert(self.db, "run_symbols", _RUN_SYMBOL_COLUMNS, [
+                {"run_id": run_id, "pipeline": pipeline, "quote_volume": None, "note": None, **row} for row in rows
+            ])
+
+    def last_symbols(self, pipeline: str) -> tuple[str, ...]:
+        """The symbols the last run of ``pipeline`` that resolved a selector selected."""
+        rows = self._query(
+            "select symbol from run_symbols where selected = 1 and run_id = (select run_id from run_symbols "
+            "where pipeline = ? order by rowid desc limit 1) order by rowid", pipeline)
+        return tuple(row["symbol"] for row in rows)
 
     def _query(self, sql: str, *parameters: Any) -> list[dict[str, Any]]:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import universe
 from .checkpoint import Checkpoints
 from .config import Project
 from .errors import ConfigError
@@ -48,7 +49,7 @@ def status_rows(project: Project) -> list[tuple[Any, ...]]:
         gaps: dict[str, list[int]] = {}
         for gap in ledger.gaps(spec.name):
             gaps.setdefault(gap["stream"], []).append(gap["bars"])
-        for stream in registry().get("source", spec.source.plugin)(spec.source).streams():
+        for stream in universe.last_streams(spec, ledger):
             next_ms = checkpoints.next(stream.label)
             run = last.get(stream.label, {})
             result = run.get("status", "never run")

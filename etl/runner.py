@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import universe
 from .base import PluginContext, Stream
 from .checkpoint import Checkpoints, read_json
 from .committer import Committer, SinkSlot, describe
@@ -126,8 +127,9 @@ def plan(project: Project, pipeline: str, start: int, end: int | None) -> Iterat
     (spec,) = project.select([pipeline])
     end = end if end is not None else now_ms()
     sources = SourcePool()
-    source = sources.get(spec.source)
     try:
+        config = universe.resolve(spec.source, sources.get(spec.source))[0] if spec.source.selector else spec.source
+        source = sources.get(config)
         for stream in source.streams():
             yield from source.plan(stream, start, min(end, last_closed(stream)))
     finally:
@@ -229,6 +231,9 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     began = time.monotonic()
     schema = dataset(spec.source.dataset)
     sources = SourcePool()
+    others: list[Stream] = []  # results that are not units: symbols that left a selector, a failed listing
+    if spec.source.selector is not None:
+        spec, others = universe.for_run(spec, sources, ledger, run_id, report)
     units = plan_units(project, spec, sources, checkpoints, window)
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
@@ -240,7 +245,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
                        spec.rate_budget))
     finally:
         sources.close()
-    results = [report.result(unit.stream) for unit in units]
+    results = [report.result(unit.stream) for unit in units] + [report.result(stream) for stream in others]
     if committer.locked:
         results = [result for result in results if result.error]
     ledger.record_streams(run_id, results)

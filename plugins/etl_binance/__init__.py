@@ -3,7 +3,7 @@
     [pipelines.btc.source]
     plugin = "binance"
     market = "usdm"                 # spot (default) | usdm (USD-M perpetual futures)
-    dataset = "ohlcv"               # ohlcv | funding | open_interest (the last two: market = "usdm")
+    dataset = "ohlcv"               # ohlcv | funding | open_interest (market = "usdm") | trades
     symbols = ["BTCUSDT", "ETHUSDT"]
     timeframes = ["1m", "1h"]
     start = "2024-01-01"
@@ -12,6 +12,10 @@
   ``taker_buy_quote_volume``. Bars are read forward from ``startTime``, 1000 per request on spot (weight 2)
   and 499 on USD-M (weight 2: the most candles per unit of weight). A bar Binance still considers open (its
   clock is read once per run) is never emitted; the next run picks it up.
+- ``trades``: aggregate trades (``aggTrades``; ``trade_id`` is the aggregate id, ``side`` the aggressor's: ``m``
+  means the buyer was the maker, so the taker sold). Read in hour windows by time while a window holds less than
+  a page of 1000, and by ``fromId`` after a full page, so no busy hour is cut at its 1000th trade. Weight 4 a
+  request on spot, 20 on USD-M.
 - ``funding``: every settlement (``ts`` is Binance's ``fundingTime``, often a few ms after the hour), with
   ``mark_price``. Pages of 1000 from ``startTime``.
 - ``open_interest``: ``openInterestHist`` sampled every ``period`` (default ``1h``), with

@@ -32,10 +32,14 @@ OPEN_INTEREST_FIELDS = (
     Field("open_interest_value", "sumOpenInterestValue"),
     Field("circulating_supply", "CMCCirculatingSupply", optional=True),
 )
-SPOT_WEIGHTS = {"exchangeInfo": 20, "klines": 2}
+# 24hr: every symbol's, the weight of 80
+SPOT_WEIGHTS = {"exchangeInfo": 20, "klines": 2, "aggTrades": 4, "ticker/24hr": 80}
 # Spot klines cost 2 at any limit, so pages are full; USD-M klines cost by limit (1 below 100, 2 below 500,
 # 5 to 1000, 10 above) and 499 rows for 2 is the most candles per unit of weight.
 KLINES = {"spot": ("publicGetKlines", 1000), "usdm": ("fapiPublicGetKlines", 499)}
+AGG_TRADES = {"spot": "publicGetAggTrades", "usdm": "fapiPublicGetAggTrades"}
+TRADES_PAGE = 1000
+TRADES_WINDOW = 3_600_000 - 1  # startTime and endTime must be less than an hour apart
 FUNDING_PAGE = 1000
 OPEN_INTEREST_PAGE = 500
 OPEN_INTEREST_HISTORY = 30 * DAY
@@ -63,6 +67,17 @@ def weight_limits(rate_limits: list[dict[str, Any]]) -> list[WeightLimit]:
     return limits
 
 
+def trades_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """``aggTrades`` objects as trades: ``m`` (the buyer was the maker) means the aggressor sold."""
+    import polars as pl
+
+    return pl.DataFrame({
+        "ts": [row["T"] for row in rows], "trade_id": [str(row["a"]) for row in rows],
+        "price": [float(row["p"]) for row in rows], "size": [float(row["q"]) for row in rows],
+        "side": ["sell" if row["m"] else "buy" for row in rows],
+    }, schema={"ts": pl.Int64, "trade_id": pl.String, "price": pl.Float64, "size": pl.Float64, "side": pl.String})
+
+
 def futures_kline_weight(limit: int) -> int:
     return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
 
@@ -70,7 +85,7 @@ def futures_kline_weight(limit: int) -> int:
 class BinanceSource(ExchangeSource):
     name = "binance"
     exchange_id = "binance"
-    datasets = ("ohlcv", "funding", "open_interest")
+    datasets = ("ohlcv", "funding", "open_interest", "trades")
     live = ("ohlcv",)
     timeframes = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
     market_types = {"spot": "spot", "usdm": "linear"}
@@ -106,6 +121,10 @@ class BinanceSource(ExchangeSource):
             return (("open_interest", 1),)
         if section == "fapiPublic" and path == "klines":
             return (("weight", futures_kline_weight(int(params.get("limit", 500)))),)
+        if section == "fapiPublic" and path == "aggTrades":
+            return (("weight", 20),)
+        if section == "fapiPublic" and path == "ticker/24hr":
+            return (("weight", 40),)  # every symbol's
         return (("weight", SPOT_WEIGHTS.get(path, 1) if section == "public" else 1),)
 
     def follow(self, api: Any, path: str, response: Any, headers: Mapping[str, str]) -> None:
@@ -152,6 +171,32 @@ class BinanceSource(ExchangeSource):
             if len(rows) < want:
                 return
             cursor = next_bar(int(rows[-1][0]), stream.timeframe or "")
+
+    def fetch_trades(self, stream: etl.Stream, market: dict[str, Any], start: int, end: int) -> Iterator[pl.DataFrame]:
+        """Aggregate trades (``aggTrades``): hour windows by time while each holds less than a page, then by
+        ``fromId`` from the last trade of a full page, so a busy hour never loses the trades past its 1000th."""
+        cursor = start
+        while cursor < end:
+            window_end = min(cursor + TRADES_WINDOW, end)
+            params = {"symbol": market["id"], "startTime": cursor, "endTime": window_end - 1, "limit": TRADES_PAGE}
+            rows = self.request(stream, AGG_TRADES[self.market], params)
+            yield trades_frame(rows)
+            if len(rows) == TRADES_PAGE:
+                yield from self._trades_from(stream, market, rows[-1]["a"] + 1, end)
+                return
+            cursor = window_end
+
+    def _trades_from(self, stream: etl.Stream, market: dict[str, Any], first_id: int,
+                     end: int) -> Iterator[pl.DataFrame]:
+        """Pages by ``fromId`` until a trade at or after ``end``, or the newest trade there is."""
+        while True:
+            params = {"symbol": market["id"], "fromId": first_id, "limit": TRADES_PAGE}
+            rows = self.request(stream, AGG_TRADES[self.market], params)
+            kept = [row for row in rows if row["T"] < end]
+            yield trades_frame(kept)
+            if len(kept) < len(rows) or len(rows) < TRADES_PAGE:
+                return
+            first_id = rows[-1]["a"] + 1
 
     def fetch_funding(self, stream: etl.Stream, market: dict[str, Any], start: int, end: int) -> Iterator[pl.DataFrame]:
         """Pages forward from ``startTime`` (inclusive bounds, oldest first); the next page starts 1 ms later."""

@@ -75,6 +75,9 @@ class CcxtSource(ExchangeSource):
     def time_params(self, exchange: Any) -> dict[str, Any] | None:
         return {} if exchange.has.get("fetchTime") else None
 
+    def lists(self, market: dict[str, Any]) -> bool:
+        return market.get("type") == self.market
+
     def resolve(self, symbol: str) -> dict[str, Any]:
         """The market the exchange calls ``symbol`` (its own id, or ccxt's unified ``BTC/USDT``) of type ``market``."""
         unified = self.client.markets().get(symbol)

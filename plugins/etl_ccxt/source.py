@@ -57,6 +57,13 @@ COMMON_OPTIONS: dict[str, etl.Option] = {
 }
 
 
+def market_status(market: dict[str, Any]) -> str:
+    """``trading``, or the exchange's own word for an inactive market; ccxt's ``active`` None means not known."""
+    if market.get("active") is not False:
+        return "trading"
+    return str((market.get("info") or {}).get("status") or "inactive").lower()
+
+
 class ExchangeSource(etl.Source):
     network = True
     exchange_id: ClassVar[str]
@@ -177,6 +184,32 @@ class ExchangeSource(etl.Source):
         if self.spent:
             waited = {f"{bucket}_waited_s": round(self.limiters[bucket].waited, 1) for bucket in self.spent}
             log.info("rate limit use", source=self.name, market=self.market, **self.spent, **waited)
+
+    # --- symbol selectors ---
+
+    def list_symbols(self, volumes: bool = False) -> list[etl.Listing]:
+        """The exchange's ids of this source's market type, from the markets every run loads anyway: ccxt's
+        ``active`` is ``trading``, an inactive market shows the exchange's own status (Binance ``break``, Bybit
+        ``closed``). ``volumes`` adds one request of the 24h tickers of the whole market type (ccxt's
+        ``fetch_tickers``: Binance weight 80 on spot, 40 on USD-M)."""
+        listed = {market_id: market for market_id, markets in sorted(self.client.markets_by_id().items())
+                  for market in markets[:1] if self.lists(market)}
+        ranked = self.quote_volumes(next(iter(listed.values()))) if volumes and listed else {}
+        return [etl.Listing(market_id, market_status(market), ranked.get(market_id))
+                for market_id, market in listed.items()]
+
+    def lists(self, market: dict[str, Any]) -> bool:
+        """Whether a loaded market is one of this source's (only its market type is loaded, by default)."""
+        return True
+
+    def quote_volumes(self, sample: dict[str, Any]) -> dict[str, float]:
+        """Each market's 24h quote volume by id, from one ``fetch_tickers`` of ``sample``'s market type."""
+        what = f"{self.name} {self.market} 24h tickers"
+        kind = {"type": sample.get("type"), **({"subType": sample["subType"]} if sample.get("subType") else {})}
+        tickers = self.client.call(lambda exchange: exchange.fetch_tickers(None, kind), what)
+        markets = self.client.markets()
+        return {markets[symbol]["id"]: float(ticker["quoteVolume"]) for symbol, ticker in tickers.items()
+                if symbol in markets and ticker.get("quoteVolume") is not None}
 
     # --- fetching ---
 

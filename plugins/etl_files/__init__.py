@@ -6,6 +6,18 @@ so one pattern covers every stream. Files holding several symbols or timeframes 
 columns. ``columns`` maps dataset columns to the file's names; ``layout = "binance"`` reads Binance's
 kline CSVs (with or without the header row of later files; open time in ms or, since 2025, in µs) without
 any mapping (``etl_files.binance``, shared with the ``binance_archive`` source).
+
+``layout = "freqtrade"`` reads freqtrade's data folder: ``path`` is ``user_data/data/<exchange>`` and the
+symbols are freqtrade pairs, ``BTC/USDT`` (spot) or ``BTC/USDT:USDT`` (futures), found under the names freqtrade
+gives their files (``BTC_USDT-1m.feather``, ``futures/BTC_USDT_USDT-1h-futures.feather``; ``etl_files.freqtrade``)
+as feather, Parquet, JSON or gzipped JSON. The ``symbol`` stored is the pair as the pipeline writes it, the
+core's rule for every source, so a freqtrade user's tables keep the names freqtrade shows. ``ohlcv`` reads
+spot candles for a spot pair and futures candles for a futures pair (``candle_type = "mark"``, ``"index"`` or
+``"premiumIndex"`` for the others), ``funding`` the ``-funding_rate`` files, ``trades`` the ``-trades`` files.
+
+Every file is checked by its first bytes against the format its name promises (``detect_format``), at ``etl
+validate`` and before each read: a CSV named ``.feather`` fails with the file and what it holds, not a parser's
+garbled message.
 """
 
 from __future__ import annotations
@@ -18,9 +30,11 @@ from typing import Any
 import etl
 from etl.errors import ConfigError, SourceError
 
+from . import freqtrade
 from .binance import epoch_ms, scan_klines
 
 _EPOCH_UNITS = ("auto", "s", "ms", "us")
+_READS = {"freqtrade": "feather, parquet, json and json.gz"}
 
 
 class FilesSource(etl.Source):
@@ -29,7 +43,10 @@ class FilesSource(etl.Source):
     options = {
         "path": etl.Option(str, help="file or glob; may contain {symbol} and {timeframe}"),
         "format": etl.Option(str, "auto", choices=("auto", "csv", "parquet")),
-        "layout": etl.Option(str, "columns", choices=("columns", "binance")),
+        "layout": etl.Option(str, "columns", choices=("columns", "binance", "freqtrade")),
+        "candle_type": etl.Option(str, "auto", choices=freqtrade.CANDLE_TYPES,
+                                  help="layout = 'freqtrade', ohlcv: which candles; auto: spot for BTC/USDT, "
+                                  "futures for BTC/USDT:USDT"),
         "columns": etl.Option(dict, {}, help="dataset column -> column in the file"),
         "ts_unit": etl.Option(str, "auto", choices=_EPOCH_UNITS, help="unit of integer timestamps"),
         "ts_format": etl.Option(str, None, help="strptime format of text timestamps; default ISO-8601"),
@@ -41,8 +58,18 @@ class FilesSource(etl.Source):
         for target, column in self.settings["columns"].items():
             if not isinstance(column, str):
                 raise ConfigError(f"columns.{target} must name a column of the file, not {column!r}")
-        if self.settings["layout"] == "binance" and self.settings["columns"]:
-            raise ConfigError("layout = 'binance' fixes the columns; remove 'columns'")
+        layout = self.settings["layout"]
+        if layout != "columns" and self.settings["columns"]:
+            raise ConfigError(f"layout = {layout!r} fixes the columns; remove 'columns'")
+        if layout == "freqtrade":
+            freqtrade.check_dataset(self.config.dataset)
+            if self.settings["format"] != "auto":
+                raise ConfigError("layout = 'freqtrade' tells formats by suffix; remove 'format'")
+            if self.settings["candle_type"] != "auto" and self.config.dataset != "ohlcv":
+                raise ConfigError(f"candle_type chooses ohlcv candles; dataset {self.config.dataset!r} has its own "
+                                  "files (remove candle_type)")
+        elif self.settings["candle_type"] != "auto":
+            raise ConfigError("candle_type applies to layout = 'freqtrade' only")
 
     def check_inputs(self) -> None:
         """Every stream has files, in a format this source reads.
@@ -60,6 +87,8 @@ class FilesSource(etl.Source):
     def _format(self, file: Path) -> str:
         """The format ``file`` is read as: the ``format`` option, or by its suffix."""
         kind = self.settings["format"]
+        if self.settings["layout"] == "freqtrade":
+            return freqtrade.format_of(file)
         if kind == "auto":
             kind = "parquet" if file.suffix.lower() in {".parquet", ".pq"} else "csv"
         return kind
@@ -70,22 +99,29 @@ class FilesSource(etl.Source):
         kind = self._format(file)
         detected = detect_format(file)
         if detected != kind:
+            reads = _READS.get(self.settings["layout"], "csv and parquet")
             raise error(f"files: cannot read {file} as {kind}: detected format {detected}; "
-                        f"the files source reads csv and parquet")
+                        f"the files source reads {reads}")
 
     def _files(self, stream: etl.Stream) -> list[Path]:
+        if self.settings["layout"] == "freqtrade":
+            return freqtrade.find(self._path(self.settings["path"]), stream, self.settings["candle_type"])
         pattern = self.settings["path"].format(symbol=stream.symbol, timeframe=stream.timeframe or "")
-        path = Path(pattern).expanduser()
-        if not path.is_absolute():
-            path = self.config.base_dir / path
+        path = self._path(pattern)
         files = sorted(Path(p) for p in glob.glob(str(path)))
         if not files:
             raise SourceError(f"files: no file matches {path} for {stream.label}")
         return files
 
+    def _path(self, pattern: str) -> Path:
+        path = Path(pattern).expanduser()
+        return path if path.is_absolute() else self.config.base_dir / path
+
     def _scan(self, file: Path) -> Any:
         import polars as pl
 
+        if self.settings["layout"] == "freqtrade":
+            return freqtrade.scan(file, self.config.dataset)
         if self._format(file) == "parquet":
             return pl.scan_parquet(file)
         if self.settings["layout"] == "binance":
@@ -142,7 +178,7 @@ class FilesSource(etl.Source):
         import polars as pl
 
         names = lazy.collect_schema().names()
-        if self.settings["layout"] != "binance":
+        if self.settings["layout"] == "columns":
             mapping = {source: target for target, source in self.settings["columns"].items()}
             unknown = [source for source in mapping if source not in names]
             if unknown:
@@ -190,7 +226,8 @@ _MAGIC = (
 
 
 def detect_format(file: Path) -> str:
-    """What ``file`` holds, from its first bytes: a known binary format, ``csv`` for text, else ``binary``."""
+    """What ``file`` holds, from its first bytes: a known binary format, ``json`` (or ``json.gz``) for text that
+    opens a JSON array or object, ``csv`` for other text, else ``binary``."""
     try:
         with file.open("rb") as handle:
             head = handle.read(4096)
@@ -198,8 +235,22 @@ def detect_format(file: Path) -> str:
         raise ConfigError(f"files: cannot read {file}: {exc.strerror}") from None
     for magic, name in _MAGIC:
         if head.startswith(magic):
-            return name
-    return "binary" if b"\0" in head else "csv"
+            return "json.gz" if name == "gzip" and _text_kind(_gunzip_head(head)) == "json" else name
+    return "binary" if b"\0" in head else _text_kind(head)
+
+
+def _text_kind(head: bytes) -> str:
+    return "json" if head.lstrip()[:1] in (b"[", b"{") else "csv"
+
+
+def _gunzip_head(head: bytes) -> bytes:
+    """The first bytes a gzip stream unpacks to, from its first bytes; empty when they do not unpack."""
+    import zlib
+
+    try:
+        return zlib.decompressobj(wbits=31).decompress(head, 64)
+    except zlib.error:
+        return b""
 
 
 @etl.hookimpl

@@ -61,5 +61,19 @@ class InfoClient:
                 }
         return coin in self._coins
 
+    def perps(self, contexts: bool) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Each perp of the first perp dex (``meta``'s universe) with its asset context (``metaAndAssetCtxs``, only
+        when ``contexts``: one more weight-20 answer's worth of data, the same request count), in listing order."""
+        if not contexts:
+            meta, states = self.http.post_json("/info", {"type": "meta"}, weight=BASE_WEIGHT), None
+        else:
+            answer = self.http.post_json("/info", {"type": "metaAndAssetCtxs"}, weight=BASE_WEIGHT)
+            meta, states = answer if isinstance(answer, list) and len(answer) == 2 else (None, None)
+        universe = meta.get("universe") if isinstance(meta, dict) else None
+        if not isinstance(universe, list) or (contexts and not isinstance(states, list)):
+            raise SourceError(f"Hyperliquid answered {'metaAndAssetCtxs' if contexts else 'meta'} without a universe "
+                              "of perps")
+        return list(zip(universe, states or [{}] * len(universe), strict=False))
+
     def close(self) -> None:
         self.http.close()

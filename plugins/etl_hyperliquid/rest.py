@@ -76,6 +76,13 @@ class HyperliquidSource(etl.Source):
                                           self.settings["attempts"])
             return self._client
 
+    def list_symbols(self, volumes: bool = False) -> list[etl.Listing]:
+        """The perps by coin, ``delisted`` where Hyperliquid flags them ``isDelisted`` (it keeps them listed);
+        ``volumes``: ``dayNtlVlm``, the 24h notional volume in USDC. Spot pairs are not listed (type them)."""
+        return [etl.Listing(asset["name"], "delisted" if asset.get("isDelisted") else "trading",
+                            float(state["dayNtlVlm"]) if "dayNtlVlm" in state else None)
+                for asset, state in self.client().perps(volumes)]
+
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         try:
             for page in self._pages(stream, start, end):

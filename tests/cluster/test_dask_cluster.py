@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from conftest import SYMBOLS, environment, pipeline_file, start_cluster
+from cluster_helpers import SYMBOLS, environment, free_port, pipeline_file, start_cluster
 from polars.testing import assert_frame_equal
 
 from etl.testing import PipelineRun, run_cli, run_subprocess
@@ -113,8 +113,6 @@ def test_workers_with_another_version_are_refused(market, tmp_path: Path) -> Non
 
 
 def test_an_unreachable_scheduler_is_exit_2_naming_it(market, tmp_path: Path) -> None:
-    from conftest import free_port
-
     address = f"tcp://127.0.0.1:{free_port()}"
     began = time.monotonic()
     result = backfill(pipeline_file(tmp_path / "cluster", market), address)

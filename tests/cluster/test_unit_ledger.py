@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import duckdb
-from conftest import SYMBOLS, pipeline_file
+from cluster_helpers import SYMBOLS, pipeline_file
 
 from etl.testing import run_cli, run_subprocess
 

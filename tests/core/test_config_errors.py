@@ -37,8 +37,9 @@ CASES = {
     ),
     "misspelled core key": (
         GOOD_SOURCE.replace("symbols =", "symbol =") + GOOD_SINK,
-        "Unknown key 'symbol' in pipelines.crypto.source (did you mean 'symbols'?); valid keys: batch_rows, columns, "
-        "dataset, end, extras, format, layout, path, plugin, start, symbols, timeframes, ts_format, ts_unit",
+        "Unknown key 'symbol' in pipelines.crypto.source (did you mean 'symbols'?); valid keys: batch_rows, "
+        "candle_type, columns, dataset, end, extras, format, layout, path, plugin, start, symbols, timeframes, "
+        "ts_format, ts_unit",
     ),
     "misspelled required sink key": (
         GOOD_SOURCE + GOOD_SINK.replace("path =", "pth ="),
