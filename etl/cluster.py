@@ -47,7 +47,8 @@ class UnitOutput:
 @contextmanager
 def driving(address: str | None, specs: list[PipelineSpec]) -> Iterator[Drive | None]:
     """The drive for ``--cluster ADDRESS`` (None without one: threads here), with its client open for the run;
-    the workers' package versions are checked against the driver's first."""
+    the workers' package versions are checked against the driver's first, and the shared rate budgets started
+    on the scheduler if a pipeline asks for them."""
     if not address:
         yield None
         return
@@ -55,6 +56,8 @@ def driving(address: str | None, specs: list[PipelineSpec]) -> Iterator[Drive | 
     try:
         check_versions(client, sorted({("source", spec.source.plugin) for spec in specs}
                                       | {("transform", item.plugin) for spec in specs for item in spec.transforms}))
+        if any(spec.rate_budget == "cluster" for spec in specs):
+            share_budgets(client)
         log.info("cluster", address=address, workers=len(client.scheduler_info()["workers"]))
         yield cluster_drive(client)
     finally:
@@ -126,10 +129,6 @@ def cluster_drive(client: Any) -> Drive:
         from .cluster_worker import SourcesPlugin, run_unit
         from .runner import start_unit
 
-        if work.rate_budget == "cluster":
-            from .cluster_budget import BudgetBank
-
-            client.register_plugin(BudgetBank(), name=BudgetBank.name)
         client.register_plugin(SourcesPlugin(work.rate_budget), name=SourcesPlugin.name)
         waiting = [unit for unit in work.units if start_unit(unit, work)][::-1]
         running: dict[str, WorkUnit] = {}
@@ -149,6 +148,19 @@ def cluster_drive(client: Any) -> Drive:
                 finished.add(submit())
 
     return drive
+
+
+def share_budgets(client: Any) -> None:
+    """Start the cluster's shared rate budgets on the scheduler; ConfigError when the scheduler cannot load
+    them (it runs without market-etl, or another version of it)."""
+    from .cluster_budget import BudgetBank
+
+    try:
+        client.register_plugin(BudgetBank(), name=BudgetBank.name)
+    except Exception as exc:
+        version = package_versions([])["market-etl"]
+        raise ConfigError(f'rate_budget = "cluster" keeps the budget on the Dask scheduler, which cannot load it '
+                          f"({type(exc).__name__}: {exc}): install market-etl {version} there too") from None
 
 
 def take(output: UnitOutput, unit: WorkUnit, work: Work) -> None:
