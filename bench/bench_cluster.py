@@ -15,7 +15,9 @@ whose peak RSS is the driver's own ``ru_maxrss`` (a local cluster's workers are 
   local:2     two of them
 
 Throughput is snapshots parsed per second of the run's own duration (from the ledger: the cluster's start-up,
-about 2 s, is left out; the wall time is printed beside it). Then:
+about 2 s, is left out; the wall time is printed beside it). Beside it, before and after, the machine's own
+ceiling: how much more two busy Python processes get done than one (cores shared with other processes, or
+hyperthreads, put it below 2). Then:
 
   unit overhead  ``--units`` streams of one row each (the ``files`` source), in-process and on ``local:1``:
                  milliseconds per unit of the run's duration, minus the in-process figure's share
@@ -177,6 +179,19 @@ def unit_overhead(args: argparse.Namespace, folder: Path) -> None:
     print(f"  the cluster adds {figures['local:1'] - figures['in-process']:.1f} ms per unit")
 
 
+def machine_ceiling(workers: int) -> float:
+    """How much more ``workers`` busy processes get done than one, on this machine now: the most ``local:N`` can
+    reach over ``local:1`` whatever the engine does (a VM's cores may be hyperthreads, other processes run)."""
+    loop = "sum(i * i for i in range(15_000_000))"
+    walls = {}
+    for count in (1, workers):
+        began = time.monotonic()
+        for process in [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(count)]:
+            process.wait()
+        walls[count] = time.monotonic() - began
+    return workers * walls[1] / walls[workers]
+
+
 def budget_overhead(calls: int) -> None:
     """Microseconds per request: a local bucket, the scheduler's shared bucket, a Dask semaphore."""
     from distributed import Client, LocalCluster
@@ -235,13 +250,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2_000, help="requests for the rate-budget overhead")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.workers} busy Python processes "
+          f"do {machine_ceiling(args.workers):.2f}x what one does")
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         best = archive_runs(args, folder)
         one = best.get("local:1", 0.0)
         for mode, rate in best.items():
             print(f"{mode:<10} {rate:>10,.0f} snapshots/s = {rate / one:.2f}x local:1")
+        print(f"machine now: {args.workers} busy processes do {machine_ceiling(args.workers):.2f}x what one does")
         print("overhead per unit:")
         unit_overhead(args, folder)
     print("rate budget, per request:")
