@@ -325,19 +325,26 @@ def validate(file: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Every stream's state as JSON, with its problems.")
 @click.option("--stored", is_flag=True, help="What each sink holds per stream (rows, first and last, size) beside "
               "the checkpoint; exit 1 when they do not match.")
+@click.option("--units", "show_units", is_flag=True,
+              help="List the units of work of each pipeline's last run: where each ran, how long it took.")
 @_config_errors
-def status(file: str, show_gaps: bool, check: bool, as_json: bool, stored: bool) -> None:
+def status(file: str, show_gaps: bool, check: bool, as_json: bool, stored: bool, show_units: bool) -> None:
     """Per stream: checkpoint, lag behind now, gaps and the bars they miss, last run result.
 
     A gap is one hole in a series; its missing bars are the bars the hole spans. The run summary counts both the
     same way (``gaps: 1, missing bars: 2``).
     """
     from . import config
-    from .overview import gap_rows, status_rows
+    from .overview import gap_rows, status_rows, unit_rows
 
-    if show_gaps + stored + (check or as_json) > 1:
-        raise click.UsageError("--gaps, --stored and --check/--json are separate views: give one")
+    if show_gaps + stored + show_units + (check or as_json) > 1:
+        raise click.UsageError("--gaps, --stored, --units and --check/--json are separate views: give one")
     project = config.load(file)
+    if show_units:
+        rows = unit_rows(project)
+        headers = ("pipeline", "unit", "window", "worker", "seconds", "rows", "result")
+        click.echo(_table(headers, rows) if rows else "no unit has run yet")
+        return
     if show_gaps:
         _echo_gaps(gap_rows(project, "open"), gap_rows(project, "confirmed"))
         return

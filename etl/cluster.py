@@ -47,7 +47,8 @@ class UnitOutput:
 @contextmanager
 def driving(address: str | None, specs: list[PipelineSpec]) -> Iterator[Drive | None]:
     """The drive for ``--cluster ADDRESS`` (None without one: threads here), with its client open for the run;
-    the workers' package versions are checked against the driver's first."""
+    the workers' package versions are checked against the driver's first, and the shared rate budgets started
+    on the scheduler if a pipeline asks for them."""
     if not address:
         yield None
         return
@@ -55,6 +56,8 @@ def driving(address: str | None, specs: list[PipelineSpec]) -> Iterator[Drive | 
     try:
         check_versions(client, sorted({("source", spec.source.plugin) for spec in specs}
                                       | {("transform", item.plugin) for spec in specs for item in spec.transforms}))
+        if any(spec.rate_budget == "cluster" for spec in specs):
+            share_budgets(client)
         log.info("cluster", address=address, workers=len(client.scheduler_info()["workers"]))
         yield cluster_drive(client)
     finally:
@@ -126,7 +129,7 @@ def cluster_drive(client: Any) -> Drive:
         from .cluster_worker import SourcesPlugin, run_unit
         from .runner import start_unit
 
-        client.register_plugin(SourcesPlugin(), name=SourcesPlugin.name)
+        client.register_plugin(SourcesPlugin(work.rate_budget), name=SourcesPlugin.name)
         waiting = [unit for unit in work.units if start_unit(unit, work)][::-1]
         running: dict[str, WorkUnit] = {}
 
@@ -147,14 +150,30 @@ def cluster_drive(client: Any) -> Drive:
     return drive
 
 
+def share_budgets(client: Any) -> None:
+    """Start the cluster's shared rate budgets on the scheduler; ConfigError when the scheduler cannot load
+    them (it runs without market-etl, or another version of it)."""
+    from .cluster_budget import BudgetBank
+
+    try:
+        client.register_plugin(BudgetBank(), name=BudgetBank.name)
+    except Exception as exc:
+        version = package_versions([])["market-etl"]
+        raise ConfigError(f'rate_budget = "cluster" keeps the budget on the Dask scheduler, which cannot load it '
+                          f"({type(exc).__name__}: {exc}): install market-etl {version} there too") from None
+
+
 def take(output: UnitOutput, unit: WorkUnit, work: Work) -> None:
-    """Hand a finished unit's batches to the committer, as its thread here would have."""
+    """Hand a finished unit's batches to the committer, as its thread here would have, and note where it ran
+    and for how long (the ledger's ``unit_runs``)."""
+    from .report import UnitRun
     from .runner import deliver
 
     log.debug("unit ran", stream=unit.stream.label, worker=output.worker, seconds=round(output.seconds, 3),
               batches=len(output.batches))
-    deliver(unit, output.batches, work, finished=output.error is None)
+    rows = deliver(unit, output.batches, work, finished=output.error is None)
     output.tally.apply(work.report, unit.stream)
+    work.report.unit_ran(UnitRun(unit.key, unit.start, unit.end, output.worker, output.seconds, rows, output.error))
     if output.error is not None:
         log.debug("stream traceback", stream=unit.stream.label, worker=output.worker, traceback=output.traceback)
         work.committer.fail(unit.stream, output.error)

@@ -14,6 +14,7 @@ from distributed import WorkerPlugin, get_worker
 
 from . import faults
 from .cluster import UnitOutput
+from .cluster_budget import share_on, stop_sharing
 from .committer import describe
 from .report import Tally
 from .unit import SourcePool, WorkUnit, execute
@@ -21,15 +22,23 @@ from .unit import SourcePool, WorkUnit, execute
 
 class SourcesPlugin(WorkerPlugin):
     """Holds a worker's ``SourcePool``: one source per configuration on each worker, so market metadata loads
-    once per worker and every unit there shares the source's rate limiter; closed when the worker stops."""
+    once per worker and every unit there shares the source's rate limiter; closed when the worker stops or
+    the next pipeline registers its own. With ``rate_budget = "cluster"`` those limiters are the scheduler's
+    (``etl.cluster_budget``), shared by every worker."""
 
     name = "etl-sources"
 
+    def __init__(self, rate_budget: str = "worker"):
+        self.rate_budget = rate_budget
+
     def setup(self, worker: Any) -> None:
+        if self.rate_budget == "cluster":
+            share_on(worker)
         self.sources = SourcePool()
 
     def teardown(self, worker: Any) -> None:
         self.sources.close()
+        stop_sharing()
 
 
 def run_unit(unit: WorkUnit) -> UnitOutput:

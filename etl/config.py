@@ -35,6 +35,9 @@ SETTINGS = {
                       "ETL_CLUSTER override it"),
     "chunk": Option(int, 50_000, "bars per unit of work of a backfill (rows for datasets without a timeframe): "
                     "one stream's history spreads over the workers of a cluster"),
+    "rate_budget": Option(str, "worker", "on a cluster: each worker paces its requests by its own budget per host "
+                          "(worker: each has its own egress IP), or all share one (cluster: one IP for all)",
+                          choices=("worker", "cluster")),
     "sink_wait": Option(int, 180, "seconds a run waits for a sink file another process holds (a DuckDB file) "
                         "before it reports the pipeline locked; 0: do not wait"),
     "max_lag": Option(str, None, "how far behind a stream may fall before 'etl status --check' fails and an alert "
@@ -45,7 +48,7 @@ SETTINGS = {
     "metrics": Option(Path, None, "a Prometheus textfile written after every run"),
 }
 _DURATIONS = ("max_lag", "recent_gaps")
-_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait", "chunk")
+_TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait", "chunk", "rate_budget")
 # The least value of each tuning key: at least one of everything, but a run may decline to wait.
 _LEAST = {"sink_wait": 0}
 _PIPELINE_KEYS = {"source", "transforms", "sinks", "max_lag", *_TUNING}
@@ -81,6 +84,7 @@ class PipelineSpec:
     sink_wait: int
     chunk: int = 50_000
     max_lag: str | None = None  # the pipeline's, else [settings]'; None: three bars of each stream's timeframe
+    rate_budget: str = "worker"
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         if key not in raw:
             local[key] = settings[key]
         least = _LEAST.get(key, 1)
-        if local[key] < least:
+        if isinstance(local[key], int) and local[key] < least:
             raise ConfigError(f"Key {key!r} in {where} must be at least {least}, not {local[key]}")
     max_lag = _max_lag(raw, settings, where, base_dir)
     source = _source(_table(raw["source"], f"{where}.source"), f"{where}.source", base_dir, settings["state_dir"])
@@ -219,7 +223,8 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
         for spec in specs:
             _check_plugin(kind, spec, context)
     return PipelineSpec(name, source, transforms, sink_specs, local["concurrency"], local["batch_rows"],
-                        local["commit_rows"], local["commit_mb"], local["sink_wait"], local["chunk"], max_lag)
+                        local["commit_rows"], local["commit_mb"], local["sink_wait"], local["chunk"], max_lag,
+                        local["rate_budget"])
 
 
 def _list(value: Any, where: str) -> list[Any]:

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .report import StreamResult
+from .report import StreamResult, UnitRun
 from .timeframes import iso, now_ms
 
 # Plain sqlite3 for a handful of statements: sqlite-utils imports pandas and numpy when they are installed
@@ -34,6 +34,11 @@ create index if not exists idx_gaps_pipeline_stream on gaps (pipeline, stream);
 create table if not exists gap_checks (
     pipeline text, stream text, start text, "end" text, outcome text, checked text
 );
+create table if not exists unit_runs (
+    run_id text references runs(id), pipeline text, unit text, window_start text, window_end text,
+    worker text, seconds float, rows integer, status text, error text
+);
+create index if not exists idx_unit_runs_pipeline on unit_runs (pipeline);
 create table if not exists run_symbols (
     run_id text references runs(id), pipeline text, symbol text, status text, quote_volume float,
     selected integer, note text
@@ -43,6 +48,8 @@ create index if not exists idx_run_symbols_pipeline on run_symbols (pipeline);
 _STREAM_RUN_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "rows", "counters",
                        "duration_s", "finished", "status", "error")
 _GAP_COLUMNS = ("run_id", "pipeline", "stream", "start", "end", "bars")
+_UNIT_RUN_COLUMNS = ("run_id", "pipeline", "unit", "window_start", "window_end", "worker", "seconds", "rows",
+                     "status", "error")
 _RUN_SYMBOL_COLUMNS = ("run_id", "pipeline", "symbol", "status", "quote_volume", "selected", "note")
 
 
@@ -92,6 +99,23 @@ class Ledger:
         with self._lock, self.db:
             _insert(self.db, "stream_runs", _STREAM_RUN_COLUMNS, rows)
             _insert(self.db, "gaps", _GAP_COLUMNS, gaps)
+
+    def record_units(self, run_id: str, pipeline: str, units: list[UnitRun]) -> None:
+        """Where each unit of the run ran (a worker's address, or ``local``) and how long it took."""
+        rows = [{"run_id": run_id, "pipeline": pipeline, "unit": unit.unit, "window_start": iso(unit.start),
+                 "window_end": iso(unit.end), "worker": unit.worker, "seconds": round(unit.seconds, 3),
+                 "rows": unit.rows, "status": "failed" if unit.error else "ok", "error": unit.error}
+                for unit in units]
+        with self._lock, self.db:
+            _insert(self.db, "unit_runs", _UNIT_RUN_COLUMNS, rows)
+
+    def last_run_units(self, pipeline: str) -> list[dict[str, Any]]:
+        """The units of the last run of ``pipeline`` that ran any, in the order they finished."""
+        return self._query(
+            "select * from unit_runs where run_id = (select run_id from unit_runs where pipeline = ? "
+            "order by rowid desc limit 1) order by rowid",
+            pipeline,
+        )
 
     def finish_run(self, run_id: str, status: str, results: list[StreamResult], duration: float) -> None:
         with self._lock, self.db:

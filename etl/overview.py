@@ -57,3 +57,19 @@ def gap_rows(project: Project, state: str) -> list[tuple[Any, ...]]:
     ]
     ledger.close()
     return rows
+
+
+def unit_rows(project: Project) -> list[tuple[Any, ...]]:
+    """Each pipeline's units of work in its last run: where each ran (a Dask worker, or ``local``), for how
+    long, and the rows it handed over; what says whether a cluster spread the work, and which unit was slow."""
+    from .ledger import Ledger
+
+    ledger = Ledger(project.state_dir)
+    rows = [
+        (name, unit["unit"], f"{unit['window_start']}..{unit['window_end']}", unit["worker"],
+         f"{unit['seconds']:.3f}", unit["rows"], unit["status"] + (f": {unit['error']}" if unit["error"] else ""))
+        for name in project.pipelines
+        for unit in ledger.last_run_units(name)
+    ]
+    ledger.close()
+    return rows

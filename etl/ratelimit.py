@@ -6,6 +6,10 @@ which may take the bucket into debt so the next requests wait. A 429's Retry-Aft
 bucket, not just the thread that saw it, so no other stream walks into the same wall. An exchange that
 advertises its own budget reshapes the bucket (``resize``); one that reports the weight it counts feeds a
 ``WindowCount``, which holds requests while the exchange's own window is full.
+
+On a Dask cluster with ``rate_budget = "cluster"``, ``rate_limiter`` hands out buckets held by the scheduler
+(``etl.cluster_budget``) instead, so the workers of the cluster share one budget per host; sources see the
+same four methods either way.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 
 class RateLimiter:
@@ -49,6 +55,17 @@ class RateLimiter:
                 self.waited += wait
             time.sleep(wait)
 
+    def reserve(self, weight: float = 1) -> float:
+        """Take ``weight`` tokens now and return the seconds to wait before sending: ``acquire`` for callers
+        that cannot block here (the scheduler's shared buckets answer many workers on one event loop). The
+        bucket goes into debt, so the next reservation waits behind this one."""
+        with self._lock:
+            now = time.monotonic()
+            self._refill(now)
+            short = min(float(weight), self.capacity) - self._tokens
+            self._tokens -= weight
+            return max(self._paused_until - now, short / self.rate, 0.0)
+
     def charge(self, weight: float) -> None:
         """Take extra weight learned from a response; the bucket may go negative."""
         if weight:
@@ -57,13 +74,16 @@ class RateLimiter:
                 self._tokens -= weight
 
     def resize(self, capacity: float, per_seconds: float) -> None:
-        """Take a new shape (a budget the server advertised); tokens above the new capacity are dropped."""
+        """Take a new shape (a budget the server advertised). Weight taken and not refilled yet stays owed: the
+        requests that learned the budget (Binance's ``exchangeInfo`` weighs 20), sent under a generous shape,
+        count against a smaller one instead of being forgotten with the tokens above its capacity."""
         _check(capacity, per_seconds)
         with self._lock:
             self._refill(time.monotonic())
+            owed = self.capacity - self._tokens
             self.capacity = float(capacity)
             self.rate = capacity / per_seconds
-            self._tokens = min(self._tokens, self.capacity)
+            self._tokens = min(self._tokens, self.capacity - owed)
 
     def pause(self, seconds: float) -> None:
         """Hold every caller of this bucket for ``seconds`` (a server asked us to back off)."""
@@ -143,11 +163,24 @@ def _check(capacity: float, per_seconds: float) -> None:
 
 _limiters: dict[str, RateLimiter] = {}
 _registry_lock = threading.Lock()
+# Where buckets come from instead while this process is a worker of a cluster that shares its budgets.
+_shared: Callable[[str, float, float], Any] | None = None
 
 
 def rate_limiter(key: str, capacity: float, per_seconds: float) -> RateLimiter:
-    """The process-wide bucket for ``key`` (e.g. a host name); created by the first caller."""
+    """The process-wide bucket for ``key`` (e.g. a host name); created by the first caller. On a worker of a
+    cluster sharing its budgets (``share_limiters``), the cluster's bucket for ``key``."""
     with _registry_lock:
+        if _shared is not None:
+            return _shared(key, capacity, per_seconds)  # type: ignore[no-any-return]
         if key not in _limiters:
             _limiters[key] = RateLimiter(capacity, per_seconds, key)
         return _limiters[key]
+
+
+def share_limiters(factory: Callable[[str, float, float], Any] | None) -> None:
+    """Make ``rate_limiter`` return ``factory(key, capacity, per_seconds)`` (a bucket with ``RateLimiter``'s
+    methods, shared beyond this process), or with None this process's own buckets again."""
+    global _shared
+    with _registry_lock:
+        _shared = factory

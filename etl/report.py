@@ -34,6 +34,20 @@ class StreamResult:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class UnitRun:
+    """Where one unit of work ran and how long it took, for the ledger: ``worker`` is a Dask worker's
+    address, or ``local`` for a thread of the run's own process; ``rows`` are the rows it handed over."""
+
+    unit: str
+    start: int
+    end: int
+    worker: str
+    seconds: float
+    rows: int
+    error: str | None = None
+
+
 @dataclass
 class Tally:
     """What one unit of work did besides its rows: counters, gaps and quarantined rows, kept as values.
@@ -92,7 +106,12 @@ class Report:
         self.pipeline = pipeline
         self.quarantine_dir = quarantine_dir
         self.streams: dict[Stream, StreamResult] = {}
+        self.units: list[UnitRun] = []
         self._lock = threading.Lock()
+
+    def unit_ran(self, run: UnitRun) -> None:
+        with self._lock:
+            self.units.append(run)
 
     def result(self, stream: Stream) -> StreamResult:
         with self._lock:

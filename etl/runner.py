@@ -25,7 +25,7 @@ from .ledger import Ledger
 from .lock import PipelineLock
 from .log import get_logger, log_traceback
 from .progress import Progress
-from .report import Report, StreamResult, Tally
+from .report import Report, StreamResult, Tally, UnitRun
 from .timeframes import iso, now_ms, previous_bar
 from .unit import Batch, SourcePool, WorkUnit, build_transforms, chain_warmup, chunk_key, execute
 from .windows import Span, Windows, fixed, incremental, last_closed, live
@@ -44,6 +44,7 @@ class Work:
     committer: Committer
     report: Report
     workers: int
+    rate_budget: str = "worker"
 
 
 # Runs a pipeline's units into its committer: fetch them here (``fetch_units``), on a Dask cluster
@@ -240,7 +241,8 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
                           spec.commit_rows, spec.commit_mb * 2**20, spec.sink_wait)
     try:
         with bar, committer:
-            drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units)))))
+            drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units))),
+                       spec.rate_budget))
     finally:
         sources.close()
     # One result per stream, however many units (a backfill's chunks, heal's gaps) it was cut into.
@@ -248,6 +250,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     if committer.locked:
         results = [result for result in results if result.error]
     ledger.record_streams(run_id, results)
+    ledger.record_units(run_id, spec.name, report.units)
     failed = any(result.error for result in results)
     status = "failed" if failed else ("locked" if committer.locked else "ok")
     ledger.finish_run(run_id, status, results, time.monotonic() - began)
@@ -302,29 +305,34 @@ def _run_unit(unit: WorkUnit, work: Work) -> None:
     """Fetch and transform one stream in this thread, handing its batches to the committer in order."""
     if not start_unit(unit, work):
         return
-    tally = Tally()
+    tally, began, rows, error = Tally(), time.monotonic(), 0, None
     try:
-        deliver(unit, execute(unit, work.sources, tally), work)
+        rows = deliver(unit, execute(unit, work.sources, tally), work)
     except Exception as exc:
         log_traceback(log, "stream traceback", exc, pipeline=unit.pipeline, stream=unit.stream.label)
-        work.committer.fail(unit.stream, describe(exc))
+        error = describe(exc)
+        work.committer.fail(unit.stream, error)
     finally:
         tally.drain().apply(work.report, unit.stream)
+    work.report.unit_ran(UnitRun(unit.key, unit.start, unit.end, "local", time.monotonic() - began, rows, error))
     log.debug("stream fetched", pipeline=unit.pipeline, stream=unit.stream.label,
               window=f"{iso(unit.start)}..{iso(unit.end)}")
 
 
-def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool = True) -> None:
-    """Hand a unit's batches to the committer in order, each with what was counted while it was made.
+def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool = True) -> int:
+    """Hand a unit's batches to the committer in order, each with what was counted while it was made; the rows
+    handed over.
 
     The committer moves the progress bar up to each committed batch; when the source has delivered all it had
     (``finished``), the rest of the window (the files ended in March, the window runs to now) counts as covered.
     """
-    delivered = unit.start
+    delivered, rows = unit.start, 0
     for batch in batches:
         batch.tally.apply(work.report, unit.stream)
         if not work.committer.submit(unit.stream, batch, unit.end):
-            return
+            return rows
+        rows += batch.frame.height
         delivered = max(delivered, min(batch.next_ms, unit.end))
     if finished:
         work.committer.progress.advance(unit.end - delivered, 0)
+    return rows

@@ -97,7 +97,7 @@ CASES = {
     "unknown pipeline key": (
         GOOD_SOURCE + GOOD_SINK + "[pipelines.crypto.extra]\n",
         "Unknown key 'extra' in pipelines.crypto; valid keys: batch_rows, chunk, commit_mb, commit_rows, concurrency, "
-        "max_lag, sink_wait, sinks, source, transforms",
+        "max_lag, rate_budget, sink_wait, sinks, source, transforms",
     ),
     "bad concurrency": (
         "[pipelines.crypto]\nconcurrency = 0\n" + GOOD_SOURCE + GOOD_SINK,
