@@ -7,25 +7,20 @@ that window: no forming bar, no duplicate, nothing missing, whatever the connect
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 
-from etl.testing import run_cli, single_pipeline, write_pipeline
-from etl.testing.checks import check_same_values
+from etl.testing import single_pipeline, write_pipeline
 from etl.timeframes import iso, now_ms
+from tests.live.harness import FEATURES, SINKS, assert_equals_backfill, start_stream, stop, stored, stream_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
-FEATURES = [{"plugin": "features", "include": ["rsi_14", "sma_20", "ema_20", "atr_14"]}]
 
 
 @pytest.fixture
@@ -40,54 +35,15 @@ def venue() -> Iterator[tuple[Any, Any]]:
 def pipeline(folder: Path, rest: Any, ws: Any, start: int, **source: Any) -> Path:
     config = {"plugin": "binance", "symbols": SYMBOLS, "timeframes": ["1s"], "start": iso(start),
               "base_url": rest.url, "ws_url": ws.url, "retry_base_delay": 0.01, **source}
-    sinks = [{"plugin": "duckdb", "path": "market.duckdb"}]
-    return write_pipeline(folder, single_pipeline(config, sinks, FEATURES, name="live"))
-
-
-def start_stream(path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "stream", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-
-
-def stop(process: subprocess.Popen[str], how: int = signal.SIGTERM) -> tuple[int, float, str, str]:
-    began = time.monotonic()
-    process.send_signal(how)
-    out, err = process.communicate(timeout=20)
-    return process.returncode, time.monotonic() - began, out, err
-
-
-def stream_for(path: Path, seconds: float, how: int = signal.SIGTERM) -> tuple[int, float, str, str]:
-    """Run ``etl stream`` for ``seconds``, then signal it; its exit code, how long it took to exit, its output."""
-    process = start_stream(path)
-    time.sleep(seconds)
-    return stop(process, how)
+    return write_pipeline(folder, single_pipeline(config, SINKS, FEATURES, name="live"))
 
 
 def seconds_ago(seconds: int) -> int:
     return now_ms() // 1000 * 1000 - seconds * 1000
 
 
-def stored(folder: Path) -> pl.DataFrame:
-    with duckdb.connect(str(folder / "market.duckdb"), read_only=True) as connection:
-        return connection.sql("SELECT * FROM ohlcv ORDER BY symbol, ts").pl()
-
-
-def backfilled(folder: Path, rest: Any, ws: Any, start: int, end: int) -> pl.DataFrame:
-    path = pipeline(folder, rest, ws, start)
-    result = run_cli("backfill", str(path), "--pipeline", "live", "--start", iso(start), "--end", iso(end))
-    assert result.exit_code == 0, str(result)
-    return stored(folder)
-
-
-def assert_equals_backfill(folder: Path, rest: Any, ws: Any, start: int) -> pl.DataFrame:
-    live = stored(folder)
-    end = int(live["ts"].max().timestamp() * 1000) + 1000
-    oracle = backfilled(folder.parent / f"{folder.name}-oracle", rest, ws, start, end)
-    for symbol in SYMBOLS:
-        mine, theirs = live.filter(pl.col("symbol") == symbol), oracle.filter(pl.col("symbol") == symbol)
-        check_same_values(mine, theirs, f"ohlcv/{symbol}/1s", 1e-12)
-    return live
+def assert_equals_backfill_of(folder: Path, rest: Any, ws: Any, start: int) -> pl.DataFrame:
+    return assert_equals_backfill(folder, lambda where, begin: pipeline(where, rest, ws, begin), start, SYMBOLS, 1000)
 
 
 def test_stream_stores_closed_bars_equal_to_a_backfill_and_exits_on_sigterm(venue, tmp_path: Path) -> None:
@@ -98,7 +54,7 @@ def test_stream_stores_closed_bars_equal_to_a_backfill_and_exits_on_sigterm(venu
     assert code == 0, err
     assert took < 5
     assert out.strip().splitlines()[-1].startswith("etl stream ok: 2 streams")
-    live = assert_equals_backfill(tmp_path / "live", rest, ws, start)
+    live = assert_equals_backfill_of(tmp_path / "live", rest, ws, start)
     for symbol in SYMBOLS:
         rows = live.filter(pl.col("symbol") == symbol)
         assert rows.height >= 62, "the heal's minute and the seconds streamed after it"
@@ -126,7 +82,7 @@ def test_disconnects_repeats_late_and_garbage_frames_and_missing_bars_change_not
     assert "connection dropped without a close frame" in err
     assert '"event": "live frame unreadable"' in err
     assert err.count('"event": "live heal"') >= 3
-    assert_equals_backfill(tmp_path / "live", rest, ws, start)
+    assert_equals_backfill_of(tmp_path / "live", rest, ws, start)
 
 
 def test_sigkill_mid_flight_then_a_restart_loses_nothing(venue, tmp_path: Path) -> None:
@@ -137,7 +93,7 @@ def test_sigkill_mid_flight_then_a_restart_loses_nothing(venue, tmp_path: Path) 
     time.sleep(2)
     code, _, _, err = stream_for(path, 4)
     assert code == 0, err
-    assert_equals_backfill(tmp_path / "live", rest, ws, start)
+    assert_equals_backfill_of(tmp_path / "live", rest, ws, start)
 
 
 def test_an_unknown_symbol_fails_its_stream_and_the_other_streams_on(venue, tmp_path: Path) -> None:
