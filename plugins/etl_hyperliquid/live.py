@@ -16,8 +16,9 @@ connection, and its row is the last frame received for it.** Why:
   (re)connection from REST up to the candle forming now, and a candle the connection never saw finish
   (frames lost, the subscription's first candle) becomes a hole that the next closed candle heals from
   REST. A frame of an older candle than the last one (late, repeated) is ignored.
-- The cost: a coin without trades sends no frame, so its last candle waits for the next trade (or the next
-  reconnection's heal) to land. Candles without trades do not exist in REST either.
+- A coin without trades sends no frame, so nothing closes its last candle: the core's overdue heal does,
+  from REST, 10 s after the candle's end (``etl.streaming.OVERDUE_MS``). Candles without trades do not exist
+  in REST either.
 
 Connections carry at most 100 subscriptions (Hyperliquid allows 10 connections and 1000 subscriptions per
 IP) and send ``{"method": "ping"}`` every 20 s (the venue drops a connection idle for 60 s). An ``error``

@@ -101,6 +101,21 @@ def test_disconnects_repeats_late_and_garbage_frames_and_missing_candles_change_
     assert_equals_backfill_of(tmp_path / "live", rest, ws, start)
 
 
+def test_a_coin_falling_quiet_still_lands_its_last_candle_from_rest(venue, tmp_path: Path) -> None:
+    """No later candle comes to close the last one: the core heals the overdue bar from REST."""
+    rest, ws = venue
+    start = minutes_ago(10)
+    quiet_from = minutes_ago(-2)
+    rest.missing_bars = set(range(quiet_from, quiet_from + 600 * MINUTE, MINUTE))
+    code, _, _, err = stream_for(pipeline(tmp_path / "live", rest, ws, start), 6)
+
+    assert code == 0, err
+    live = assert_equals_backfill_of(tmp_path / "live", rest, ws, start)
+    for symbol in SYMBOLS:
+        last = live.filter(pl.col("symbol") == symbol)["ts"].max()
+        assert int(last.timestamp() * 1000) == quiet_from - MINUTE
+
+
 def test_sigkill_mid_flight_then_a_restart_loses_nothing(venue, tmp_path: Path) -> None:
     rest, ws = venue
     start = minutes_ago(30)
