@@ -19,6 +19,7 @@ import json
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,25 @@ def test_a_refused_topic_fails_its_stream_and_the_other_streams_on(venue, tmp_pa
     assert ("FAILED live ohlcv/ETHUSDT/1m: bybit refused the subscription: "
             "error:handler not found,topic:kline.1.ETHUSDT") in out
     assert stored(tmp_path / "live").filter(pl.col("symbol") == "BTCUSDT").height >= 12
+
+
+def test_a_refusal_that_mutes_the_other_topics_of_its_connection_still_lands_their_bars(venue,
+                                                                                       tmp_path: Path) -> None:
+    """Reported once, unconfirmed: after a refusal Bybit sends nothing more on that connection but pongs.
+    The overdue heal brings the other streams' bars from REST."""
+    rest, ws = venue
+    ws.reject_topics = {"kline.1.ETHUSDT"}
+    ws.mute_after_refusal = True
+    start = minutes_ago(10)
+    code, _, _, err = stream_for(pipeline(tmp_path / "live", rest, ws, start), 6)
+
+    assert code == 1, err
+    assert ws.closing_frames_sent == 0
+    btc = stored(tmp_path / "live").filter(pl.col("symbol") == "BTCUSDT")
+    assert btc.height >= 14
+    expected = rest.expected_klines("BTCUSDT", "linear", "1", start, int(btc["ts"].max().timestamp() * 1000) + 1)
+    assert btc.select("ts", "open", "high", "low", "close", "volume", "turnover").rows() == [
+        (datetime.fromtimestamp(row[0] / 1000, UTC), *row[1:]) for row in expected]
 
 
 def test_an_unknown_symbol_fails_its_stream_and_the_other_streams_on(venue, tmp_path: Path) -> None:
