@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from etl_ccxt.frames import rows_to_frame
 
 import etl
-from etl.live import LiveRejected, Subscription
+from etl.live import LiveRejected, Subscription, websocket_of
 
 if TYPE_CHECKING:
     import polars as pl
@@ -41,8 +41,7 @@ def websocket_url(settings: dict[str, Any], market: str) -> str:
     if settings.get("ws_url"):
         return settings["ws_url"]
     if settings.get("base_url"):
-        base = settings["base_url"].rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        return f"{base}/v5/public/{market}"
+        return f"{websocket_of(settings['base_url'])}/v5/public/{market}"
     return f"{DEFAULT_URL}/{market}"
 
 

@@ -34,7 +34,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import etl
-from etl.live import LiveRejected, Subscription
+from etl.live import LiveRejected, Subscription, websocket_of
 
 from . import parsing
 
@@ -51,7 +51,7 @@ def websocket_url(settings: dict[str, Any]) -> str:
     if settings.get("ws_url"):
         return settings["ws_url"]
     if settings.get("base_url"):
-        return settings["base_url"].rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
+        return websocket_of(settings["base_url"]) + "/ws"
     return DEFAULT_URL
 
 
