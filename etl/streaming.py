@@ -55,6 +55,7 @@ class Follower:
         self.expected = self.unit.start
         self.healed_once = False
         self.overdue_heal_at = 0
+        self.quiet_heals = 0
 
     @property
     def stream(self) -> Stream:
@@ -92,18 +93,21 @@ class Follower:
             log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}")
 
     def heal_if_overdue(self) -> None:
-        """Heal from REST when the next bar closed ``OVERDUE_MS`` ago on the clock and no live row brought it;
-        at most once a bar (and every ``OVERDUE_MS``). Venues that close a bar by the next one (Hyperliquid)
-        send nothing after a quiet coin's last bar, and a stalled connection sends nothing at all: their
-        bars still land, as REST confirms them."""
+        """Heal from REST when the next bar closed ``OVERDUE_MS`` ago on the clock and no live row brought it.
+        Venues that close a bar by the next one (Hyperliquid) send nothing after a quiet coin's last bar, and a
+        stalled connection sends nothing at all: their bars still land, as REST confirms them. At most once a
+        bar (and every ``OVERDUE_MS``); while the heals bring nothing (no trades), at doubling intervals up to
+        64 bars, so quiet streams do not spend the venue's request budget."""
         from .timeframes import next_bar, now_ms, timeframe_ms
 
         timeframe = self.stream.timeframe
         now = now_ms()
         if not timeframe or now < max(next_bar(self.expected, timeframe) + OVERDUE_MS, self.overdue_heal_at):
             return
-        self.overdue_heal_at = now + max(timeframe_ms(timeframe), OVERDUE_MS)
+        before = self.expected
         self.heal(last_closed(self.stream))
+        self.quiet_heals = 0 if self.expected > before else self.quiet_heals + 1
+        self.overdue_heal_at = now + max(timeframe_ms(timeframe), OVERDUE_MS) * 2 ** min(self.quiet_heals, 6)
 
     def take(self, frame: pl.DataFrame) -> None:
         """Closed live rows: a hole before them is healed first; rows already delivered are dropped."""
@@ -111,6 +115,7 @@ class Follower:
 
         ms = epoch_ms(frame)
         first = int(ms.min())
+        self.overdue_heal_at = self.quiet_heals = 0
         if first > self.expected:
             self.heal(first)
             self.expected = max(self.expected, first)

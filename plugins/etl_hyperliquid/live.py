@@ -81,7 +81,7 @@ class CandleCloser:
             stream = _streams(subscription).get(_key(data.get("subscription") or {}))
             self.last.pop((subscription, stream), None)
         elif channel == "error":
-            _raise_refusal(str(data), subscription)
+            _check_error(str(data), subscription)
         elif channel == "candle":
             return self._candle(data, subscription)
         return ()
@@ -100,8 +100,9 @@ class CandleCloser:
         return ((stream, parsing.candles([before], before["T"] + 1, f"candle of {before['s']} {before['i']}")),)
 
 
-def _raise_refusal(text: str, subscription: Subscription) -> None:
-    """``Invalid subscription {...}`` names the refused candle: that stream fails; other errors are logged."""
+def _check_error(text: str, subscription: Subscription) -> None:
+    """An error frame naming a candle subscription (``Invalid subscription {...}``) fails that stream; "Already
+    subscribed" is harmless; any other is raised to be logged as an unreadable frame."""
     if text.startswith("Already subscribed"):
         return
     named = json.loads(text[text.index("{"):]) if "{" in text else {}
