@@ -61,11 +61,14 @@ def candle_subscription(stream: etl.Stream) -> dict[str, str]:
 
 def subscriptions(settings: dict[str, Any], streams: list[etl.Stream]) -> list[Subscription]:
     url = websocket_url(settings)
-    return [Subscription(url, tuple(chunk), tuple(json.dumps({"method": "subscribe", "subscription":
-                                                              candle_subscription(stream)}) for stream in chunk),
-                         ping=PING, ping_seconds=20.0, silence_seconds=settings.get("ws_silence") or 60.0)
-            for chunk in (streams[index:index + SUBSCRIPTIONS_PER_CONNECTION]
-                          for index in range(0, len(streams), SUBSCRIPTIONS_PER_CONNECTION))]
+    chunks = [tuple(streams[index:index + SUBSCRIPTIONS_PER_CONNECTION])
+              for index in range(0, len(streams), SUBSCRIPTIONS_PER_CONNECTION)]
+    return [Subscription(url, chunk, tuple(_subscribe(stream) for stream in chunk), ping=PING, ping_seconds=20.0,
+                         silence_seconds=settings.get("ws_silence") or 60.0) for chunk in chunks]
+
+
+def _subscribe(stream: etl.Stream) -> str:
+    return json.dumps({"method": "subscribe", "subscription": candle_subscription(stream)})
 
 
 class CandleCloser:
@@ -78,13 +81,18 @@ class CandleCloser:
         frame = json.loads(message)
         channel, data = frame.get("channel"), frame.get("data")
         if channel == "subscriptionResponse":
-            stream = _streams(subscription).get(_key(data.get("subscription") or {}))
-            self.last.pop((subscription, stream), None)
+            self._forget(subscription, _streams(subscription).get(_key(data.get("subscription") or {})))
         elif channel == "error":
             _check_error(str(data), subscription)
         elif channel == "candle":
             return self._candle(data, subscription)
         return ()
+
+    def _forget(self, subscription: Subscription, stream: etl.Stream | None) -> None:
+        """A new connection of ``stream`` (of every stream of the subscription, when the ack names none we know:
+        its echo of the request may be normalized): what the last one saw is no proof of a candle's end."""
+        for key in [key for key in self.last if key[0] == subscription and stream in (None, key[1])]:
+            del self.last[key]
 
     def _candle(self, candle: dict[str, Any], subscription: Subscription) -> Iterable[tuple[etl.Stream, pl.DataFrame]]:
         stream = _streams(subscription).get((candle["s"], candle["i"]))

@@ -122,6 +122,10 @@ def test_the_next_candle_closes_the_last_one_and_a_new_connection_forgets_it() -
     reconnected.parse(ROLLOVER[0], subscription)
     reconnected.parse(ack, subscription)
     assert list(reconnected.parse(ROLLOVER[1], subscription)) == [], "what a dropped connection saw is forgotten"
+    reconnected.parse(ROLLOVER[0].replace("1790358600000", "1790358720000"), subscription)
+    reconnected.parse(ack.replace('"coin": "BTC"', '"coin": "btc"'), subscription)
+    assert list(reconnected.parse(ROLLOVER[1].replace("1790358660000", "1790358780000"), subscription)) == [], (
+        "an ack naming no stream we know forgets every stream of its connection")
     with pytest.raises(LiveRejected):
         closer.parse('{"channel":"error","data":"Invalid subscription {\\"type\\":\\"candle\\",\\"coin\\":\\"BTC\\",'
                      '\\"interval\\":\\"1m\\"}"}', subscription)
