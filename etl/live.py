@@ -148,6 +148,13 @@ class Connections:
             await socket.send(subscription.ping)
 
 
+def websocket_of(base_url: str) -> str:
+    """The websocket address of a REST ``base_url``: ``http`` -> ``ws``, ``https`` -> ``wss``, same host and port
+    (DESIGN 9: with ``base_url`` set and ``ws_url`` not, a live source derives its endpoint from it)."""
+    base = base_url.rstrip("/")
+    return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+
 def backoff(attempt: int) -> float:
     """Seconds before reconnect attempt ``attempt`` (1, 2, ...): doubling from half a second to 30, with
     jitter, so a venue's restart is not met by every client at the same instant."""

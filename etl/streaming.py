@@ -5,8 +5,9 @@ Nothing missing, nothing half-formed. Each stream has a follower: a thread that 
 order, first a REST heal from the checkpoint (the same ``fetch`` that ``etl run`` uses), then the closed rows
 its live connection delivers. A live row after a hole (a reconnect, missed frames) first heals the hole from
 REST; a row already delivered (a repeated or late frame) is dropped. Every (re)connection heals again from
-where the stream stands. Checkpoints advance only when the committer has written every sink, so a SIGKILL
-loses nothing: the next start heals from the checkpoint.
+where the stream stands, and so does a stream whose next bar is overdue on the clock (a stalled connection, a
+venue that closes a bar only by the next one). Checkpoints advance only when the committer has written every
+sink, so a SIGKILL loses nothing: the next start heals from the checkpoint.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 log = get_logger("etl.streaming")
 
 _RECONNECTED = object()
+OVERDUE_MS = 10_000  # past a bar's end, well beyond a venue's usual closing frame: then REST is asked
 
 
 @dataclass
@@ -52,6 +54,8 @@ class Follower:
         self.execution = Execution(self.unit, self.work.sources, self.tally)
         self.expected = self.unit.start
         self.healed_once = False
+        self.overdue_heal_at = 0
+        self.quiet_heals = 0
 
     @property
     def stream(self) -> Stream:
@@ -66,6 +70,7 @@ class Follower:
                 try:
                     item = self.inbox.get(timeout=0.1)
                 except queue.Empty:
+                    self.heal_if_overdue()
                     continue
                 if item is _RECONNECTED:
                     self.heal(last_closed(self.stream))
@@ -87,12 +92,30 @@ class Follower:
         if self.expected > before:
             log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}")
 
+    def heal_if_overdue(self) -> None:
+        """Heal from REST when the next bar closed ``OVERDUE_MS`` ago on the clock and no live row brought it.
+        Venues that close a bar by the next one (Hyperliquid) send nothing after a quiet coin's last bar, and a
+        stalled connection sends nothing at all: their bars still land, as REST confirms them. At most once a
+        bar (and every ``OVERDUE_MS``); while the heals bring nothing (no trades), at doubling intervals up to
+        64 bars, so quiet streams do not spend the venue's request budget."""
+        from .timeframes import next_bar, now_ms, timeframe_ms
+
+        timeframe = self.stream.timeframe
+        now = now_ms()
+        if not timeframe or now < max(next_bar(self.expected, timeframe) + OVERDUE_MS, self.overdue_heal_at):
+            return
+        before = self.expected
+        self.heal(last_closed(self.stream))
+        self.quiet_heals = 0 if self.expected > before else self.quiet_heals + 1
+        self.overdue_heal_at = now + max(timeframe_ms(timeframe), OVERDUE_MS) * 2 ** min(self.quiet_heals, 6)
+
     def take(self, frame: pl.DataFrame) -> None:
         """Closed live rows: a hole before them is healed first; rows already delivered are dropped."""
         import polars as pl
 
         ms = epoch_ms(frame)
         first = int(ms.min())
+        self.overdue_heal_at = self.quiet_heals = 0
         if first > self.expected:
             self.heal(first)
             self.expected = max(self.expected, first)

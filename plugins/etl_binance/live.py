@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from etl_ccxt.frames import rows_to_frame
 
 import etl
-from etl.live import LiveRejected, Subscription
+from etl.live import LiveRejected, Subscription, websocket_of
 
 if TYPE_CHECKING:
     import polars as pl
@@ -38,8 +38,7 @@ def websocket_base(settings: dict[str, Any], market: str) -> str:
     if settings.get("ws_url"):
         return settings["ws_url"].rstrip("/")
     if settings.get("base_url"):
-        base = settings["base_url"].rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        return base + ("/market" if market == "usdm" else "")
+        return websocket_of(settings["base_url"]) + ("/market" if market == "usdm" else "")
     return DEFAULT_URLS[market]
 
 

@@ -25,6 +25,10 @@ than 600 reshapes the bucket (taken as per 5 seconds: the headers do not name th
 Bybit's "too many visits" (retCode 10006), HTTP 403 "access too frequent",
 5xx, timeouts and cut-off answers are retried with backoff; an unknown symbol or a request Bybit rejects
 (retCode 10001) fails that stream at once, with Bybit's message.
+
+Live (``etl stream``): ``ohlcv`` of every market from the public websocket's ``kline.<interval>.<symbol>``
+topics, a bar stored once Bybit confirms it (``confirm: true``); ``ws_url`` is the whole endpoint (default:
+``base_url`` as ``ws://.../v5/public/<market>``, or ``wss://stream.bybit.com/v5/public/<market>``).
 """
 
 import etl

@@ -54,6 +54,7 @@ class BybitSource(ExchangeSource):
     name = "bybit"
     exchange_id = "bybit"
     datasets = ("ohlcv", "funding", "open_interest")
+    live = ("ohlcv",)
     timeframes = tuple(INTERVALS)
     market_types = {"spot": "spot", "linear": "linear", "inverse": "inverse"}
     derivative_markets = ("linear", "inverse")
@@ -170,6 +171,18 @@ class BybitSource(ExchangeSource):
     def _result(self, stream: etl.Stream, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """The ``result`` object of an answer (ccxt has already turned a non-zero ``retCode`` into an error)."""
         return self.request(stream, method, params, valid=_has_list)["result"]
+
+    # --- live (etl stream) ---
+
+    def subscriptions(self, streams: list[etl.Stream]) -> list[Any]:
+        from . import live
+
+        return live.subscriptions(self.settings, self.market, streams)
+
+    def parse_live(self, message: str | bytes, subscription: Any) -> Any:
+        from . import live
+
+        return live.parse(message, subscription)
 
 
 def _has_list(answer: Any) -> bool:

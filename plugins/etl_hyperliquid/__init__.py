@@ -11,6 +11,9 @@
     budget of ``weight_per_minute`` (1200) shared by every stream talking to the same host; 5xx, 429
     and timeouts are retried up to ``attempts`` (8) times, a 422 fails the stream at once. An unknown
     coin fails its stream by name. Options: ``base_url``, ``weight_per_minute``, ``attempts``.
+    Live (``etl stream``): ``ohlcv`` from the websocket's ``candle`` subscriptions; a candle is stored when
+    the next one begins (there is no closed flag; see ``live.py``). ``ws_url`` is the whole endpoint
+    (default: ``base_url`` as ``ws://.../ws``, or ``wss://api.hyperliquid.xyz/ws``).
 
 ``hyperliquid_archive`` (``s3://hyperliquid-archive``, requester pays)
     ``l2_top``: per L2 book snapshot, ``ts`` (exchange time), ``bid_px``, ``bid_sz``, ``ask_px``,

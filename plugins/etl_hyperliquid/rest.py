@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import etl
 from etl.errors import ConfigError, PermanentError, SourceError, TransientError
@@ -45,6 +45,7 @@ def _advance(cursor: int, following: int, query: str) -> int:
 class HyperliquidSource(etl.Source):
     name = "hyperliquid"
     datasets = ("ohlcv", "funding")
+    live = ("ohlcv",)
     timeframes = INTERVALS
     network = True
     options = {
@@ -62,6 +63,7 @@ class HyperliquidSource(etl.Source):
         super().__init__(config)
         self._client: InfoClient | None = None
         self._lock = threading.Lock()
+        self._closer: Any = None
 
     def check(self) -> None:
         if self.config.dataset == "funding":
@@ -165,6 +167,21 @@ class HyperliquidSource(etl.Source):
                 return
             yield parsing.funding(rows, f"funding of {coin}")
             cursor = _advance(cursor, max(row["time"] for row in rows) + 1, "fundingHistory")
+
+    # --- live (etl stream) ---
+
+    def subscriptions(self, streams: list[etl.Stream]) -> list[Any]:
+        from . import live
+
+        return live.subscriptions(self.settings, streams)
+
+    def parse_live(self, message: str | bytes, subscription: Any) -> Any:
+        """Candles closed by a later candle (``live.CandleCloser``); the connection thread alone calls it."""
+        if self._closer is None:
+            from .live import CandleCloser
+
+            self._closer = CandleCloser()
+        return self._closer.parse(message, subscription)
 
     def close(self) -> None:
         with self._lock:

@@ -7,145 +7,58 @@ that window: no forming bar, no duplicate, nothing missing, whatever the connect
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import polars as pl
 import pytest
 
-from etl.testing import run_cli, single_pipeline, write_pipeline
-from etl.testing.checks import check_same_values
-from etl.timeframes import iso, now_ms
+from etl.testing import single_pipeline, write_pipeline
+from etl.timeframes import iso
+from tests.live.harness import (
+    FEATURES,
+    SINKS,
+    Venue,
+    check_closed_bars_equal_a_backfill_and_sigterm_exits,
+    check_faults_change_nothing,
+    check_one_stream_fails_and_the_others_stream_on,
+    check_sigkill_then_restart_loses_nothing,
+)
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
-FEATURES = [{"plugin": "features", "include": ["rsi_14", "sma_20", "ema_20", "atr_14"]}]
 
 
 @pytest.fixture
-def venue() -> Iterator[tuple[Any, Any]]:
+def venue() -> Iterator[Venue]:
     from fixtures.fake_binance import FakeBinance
     from fixtures.fake_binance_ws import FakeBinanceWebsocket
 
     with FakeBinance() as rest, FakeBinanceWebsocket(rest) as ws:
-        yield rest, ws
+
+        def pipeline(folder: Path, start: int, **source: Any) -> Path:
+            config = {"plugin": "binance", "symbols": SYMBOLS, "timeframes": ["1s"], "start": iso(start),
+                      "base_url": rest.url, "ws_url": ws.url, "retry_base_delay": 0.01, **source}
+            return write_pipeline(folder, single_pipeline(config, SINKS, FEATURES, name="live"))
+
+        yield Venue(rest, ws, pipeline, SYMBOLS, 1000)
 
 
-def pipeline(folder: Path, rest: Any, ws: Any, start: int, **source: Any) -> Path:
-    config = {"plugin": "binance", "symbols": SYMBOLS, "timeframes": ["1s"], "start": iso(start),
-              "base_url": rest.url, "ws_url": ws.url, "retry_base_delay": 0.01, **source}
-    sinks = [{"plugin": "duckdb", "path": "market.duckdb"}]
-    return write_pipeline(folder, single_pipeline(config, sinks, FEATURES, name="live"))
+def test_stream_stores_closed_bars_equal_to_a_backfill_and_exits_on_sigterm(venue: Venue, tmp_path: Path) -> None:
+    check_closed_bars_equal_a_backfill_and_sigterm_exits(venue, tmp_path / "live")
 
 
-def start_stream(path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "stream", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+def test_disconnects_repeats_late_and_garbage_frames_and_missing_bars_change_nothing(venue: Venue,
+                                                                                    tmp_path: Path) -> None:
+    check_faults_change_nothing(venue, tmp_path / "live")
 
 
-def stop(process: subprocess.Popen[str], how: int = signal.SIGTERM) -> tuple[int, float, str, str]:
-    began = time.monotonic()
-    process.send_signal(how)
-    out, err = process.communicate(timeout=20)
-    return process.returncode, time.monotonic() - began, out, err
+def test_sigkill_mid_flight_then_a_restart_loses_nothing(venue: Venue, tmp_path: Path) -> None:
+    check_sigkill_then_restart_loses_nothing(venue, tmp_path / "live")
 
 
-def stream_for(path: Path, seconds: float, how: int = signal.SIGTERM) -> tuple[int, float, str, str]:
-    """Run ``etl stream`` for ``seconds``, then signal it; its exit code, how long it took to exit, its output."""
-    process = start_stream(path)
-    time.sleep(seconds)
-    return stop(process, how)
-
-
-def seconds_ago(seconds: int) -> int:
-    return now_ms() // 1000 * 1000 - seconds * 1000
-
-
-def stored(folder: Path) -> pl.DataFrame:
-    with duckdb.connect(str(folder / "market.duckdb"), read_only=True) as connection:
-        return connection.sql("SELECT * FROM ohlcv ORDER BY symbol, ts").pl()
-
-
-def backfilled(folder: Path, rest: Any, ws: Any, start: int, end: int) -> pl.DataFrame:
-    path = pipeline(folder, rest, ws, start)
-    result = run_cli("backfill", str(path), "--pipeline", "live", "--start", iso(start), "--end", iso(end))
-    assert result.exit_code == 0, str(result)
-    return stored(folder)
-
-
-def assert_equals_backfill(folder: Path, rest: Any, ws: Any, start: int) -> pl.DataFrame:
-    live = stored(folder)
-    end = int(live["ts"].max().timestamp() * 1000) + 1000
-    oracle = backfilled(folder.parent / f"{folder.name}-oracle", rest, ws, start, end)
-    for symbol in SYMBOLS:
-        mine, theirs = live.filter(pl.col("symbol") == symbol), oracle.filter(pl.col("symbol") == symbol)
-        check_same_values(mine, theirs, f"ohlcv/{symbol}/1s", 1e-12)
-    return live
-
-
-def test_stream_stores_closed_bars_equal_to_a_backfill_and_exits_on_sigterm(venue, tmp_path: Path) -> None:
-    rest, ws = venue
-    start = seconds_ago(60)
-    code, took, out, err = stream_for(pipeline(tmp_path / "live", rest, ws, start), 6)
-
-    assert code == 0, err
-    assert took < 5
-    assert out.strip().splitlines()[-1].startswith("etl stream ok: 2 streams")
-    live = assert_equals_backfill(tmp_path / "live", rest, ws, start)
-    for symbol in SYMBOLS:
-        rows = live.filter(pl.col("symbol") == symbol)
-        assert rows.height >= 62, "the heal's minute and the seconds streamed after it"
-    assert ws.closing_frames_sent >= 8
-    assert '"event": "live connected"' in err
-
-
-def test_disconnects_repeats_late_and_garbage_frames_and_missing_bars_change_nothing(venue, tmp_path: Path) -> None:
-    rest, ws = venue
-    start = seconds_ago(20)
-    soon = start + 26_000
-    rest.missing_bars = {soon, soon + 1000, start + 5_000}
-    ws.repeat_closing = ws.late_closing = ws.garbage = True
-    ws.drop(2)
-    path = pipeline(tmp_path / "live", rest, ws, start, ws_silence=1.5)
-    process = start_stream(path)
-    time.sleep(5)
-    ws.stall(3)
-    time.sleep(6)
-    code, _, _, err = stop(process)
-
-    assert code == 0, err
-    assert ws.connections >= 4, "two dropped connections and a silent one were replaced"
-    assert "no frame for 1.5s: replacing the connection" in err
-    assert "connection dropped without a close frame" in err
-    assert '"event": "live frame unreadable"' in err
-    assert err.count('"event": "live heal"') >= 3
-    assert_equals_backfill(tmp_path / "live", rest, ws, start)
-
-
-def test_sigkill_mid_flight_then_a_restart_loses_nothing(venue, tmp_path: Path) -> None:
-    rest, ws = venue
-    start = seconds_ago(30)
-    path = pipeline(tmp_path / "live", rest, ws, start)
-    assert stream_for(path, 4, signal.SIGKILL)[0] == -signal.SIGKILL
-    time.sleep(2)
-    code, _, _, err = stream_for(path, 4)
-    assert code == 0, err
-    assert_equals_backfill(tmp_path / "live", rest, ws, start)
-
-
-def test_an_unknown_symbol_fails_its_stream_and_the_other_streams_on(venue, tmp_path: Path) -> None:
-    rest, ws = venue
-    path = pipeline(tmp_path / "live", rest, ws, seconds_ago(10))
+def test_an_unknown_symbol_fails_its_stream_and_the_other_streams_on(venue: Venue, tmp_path: Path) -> None:
+    """Binance acknowledges the stream of an unknown symbol and stays silent: the REST heal names it."""
+    path = venue.pipeline(tmp_path / "live", venue.bars_ago(10))
     path.write_text(path.read_text().replace('"ETHUSDT"', '"ETHUSTD"'))
-    code, _, out, err = stream_for(path, 4)
-
-    assert code == 1, err
-    assert "FAILED live ohlcv/ETHUSTD/1s: binance: unknown symbol 'ETHUSTD'" in out
-    assert stored(tmp_path / "live").filter(pl.col("symbol") == "BTCUSDT").height >= 12
+    check_one_stream_fails_and_the_others_stream_on(venue, tmp_path / "live", path,
+                                                    "FAILED live ohlcv/ETHUSTD/1s: binance: unknown symbol 'ETHUSTD'")

@@ -1,0 +1,144 @@
+"""What the live tests of every venue share: running ``etl stream`` as a process, stopping it by a signal,
+checking that what it stored equals, row for row and feature for feature, what ``etl backfill`` stores, and
+the scenarios every venue must pass (a ``Venue`` says how a test pipeline reaches that venue's fakes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from etl.testing import run_cli
+from etl.testing.checks import check_same_values
+from etl.timeframes import iso, now_ms
+
+FEATURES = [{"plugin": "features", "include": ["rsi_14", "sma_20", "ema_20", "atr_14"]}]
+SINKS = [{"plugin": "duckdb", "path": "market.duckdb"}]
+
+
+
+@dataclass
+class Venue:
+    """A venue's fakes (REST and websocket, the latter on ``fixtures.fake_ws``) and its test pipelines."""
+
+    rest: Any
+    ws: Any
+    write: Callable[..., Path]  # (folder, start ms, **source options) -> the file of the pipeline "live"
+    symbols: list[str]
+    step: int  # the bar length of its streams, ms
+
+    def pipeline(self, folder: Path, start: int, **source: Any) -> Path:
+        return self.write(folder, start, **source)
+
+    def bars_ago(self, bars: int) -> int:
+        return now_ms() // self.step * self.step - bars * self.step
+
+    def assert_equals_backfill(self, folder: Path, start: int) -> pl.DataFrame:
+        """What ``etl stream`` stored in ``folder`` equals a backfill of the same window, per symbol."""
+        live = stored(folder)
+        end = int(live["ts"].max().timestamp() * 1000) + self.step
+        oracle_path = self.pipeline(folder.parent / f"{folder.name}-oracle", start)
+        result = run_cli("backfill", str(oracle_path), "--pipeline", "live", "--start", iso(start), "--end",
+                         iso(end))
+        assert result.exit_code == 0, str(result)
+        oracle = stored(oracle_path.parent)
+        for symbol in self.symbols:
+            mine, theirs = live.filter(pl.col("symbol") == symbol), oracle.filter(pl.col("symbol") == symbol)
+            check_same_values(mine, theirs, f"ohlcv/{symbol}", 1e-12)
+        return live
+
+
+def start_stream(path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "stream", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def stop(process: subprocess.Popen[str], how: int = signal.SIGTERM) -> tuple[int, float, str, str]:
+    began = time.monotonic()
+    process.send_signal(how)
+    out, err = process.communicate(timeout=20)
+    return process.returncode, time.monotonic() - began, out, err
+
+
+def stream_for(path: Path, seconds: float, how: int = signal.SIGTERM) -> tuple[int, float, str, str]:
+    """Run ``etl stream`` for ``seconds``, then signal it; its exit code, how long it took to exit, its output."""
+    process = start_stream(path)
+    time.sleep(seconds)
+    return stop(process, how)
+
+
+def stored(folder: Path) -> pl.DataFrame:
+    with duckdb.connect(str(folder / "market.duckdb"), read_only=True) as connection:
+        return connection.sql("SELECT * FROM ohlcv ORDER BY symbol, ts").pl()
+
+
+def check_closed_bars_equal_a_backfill_and_sigterm_exits(venue: Venue, folder: Path) -> None:
+    start = venue.bars_ago(60)
+    code, took, out, err = stream_for(venue.pipeline(folder, start), 6)
+
+    assert code == 0, err
+    assert took < 5
+    assert out.strip().splitlines()[-1].startswith(f"etl stream ok: {len(venue.symbols)} streams")
+    live = venue.assert_equals_backfill(folder, start)
+    for symbol in venue.symbols:
+        assert live.filter(pl.col("symbol") == symbol).height >= 62, "the heal's 60 bars and the bars streamed after"
+    assert venue.ws.closing_frames_sent >= 8
+    assert '"event": "live connected"' in err
+
+
+def check_faults_change_nothing(venue: Venue, folder: Path) -> None:
+    """Two dropped connections, a silent one, repeated, late and unreadable frames, bars the venue never had."""
+    rest, ws, step = venue.rest, venue.ws, venue.step
+    start = venue.bars_ago(20)
+    soon = start + 26 * step
+    rest.missing_bars = {soon, soon + step, start + 5 * step}
+    ws.repeat_closing = ws.late_closing = ws.garbage = True
+    ws.drop(2)
+    process = start_stream(venue.pipeline(folder, start, ws_silence=1.5))
+    time.sleep(5)
+    ws.stall(3)
+    time.sleep(6)
+    code, _, _, err = stop(process)
+
+    assert code == 0, err
+    assert ws.connections >= 4, "two dropped connections and a silent one were replaced"
+    assert "no frame for 1.5s: replacing the connection" in err
+    assert "connection dropped without a close frame" in err
+    assert '"event": "live frame unreadable"' in err
+    assert err.count('"event": "live heal"') >= 3
+    venue.assert_equals_backfill(folder, start)
+
+
+def check_sigkill_then_restart_loses_nothing(venue: Venue, folder: Path) -> None:
+    start = venue.bars_ago(30)
+    path = venue.pipeline(folder, start)
+    assert stream_for(path, 4, signal.SIGKILL)[0] == -signal.SIGKILL
+    time.sleep(2)
+    code, _, _, err = stream_for(path, 4)
+    assert code == 0, err
+    venue.assert_equals_backfill(folder, start)
+
+
+def check_one_stream_fails_and_the_others_stream_on(venue: Venue, folder: Path, path: Path, failure: str) -> None:
+    """``path`` has one stream that fails with ``failure``; the first symbol's bars go on landing."""
+    code, _, out, err = stream_for(path, 4)
+
+    assert code == 1, err
+    assert failure in out, out
+    assert stored(folder).filter(pl.col("symbol") == venue.symbols[0]).height >= 12
+
+
+def accelerate_clock(monkeypatch: Any, speed: int = 60) -> None:
+    """From now on, ``etl.timeframes.now_ms`` runs ``speed`` times the wall clock (``ETL_CLOCK``) in this test,
+    its fakes, its backfills and the ``etl stream`` it starts: minute bars close every second."""
+    monkeypatch.setenv("ETL_CLOCK", f"{speed}@{int(time.time() * 1000)}")
