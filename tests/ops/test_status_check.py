@@ -88,4 +88,4 @@ def test_a_max_lag_that_is_no_duration_is_a_usage_error(write_pipeline, etl_cli,
 def test_the_views_of_status_are_one_at_a_time(write_pipeline, etl_cli):
     result = etl_cli("status", str(write_pipeline(hourly())), "--gaps", "--check")
     assert result.exit_code == 2
-    assert "--gaps, --stored and --check/--json are separate views: give one" in result.stderr
+    assert "--gaps, --stored, --units and --check/--json are separate views: give one" in result.stderr
