@@ -2,7 +2,9 @@
 
 A checkpoint holds, per stream, ``next``: the first timestamp not yet committed to every sink. Streams with
 several rows per instant (trades) checkpoint at their last instant instead, with ``committed_at_next``, the
-keys committed at it: trades of that millisecond that arrive later are still read, the others skipped. Files are
+keys committed at it: trades of that millisecond that arrive later are still read, the others skipped. A
+backfill cut into chunks has an entry per chunk (``ohlcv/BTC/1m@2024-02-05T...``), committed in any order, and a
+stream entry that follows their contiguous committed prefix. Files are
 JSON for people to read, replaced atomically (temp file, fsync, rename, fsync of the folder), and a file
 that exists but cannot be read is an error naming it, never a silent restart from scratch.
 """
@@ -10,10 +12,12 @@ that exists but cannot be read is an error naming it, never a silent restart fro
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,26 @@ def atomic_write_bytes(path: Path, data: bytes, crash_point: str | None = None) 
         os.close(directory)
 
 
+CHUNK_MARK = "@"
+
+
+def chunk_label(label: str, chunk_start: int) -> str:
+    """The checkpoint entry of the chunk of stream ``label`` that starts at ``chunk_start``."""
+    return f"{label}{CHUNK_MARK}{iso(chunk_start)}"
+
+
+def committed_prefix(bounds: list[int], entry_of: Callable[[int], dict[str, Any] | None]) -> int:
+    """Where the chunks ``bounds`` cut (starts, then the end) are committed without a hole: the first chunk not
+    finished stops it, at its own checkpoint or, never begun, at its start."""
+    for low, high in itertools.pairwise(bounds):
+        entry = entry_of(low)
+        if entry is None:
+            return low
+        if entry["next_ms"] < high:
+            return entry["next_ms"]
+    return bounds[-1]
+
+
 def read_json(path: Path, what: str) -> dict[str, Any]:
     """Read a JSON object written by this module; CheckpointError naming the path if it is unusable."""
     try:
@@ -94,6 +118,11 @@ class Checkpoints:
         entry = self.data["streams"].get(label)
         return entry["next_ms"] if entry else None
 
+    def rows(self, label: str) -> int:
+        """Rows committed under ``label``: 0 for a span that finished without any (the venue had nothing there)."""
+        entry = self.data["streams"].get(label)
+        return entry["rows"] if entry else 0
+
     def committed_at_next(self, label: str) -> tuple[tuple[Any, ...], ...]:
         """Keys already committed at ``next`` itself, for streams with several rows per instant (trades)."""
         entry = self.data["streams"].get(label) or {}
@@ -113,7 +142,26 @@ class Checkpoints:
                     "rows": entry["rows"] + rows,
                     "updated": updated,
                 }
+            self._follow_chunks({label.partition(CHUNK_MARK)[0] for label, *_ in moves if CHUNK_MARK in label},
+                                updated)
             self._save()
+
+    def plan_chunks(self, label: str, bounds: list[int]) -> None:
+        """Remember where a backfill cuts ``label`` into chunks (their starts, then the end), so that the stream's
+        own entry can follow the chunks committed without a hole: the stream's checkpoint."""
+        with self._lock:
+            self.data.setdefault("chunks", {})[label] = bounds
+
+    def _follow_chunks(self, labels: set[str], updated: str) -> None:
+        """Each stream's entry: where its contiguous prefix of committed chunks ends (chunks commit in any order)."""
+        streams = self.data["streams"]
+        for label in labels:
+            bounds = self.data.get("chunks", {}).get(label)
+            if not bounds:
+                continue
+            prefix = committed_prefix(bounds, lambda low, label=label: streams.get(chunk_label(label, low)))
+            rows = sum(entry["rows"] for key, entry in streams.items() if key.startswith(label + CHUNK_MARK))
+            streams[label] = {"next": iso(prefix), "next_ms": prefix, "rows": rows, "updated": updated}
 
     def update(self, **fields: Any) -> None:
         with self._lock:

@@ -79,7 +79,7 @@ def _judge(result: StreamResult, gaps: list[Gap], spans: list[Span], checkpoints
     judged = []
     for gap in gaps:
         span = next(span for span in spans if span.start <= gap.start < span.end)
-        empty = checkpoints.next(chunk_key(result.stream, span.start)) is None
+        empty = checkpoints.rows(chunk_key(result.stream, span.start)) == 0
         outcome = "confirmed" if empty or gap in found_again else "filled"
         result.counters[f"gaps_{outcome}"] = result.counters.get(f"gaps_{outcome}", 0) + 1
         judged.append((result.stream.label, iso(gap.start), iso(gap.end), outcome))

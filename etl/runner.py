@@ -325,6 +325,8 @@ def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool
 
     The committer moves the progress bar up to each committed batch; when the source has delivered all it had
     (``finished``), the rest of the window (the files ended in March, the window runs to now) counts as covered.
+    A backfill's chunk that finished is then checkpointed at its end, even where its last bars are missing, so
+    the stream's checkpoint (the chunks' committed prefix) can pass it.
     """
     delivered, rows = unit.start, 0
     for batch in batches:
@@ -333,6 +335,10 @@ def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool
             return rows
         rows += batch.frame.height
         delivered = max(delivered, min(batch.next_ms, unit.end))
-    if finished:
+    if finished and unit.chunk_start is not None and delivered < unit.end:
+        import polars as pl
+
+        work.committer.submit(unit.stream, Batch(pl.DataFrame(), unit.end, key=unit.key), unit.end)
+    elif finished:
         work.committer.progress.advance(unit.end - delivered, 0)
     return rows

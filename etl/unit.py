@@ -45,9 +45,9 @@ class WorkUnit:
 
 
 def chunk_key(stream: Stream, chunk_start: int) -> str:
-    from .timeframes import iso
+    from .checkpoint import chunk_label
 
-    return f"{stream.label}@{iso(chunk_start)}"
+    return chunk_label(stream.label, chunk_start)
 
 
 @dataclass

@@ -80,6 +80,7 @@ def fixed(start: int, end: int, chunk: int) -> Windows:
         if len(bounds) <= 2:
             resumed = checkpoints.next(stream.label)
             return [Span(resumed if resumed is not None else start, top, resumed is not None)]
+        checkpoints.plan_chunks(stream.label, bounds)
         spans = []
         for low, high in itertools.pairwise(bounds):
             resumed = checkpoints.next(chunk_key(stream, low))

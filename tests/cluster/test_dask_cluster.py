@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 
 from etl.testing import PipelineRun, run_cli, run_subprocess
 from etl.testing.checks import check_same_values
+from etl.timeframes import iso, parse_time
 
 
 def stored(folder: Path) -> dict[str, pl.DataFrame]:
@@ -132,16 +133,29 @@ def test_a_stream_failing_on_a_worker_fails_alone(dask_cluster, market, tmp_path
     assert sorted(set(rows["symbol"])) == ["BTC", "ETH", "SOL"]
 
 
+def contiguous(entries: dict[str, dict], label: str) -> int:
+    """Where the chunks of 1,000 minutes from 2024-01-01 are committed without a hole."""
+    low = 1_704_067_200_000
+    while (entry := entries.get(f"{label}@{iso(low)}")) is not None and entry["next_ms"] >= low + 60_000_000:
+        low += 60_000_000
+    return low if entry is None else entry["next_ms"]
+
+
 def test_a_chunked_backfill_spreads_streams_over_workers_and_resumes_by_chunk(dask_cluster, market,
                                                                              tmp_path: Path) -> None:
-    """chunk = 1000 bars: each stream's 6,000 minutes become six units with their own warm-up and checkpoint
-    entry; a driver killed mid-run resumes only the unfinished chunks, and every sink matches a local run."""
+    """chunk = 1000 bars: each stream's 7,200 minutes (6,000 with data) become eight units with their own warm-up
+    and checkpoint entry; a driver killed mid-run resumes only the unfinished chunks, and every sink matches a
+    local run."""
     path = pipeline_file(tmp_path / "cluster", market, chunk=1_000, commit_rows=1_000)
     killed = backfill(path, dask_cluster.address, ETL_CRASH_AT="after_batch:9")
     assert killed.exit_code == -signal.SIGKILL
     [record] = (tmp_path / "cluster" / ".etl" / "backfills").glob("*.json")
     entries = json.loads(record.read_text())["streams"]
-    assert entries and all("@" in key for key in entries), "checkpointed per chunk"
+    chunks = {key: entry for key, entry in entries.items() if "@" in key}
+    assert chunks, "checkpointed per chunk"
+    for symbol in {key.split("/")[1] for key in chunks}:
+        assert entries[f"ohlcv/{symbol}/1m"]["next_ms"] == contiguous(entries, f"ohlcv/{symbol}/1m"), \
+            "a stream's checkpoint stops at its first unfinished chunk"
 
     resumed = run_subprocess("backfill", str(path), "--resume", "--cluster", dask_cluster.address, "-v",
                              timeout=120)
@@ -149,5 +163,8 @@ def test_a_chunked_backfill_spreads_streams_over_workers_and_resumes_by_chunk(da
     ran = resumed.stderr.count('"event": "unit ran"')
     assert ran < 4 * 6, "finished chunks are not fetched again"
     assert_close(stored(tmp_path / "cluster"), local_run(tmp_path, market))
-    chunks = json.loads(record.read_text())["streams"]
-    assert len(chunks) == 4 * 6 and json.loads(record.read_text())["status"] == "done"
+    done = json.loads(record.read_text())
+    assert len([key for key in done["streams"] if "@" in key]) == 4 * 8 and done["status"] == "done"
+    assert {done["streams"][f"ohlcv/{symbol}/1m"]["next_ms"] for symbol in SYMBOLS} == {parse_time("2024-01-06")}, \
+        "every chunk finished (those past the data too, and those whose last minutes are missing), so every " \
+        "stream's checkpoint reaches the end"
