@@ -273,14 +273,20 @@ def plugins(as_json: bool) -> None:
         click.echo(json.dumps([_plugin_json(info) for info in found.plugins], indent=2))
         return
     rows = [
-        (registration.name, registration.kind, f"{registration.package} {registration.version}", registration.plugin)
+        (registration.name, registration.kind, f"{registration.package} {registration.version}", registration.plugin,
+         ", ".join(_live(registration)))
         for info in found.plugins
         for registration in info.registered
     ]
-    click.echo(_table(("name", "kind", "package", "plugin"), sorted(rows, key=lambda row: (row[1], row[0]))))
+    click.echo(_table(("name", "kind", "package", "plugin", "live"), sorted(rows, key=lambda row: (row[1], row[0]))))
     for info in found.plugins:
         if info.error:
             click.echo(f"error: {info.name} ({info.package} {info.version}): {info.error}")
+
+
+def _live(registration: Any) -> tuple[str, ...]:
+    """The datasets a source can follow live (``etl stream``); nothing for anything else."""
+    return tuple(getattr(registration.obj, "live", ())) if registration.kind == "source" else ()
 
 
 def _plugin_json(info: Any) -> dict[str, Any]:
@@ -289,7 +295,8 @@ def _plugin_json(info: Any) -> dict[str, Any]:
         "package": info.package,
         "version": info.version,
         "kinds": info.kinds,
-        "registered": [{"kind": r.kind, "name": r.name} for r in info.registered],
+        "registered": [{"kind": r.kind, "name": r.name, **({"live": list(_live(r))} if _live(r) else {})}
+                       for r in info.registered],
         "error": info.error,
     }
 

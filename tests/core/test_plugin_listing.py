@@ -11,7 +11,7 @@ def test_core_datasets_are_listed_as_registered_by_etl():
     listing = run_cli("plugins")
     assert listing.exit_code == 0, listing
     lines = listing.stdout.splitlines()
-    assert lines[0].split() == ["name", "kind", "package", "plugin"]
+    assert lines[0].split() == ["name", "kind", "package", "plugin", "live"]
     assert [line.split() for line in lines if " dataset " in line] == [
         ["asset_ctxs", "dataset", "market-etl", lines[1].split()[3], "hyperliquid"],
         ["corporate_actions", "dataset", "market-etl", lines[1].split()[3], "yahoo"],
@@ -30,3 +30,13 @@ def test_core_datasets_and_plugin_datasets_side_by_side_in_json():
         {"kind": "dataset", "name": name} for name in ("ohlcv", "funding", "open_interest", "trades")
     ]
     assert {"kind": "dataset", "name": "l2_top"} in listing["hyperliquid"]["registered"]
+
+
+def test_sources_that_follow_a_venue_live_say_which_datasets():
+    listing = run_cli("plugins")
+    rows = {line.split()[0]: line.split() for line in listing.stdout.splitlines()[1:] if " source " in line}
+    assert rows["binance"][5:] == ["ohlcv"] and rows["bybit"][5:] == ["ohlcv"]
+    assert rows["files"][5:] == [], "a source that cannot follow live shows nothing"
+    registered = {entry["name"]: entry for plugin in json.loads(run_cli("plugins", "--json").stdout)
+                  for entry in plugin["registered"]}
+    assert registered["binance"]["live"] == ["ohlcv"] and "live" not in registered["files"]
