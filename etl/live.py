@@ -66,7 +66,6 @@ class Connections:
     def __init__(self, source: Source, subscriptions: list[Subscription], listener: Listener,
                  stop: threading.Event):
         self.source, self.subscriptions, self.listener, self.stop = source, subscriptions, listener, stop
-        self.status: dict[str, dict[str, Any]] = {}
         self._thread = threading.Thread(target=self._main, name="etl-live", daemon=True)
 
     def start(self) -> None:
@@ -109,7 +108,6 @@ class Connections:
             for message in subscription.messages:
                 await socket.send(message)
             log.info("live connected", url=subscription.url, streams=len(subscription.streams))
-            self.status[subscription.url] = {"connected": time.time(), "last_message": None}
             self.listener.connected(subscription)
             pinger = asyncio.create_task(self._ping(socket, subscription)) if subscription.ping else None
             try:
@@ -125,7 +123,6 @@ class Connections:
             except TimeoutError:
                 silent = f"no frame for {subscription.silence_seconds:g}s: replacing the connection"
                 raise TimeoutError(silent) from None
-            self.status[subscription.url]["last_message"] = time.time()
             for stream, frame in self._parsed(message, subscription):
                 self.listener.rows(stream, frame)
 

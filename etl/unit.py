@@ -195,7 +195,8 @@ class Execution:
         committed = pl.DataFrame([list(key) for key in self.unit.committed_keys], orient="row",
                                  schema={name: frame.schema[name] for name in self.instant_keys})
         done = pl.lit(True).alias("__committed")
-        marked = frame.join(committed.with_columns(done), on=self.instant_keys, how="left", nulls_equal=True)
+        marked = frame.join(committed.with_columns(done), on=self.instant_keys, how="left", nulls_equal=True,
+                            maintain_order="left")
         again = (pl.col("ts") == ts_literal(self.unit.start)) & pl.col("__committed").fill_null(False)
         return marked.filter(~again).drop("__committed")
 

@@ -71,11 +71,12 @@ def trades_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """``aggTrades`` objects as trades: ``m`` (the buyer was the maker) means the aggressor sold."""
     import polars as pl
 
-    return pl.DataFrame({
-        "ts": [row["T"] for row in rows], "trade_id": [str(row["a"]) for row in rows],
-        "price": [float(row["p"]) for row in rows], "size": [float(row["q"]) for row in rows],
-        "side": ["sell" if row["m"] else "buy" for row in rows],
-    }, schema={"ts": pl.Int64, "trade_id": pl.String, "price": pl.Float64, "size": pl.Float64, "side": pl.String})
+    raw = pl.from_dicts(rows, schema={"T": pl.Int64, "a": pl.Int64, "p": pl.String, "q": pl.String, "m": pl.Boolean})
+    return raw.select(
+        pl.col("T").alias("ts"), pl.col("a").cast(pl.String).alias("trade_id"),
+        pl.col("p").cast(pl.Float64).alias("price"), pl.col("q").cast(pl.Float64).alias("size"),
+        pl.when(pl.col("m")).then(pl.lit("sell")).otherwise(pl.lit("buy")).alias("side"),
+    )
 
 
 def futures_kline_weight(limit: int) -> int:
