@@ -82,4 +82,23 @@ BUILTIN_DATASETS = (
         ("source", "symbol", "trade_id"),
         "individual trades",
     ),
+    Dataset(
+        "liquidations",
+        (*_SOURCE_AND_SYMBOL, ("ts", "ts"), ("side", "str"), ("price", "f64"), ("size", "f64")),
+        ("source", "symbol", "ts", "side", "price", "size"),
+        "forced liquidation orders, from websockets only (no venue serves their history)",
+    ),
+    Dataset(
+        "positioning",
+        (
+            *_SOURCE_AND_SYMBOL,
+            ("timeframe", "str"),
+            ("ts", "ts"),
+            ("long_short_ratio", "f64"),
+            ("long_account", "f64"),
+            ("short_account", "f64"),
+        ),
+        ("source", "symbol", "timeframe", "ts"),
+        "long/short account ratios of perpetuals per period; extras carry top-trader ratios and taker volumes",
+    ),
 )

@@ -17,8 +17,10 @@ def test_core_datasets_are_listed_as_registered_by_etl():
         ["corporate_actions", "dataset", "market-etl", lines[1].split()[3], "yahoo"],
         ["funding", "dataset", "market-etl", lines[1].split()[3], "etl"],
         ["l2_top", "dataset", "market-etl", lines[1].split()[3], "hyperliquid"],
+        ["liquidations", "dataset", "market-etl", lines[1].split()[3], "etl"],
         ["ohlcv", "dataset", "market-etl", lines[1].split()[3], "etl"],
         ["open_interest", "dataset", "market-etl", lines[1].split()[3], "etl"],
+        ["positioning", "dataset", "market-etl", lines[1].split()[3], "etl"],
         ["trades", "dataset", "market-etl", lines[1].split()[3], "etl"],
     ]
 
@@ -27,7 +29,8 @@ def test_core_datasets_and_plugin_datasets_side_by_side_in_json():
     listing = {plugin["name"]: plugin for plugin in json.loads(run_cli("plugins", "--json").stdout)}
     assert listing["etl"]["package"] == "market-etl"
     assert listing["etl"]["registered"] == [
-        {"kind": "dataset", "name": name} for name in ("ohlcv", "funding", "open_interest", "trades")
+        {"kind": "dataset", "name": name}
+        for name in ("ohlcv", "funding", "open_interest", "trades", "liquidations", "positioning")
     ]
     assert {"kind": "dataset", "name": "l2_top"} in listing["hyperliquid"]["registered"]
 
