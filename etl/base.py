@@ -39,6 +39,14 @@ class SourceConfig:
     base_dir: Path = Path(".")
     state_dir: Path = Path(".etl")
     selector: Selector | None = None  # ``symbols`` as a selector; ``symbols`` then holds the run's resolved list
+    # Sources that fetch a window the primary failed for good, in order (``etl.fallback``); each a config of its own.
+    fallbacks: tuple[SourceConfig, ...] = ()
+    # canonical symbol -> {plugin: that plugin's symbol}: the pipeline's symbols are canonical names
+    symbol_map: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def symbol_for(self, symbol: str, plugin: str | None = None) -> str:
+        """What ``plugin`` (default: this source's) calls the canonical ``symbol``: the map's entry, or the name."""
+        return self.symbol_map.get(symbol, {}).get(plugin or self.plugin, symbol)
 
 
 class Listing(NamedTuple):

@@ -97,10 +97,14 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
 
 def _finish(ctx: click.Context, outcome: Any, project: Any) -> None:
     """Report the run, send its alerts and write its metrics (when the file asks), and exit with its code."""
+    from .timeframes import iso
     from .watch import after_run
 
     quiet = ctx.obj["log"]["quiet"]
     for result in outcome.results:
+        for record in result.fallbacks:
+            click.echo(f"FELL BACK {result.pipeline} {result.stream.label} {iso(record.start)}..{iso(record.end)}: "
+                       f"{record.source} -> {record.fallback} ({_one_line(record.reason)})")
         if result.error:
             click.echo(f"FAILED {result.pipeline} {result.stream.label}: {_one_line(result.error)}")
     for name, reason in outcome.locked.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -15,6 +16,7 @@ from .errors import ConfigError
 from .options import FromEnv, Option, check_known, mask_secrets, shown, validate_options
 from .plugins import registry
 from .selectors import Selector, parse_selector
+from .symbol_map import load_symbol_map
 from .timeframes import TIMEFRAMES, parse_duration, parse_time
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -52,7 +54,9 @@ _TUNING = ("concurrency", "batch_rows", "commit_rows", "commit_mb", "sink_wait",
 # The least value of each tuning key: at least one of everything, but a run may decline to wait.
 _LEAST = {"sink_wait": 0}
 _PIPELINE_KEYS = {"source", "transforms", "sinks", "max_lag", *_TUNING}
-_SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end"}
+_SOURCE_CORE_KEYS = {"plugin", "dataset", "symbols", "timeframes", "start", "end", "fallback", "symbol_map"}
+# What a fallback table may not say: the window, the symbols and the dataset are the primary's.
+_INHERITED_KEYS = _SOURCE_CORE_KEYS - {"plugin"}
 
 
 @dataclass(frozen=True)
@@ -277,21 +281,11 @@ def _check_transform_dataset(spec: PluginSpec, dataset: str) -> None:
 
 
 def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) -> SourceConfig:
-    from .datasets import dataset as get_dataset
-
     plugin = _plugin_name(raw, where)
     cls = registry().get("source", plugin, f"{where}.plugin")
-    declared = {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {}),
-                **(LIVE_OPTIONS if cls.live else {})}
-    check_known(raw, _SOURCE_CORE_KEYS | set(declared), where)
-    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
+    check_known(raw, _SOURCE_CORE_KEYS | set(_declared(cls)), where)
     dataset_name = raw.get("dataset", cls.datasets[0])
-    if dataset_name not in cls.datasets:
-        raise ConfigError(
-            f"Source {plugin!r} does not offer dataset {dataset_name!r} ({where}.dataset); "
-            f"it offers: {', '.join(cls.datasets)}"
-        )
-    dataset = get_dataset(dataset_name, f"{where}.dataset")
+    _check_dataset(cls, dataset_name, where)
     selector = _selector(cls, raw.get("symbols"), f"{where}.symbols")
     symbols = () if selector else _strings(raw.get("symbols", []), f"{where}.symbols")
     if cls.requires_symbols and not symbols and not selector:
@@ -299,21 +293,67 @@ def _source(raw: dict[str, Any], where: str, base_dir: Path, state_dir: Path) ->
     if len(set(symbols)) != len(symbols):
         raise ConfigError(f"Duplicate symbol in {where}.symbols")
     timeframes = _strings(raw.get("timeframes", []), f"{where}.timeframes")
-    if dataset.has_timeframe:
-        _check_timeframes(cls, timeframes, where)
-    elif timeframes:
+    if not _has_timeframe(dataset_name, where) and timeframes:
         raise ConfigError(f"Key 'timeframes' in {where} does not apply to dataset {dataset_name!r}")
     start = _time(raw.get("start"), f"{where}.start")
     end = _time(raw.get("end"), f"{where}.end")
     if start is not None and end is not None and end <= start:
         raise ConfigError(f"{where}.end ({raw['end']}) must be after {where}.start ({raw['start']})")
-    settings = validate_options(declared, given, where, base_dir)
-    config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, settings, base_dir, state_dir,
-                          selector)
+    symbol_map = load_symbol_map(raw.get("symbol_map"), f"{where}.symbol_map", base_dir, registry().names("source"))
+    config = SourceConfig(plugin, dataset_name, symbols, timeframes, start, end, {}, base_dir, state_dir, selector,
+                          symbol_map=symbol_map)
+    config = _plugin_settings(cls, config, raw, where)
+    fallbacks = tuple(_fallback(item, config, f"{where}.fallback[{index}]")
+                      for index, item in enumerate(_list(raw.get("fallback", []), f"{where}.fallback")))
+    return dataclasses.replace(config, fallbacks=fallbacks)
+
+
+def _fallback(raw: Any, primary: SourceConfig, where: str) -> SourceConfig:
+    """A fallback table: a plugin and its options; the dataset, symbols, timeframes and window are the primary's."""
+    raw = _table(raw, where)
+    plugin = _plugin_name(raw, where)
+    cls = registry().get("source", plugin, f"{where}.plugin")
+    inherited = sorted(_INHERITED_KEYS & set(raw))
+    if inherited:
+        raise ConfigError(f"Key {inherited[0]!r} in {where} is the primary source's: a fallback fetches the same "
+                          f"streams and windows; give it only 'plugin' and its options")
+    check_known(raw, {"plugin", *_declared(cls)}, where)
+    _check_dataset(cls, primary.dataset, where)
+    config = dataclasses.replace(primary, plugin=plugin, settings={}, fallbacks=())
+    return _plugin_settings(cls, config, raw, where)
+
+
+def _declared(cls: Any) -> dict[str, Option]:
+    """Every option a source's table accepts: its own, ``base_url`` for network sources, the live ones."""
+    return {**cls.options, **({"base_url": BASE_URL_OPTION} if cls.network else {}),
+            **(LIVE_OPTIONS if cls.live else {})}
+
+
+def _check_dataset(cls: Any, dataset_name: str, where: str) -> None:
+    if dataset_name not in cls.datasets:
+        raise ConfigError(
+            f"Source {cls.name!r} does not offer dataset {dataset_name!r} ({where}.dataset); "
+            f"it offers: {', '.join(cls.datasets)}"
+        )
+
+
+def _has_timeframe(dataset_name: str, where: str) -> bool:
+    from .datasets import dataset as get_dataset
+
+    return get_dataset(dataset_name, f"{where}.dataset").has_timeframe
+
+
+def _plugin_settings(cls: Any, config: SourceConfig, raw: dict[str, Any], where: str) -> SourceConfig:
+    """``config`` with the plugin's validated options, its timeframes checked, and the plugin's own ``check``."""
+    if _has_timeframe(config.dataset, where):
+        _check_timeframes(cls, config.timeframes, where)
+    declared = _declared(cls)
+    given = {key: value for key, value in raw.items() if key not in _SOURCE_CORE_KEYS}
+    config = dataclasses.replace(config, settings=validate_options(declared, given, where, config.base_dir))
     try:
         cls(config).check()
     except ConfigError as exc:
-        raise ConfigError(f"{mask_secrets(str(exc), declared, settings)} ({where})") from None
+        raise ConfigError(f"{mask_secrets(str(exc), declared, config.settings)} ({where})") from None
     return config
 
 

@@ -44,12 +44,18 @@ create table if not exists run_symbols (
     selected integer, note text
 );
 create index if not exists idx_run_symbols_pipeline on run_symbols (pipeline);
+create table if not exists fallbacks (
+    run_id text references runs(id), pipeline text, stream text, window_start text, window_end text,
+    source text, fallback text, reason text
+);
+create index if not exists idx_fallbacks_pipeline_stream on fallbacks (pipeline, stream);
 """
 _STREAM_RUN_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "rows", "counters",
                        "duration_s", "finished", "status", "error")
 _GAP_COLUMNS = ("run_id", "pipeline", "stream", "start", "end", "bars")
 _UNIT_RUN_COLUMNS = ("run_id", "pipeline", "unit", "window_start", "window_end", "worker", "seconds", "rows",
                      "status", "error")
+_FALLBACK_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "source", "fallback", "reason")
 _RUN_SYMBOL_COLUMNS = ("run_id", "pipeline", "symbol", "status", "quote_volume", "selected", "note")
 
 
@@ -74,9 +80,9 @@ class Ledger:
         return run_id
 
     def record_streams(self, run_id: str, results: list[StreamResult]) -> None:
-        """One row per stream and one per gap, each table in one commit: a commit per stream (a sync each)
-        made a 250-stream run wait about half a second at its end."""
-        rows, gaps = [], []
+        """One row per stream, one per gap and one per window a fallback fetched, each table in one commit: a
+        commit per stream (a sync each) made a 250-stream run wait about half a second at its end."""
+        rows, gaps, fallbacks = [], [], []
         for result in results:
             rows.append({
                 "run_id": run_id,
@@ -96,9 +102,16 @@ class Ledger:
                  "start": iso(gap.start), "end": iso(gap.end), "bars": gap.bars}
                 for gap in result.gaps
             )
+            fallbacks.extend(
+                {"run_id": run_id, "pipeline": result.pipeline, "stream": result.stream.label,
+                 "window_start": iso(record.start), "window_end": iso(record.end), "source": record.source,
+                 "fallback": record.fallback, "reason": record.reason}
+                for record in result.fallbacks
+            )
         with self._lock, self.db:
             _insert(self.db, "stream_runs", _STREAM_RUN_COLUMNS, rows)
             _insert(self.db, "gaps", _GAP_COLUMNS, gaps)
+            _insert(self.db, "fallbacks", _FALLBACK_COLUMNS, fallbacks)
 
     def record_units(self, run_id: str, pipeline: str, units: list[UnitRun]) -> None:
         """Where each unit of the run ran (a worker's address, or ``local``) and how long it took."""

@@ -16,6 +16,18 @@ if TYPE_CHECKING:
     from .stream import Stream
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """A window that ``source`` failed for good and ``fallback`` fetched instead (``etl.fallback``): from
+    ``start`` (where the failed source's rows stopped) to ``end``, and the failure that caused it."""
+
+    start: int
+    end: int
+    source: str
+    fallback: str
+    reason: str
+
+
 @dataclass
 class StreamResult:
     pipeline: str
@@ -28,6 +40,7 @@ class StreamResult:
     gaps: list[Gap] = field(default_factory=list)
     duration: float = 0.0
     skipped: str | None = None
+    fallbacks: list[Fallback] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +73,7 @@ class Tally:
     counters: dict[str, int] = field(default_factory=dict)
     found_gaps: list[Gap] = field(default_factory=list)
     quarantined: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
+    fallbacks: list[Fallback] = field(default_factory=list)
 
     def count(self, stream: Stream, metric: str, n: int) -> None:
         if n:
@@ -71,10 +85,14 @@ class Tally:
     def quarantine(self, stream: Stream, rows: pl.DataFrame, transform: str) -> None:
         self.quarantined.append((transform, rows))
 
+    def fell_back(self, stream: Stream, fallback: Fallback) -> None:
+        self.fallbacks.append(fallback)
+        self.count(stream, "fell_back", 1)
+
     def drain(self) -> Tally:
         """What was counted since the last drain; the tally starts again from nothing."""
-        taken = Tally(self.counters, self.found_gaps, self.quarantined)
-        self.counters, self.found_gaps, self.quarantined = {}, [], []
+        taken = Tally(self.counters, self.found_gaps, self.quarantined, self.fallbacks)
+        self.counters, self.found_gaps, self.quarantined, self.fallbacks = {}, [], [], []
         return taken
 
     def apply(self, report: Report, stream: Stream) -> None:
@@ -84,6 +102,8 @@ class Tally:
             report.gaps(stream, self.found_gaps)
         for transform, rows in self.quarantined:
             report.quarantine(stream, rows, transform)
+        if self.fallbacks:
+            report.fell_back(stream, self.fallbacks)
 
 
 _current: ContextVar[Tally | None] = ContextVar("etl_tally", default=None)
@@ -128,6 +148,11 @@ class Report:
             result.gaps.extend(gaps)
             result.counters["gaps"] = result.counters.get("gaps", 0) + len(gaps)
             result.counters["missing_bars"] = result.counters.get("missing_bars", 0) + sum(g.bars for g in gaps)
+
+    def fell_back(self, stream: Stream, fallbacks: list[Fallback]) -> None:
+        result = self.result(stream)
+        with self._lock:
+            result.fallbacks.extend(fallbacks)
 
     def quarantine(self, stream: Stream, rows: pl.DataFrame, transform: str) -> None:
         """Write rows to ``quarantine/<pipeline>/<dataset>/`` as Parquet, named by stream and time span.

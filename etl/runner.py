@@ -179,6 +179,9 @@ def _require_live(spec: PipelineSpec) -> None:
     from .plugins import registry
 
     cls, dataset = registry().get("source", spec.source.plugin), spec.source.dataset
+    if spec.source.fallbacks or spec.source.symbol_map:
+        raise ConfigError(f"pipelines.{spec.name}.source: fallback and symbol_map apply to etl run and etl "
+                          f"backfill; etl stream follows one source under the pipeline's own symbols")
     if dataset not in cls.live:
         live = [f"{name} ({', '.join(registry().get('source', name).live)})" for name in registry().names("source")
                 if registry().get("source", name).live]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .base import BatchContext, PluginContext, Source, SourceConfig, Stream, Transform
 from .config import PluginSpec
 from .errors import SourceError
+from .fallback import Chain
 from .report import Tally, count_into
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class Execution:
         from .datasets import dataset
 
         self.unit, self.tally, self.stream = unit, tally, unit.stream
-        self.source = sources.get(unit.source)
+        self.source = Chain(unit.source, sources, tally)
         self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
         self.schema = dataset(self.stream.dataset)
         self.fetch_start = unit.start - unit.warmup_ms
@@ -218,7 +219,7 @@ class Execution:
         batch_context = BatchContext(self.stream, self.new_from, self.tally)
         for transform in self.transforms:
             frame = transform.apply(frame, batch_context)
-        out = self._drop_repeated_keys(batch_context.new_rows(frame))
+        out = self.source.relabel(self._drop_repeated_keys(batch_context.new_rows(frame)))
         # More rows of the last instant may follow in the next batch (trades of one millisecond): they are new.
         self.new_from = max(self.new_from, last_ts if self.instant_keys else self._following(last_ts))
         if last_ts >= self.unit.start:

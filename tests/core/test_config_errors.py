@@ -38,8 +38,8 @@ CASES = {
     "misspelled core key": (
         GOOD_SOURCE.replace("symbols =", "symbol =") + GOOD_SINK,
         "Unknown key 'symbol' in pipelines.crypto.source (did you mean 'symbols'?); valid keys: batch_rows, "
-        "candle_type, columns, dataset, end, extras, format, layout, path, plugin, start, symbols, timeframes, "
-        "ts_format, ts_unit",
+        "candle_type, columns, dataset, end, extras, fallback, format, layout, path, plugin, start, symbol_map, "
+        "symbols, timeframes, ts_format, ts_unit",
     ),
     "misspelled required sink key": (
         GOOD_SOURCE + GOOD_SINK.replace("path =", "pth ="),
