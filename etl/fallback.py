@@ -8,9 +8,10 @@
 
 Every source is asked for the stream under its own symbol (``SourceConfig.symbol_for``). When the primary
 fails a window for good (a ``SourceError``: a permanent error, retries exhausted, or its host's circuit open),
-the next fallback fetches the rest of that window, from just after the last row the failed source delivered:
-rows are never asked of two sources for the same instant. Each row carries the ``source`` that delivered it
-(the fallback's stored name); ``symbol`` stays canonical; the stream's checkpoint is the canonical stream's.
+the next fallback fetches the rest of that window, from the bar after the last row the failed source delivered
+(the next millisecond without a timeframe): rows are never asked of two sources for the same instant. Each
+row carries the ``source`` that delivered it (the fallback's stored name); ``symbol`` stays canonical; the
+stream's checkpoint is the canonical stream's.
 
 Decisions, and why:
 
@@ -87,7 +88,7 @@ class Chain:
             try:
                 for frame in source.fetch(self.mapped(source, stream), position, end):
                     if frame.height:
-                        position = max(position, _last_ms(frame) + 1)
+                        position = max(position, _following(_last_ms(frame), stream))
                     yield frame
                 return
             except SourceError as exc:
@@ -120,6 +121,13 @@ class Chain:
             inside = (pl.col("ts") >= ts_literal(start)) & (pl.col("ts") < ts_literal(end))
             source = pl.when(inside).then(pl.lit(name)).otherwise(source)
         return frame.with_columns(source.alias("source"))
+
+
+def _following(ts: int, stream: Stream) -> int:
+    """Where a fallback starts after a source's last row: the next bar, or the next millisecond."""
+    from .timeframes import next_bar
+
+    return next_bar(ts, stream.timeframe) if stream.timeframe else ts + 1
 
 
 def _last_ms(frame: pl.DataFrame) -> int:

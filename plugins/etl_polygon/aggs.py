@@ -73,8 +73,9 @@ def vendor_words(payload: Any) -> str:
 
 
 def check_answer(response: Any, pause: float) -> None:
-    """Sort Polygon's refusals before the generic rules: a bad key or plan (401, 403) and any other 4xx fail
-    the stream at once with Polygon's words; 429 is retried after ``pause`` (Polygon sends no Retry-After)."""
+    """Sort Polygon's refusals before the generic rules: a bad key (401), a plan without the data (403) and any
+    other 4xx fail the stream at once with Polygon's words; 429 is retried after ``pause`` (Polygon sends no
+    Retry-After)."""
     from etl.http import retry_after_seconds
 
     status = response.status_code
@@ -87,6 +88,6 @@ def check_answer(response: Any, pause: float) -> None:
     if status == 429:
         after = retry_after_seconds(response.headers.get("Retry-After"))
         raise TransientError(f"polygon: HTTP 429: {said}", pause if after is None else after, host_down=True)
-    if status in (401, 403):
-        raise PermanentError(f"polygon: HTTP {status}, the API key was refused: {said}")
-    raise PermanentError(f"polygon: HTTP {status}: {said}")
+    if status == 401:
+        raise PermanentError(f"polygon: HTTP 401, the API key was refused: {said}")
+    raise PermanentError(f"polygon: HTTP {status}: {said}")  # 403: a plan without this data, in Polygon's words

@@ -1,0 +1,129 @@
+"""Source fallback: a window the primary (the fake Polygon) fails for good is fetched by the fallback (the fake
+Binance) under its own symbol; rows say who delivered them, the ledger and the summary say why."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from etl.testing import run_cli, single_pipeline, write_pipeline
+from etl.timeframes import DAY, HOUR, iso, parse_time
+from fixtures.fake_binance import FakeBinance
+from fixtures.fake_polygon import API_KEY, NOT_ENTITLED, FakePolygon
+from fixtures.polygon_plugin import register_polygon
+
+START, END = parse_time("2024-01-01"), parse_time("2024-01-02")
+MAP = {"BTC": {"polygon": "X:BTCUSD", "binance": "BTCUSDT"}}
+
+
+@pytest.fixture
+def venues(tmp_path_factory, monkeypatch) -> Iterator[tuple[FakePolygon, FakeBinance]]:
+    from etl import plugins
+
+    register_polygon(tmp_path_factory.mktemp("polygon-metadata"), monkeypatch)
+    monkeypatch.setenv("POLYGON_API_KEY", API_KEY)
+    with FakePolygon() as polygon, FakeBinance() as binance:
+        yield polygon, binance
+    plugins.reset()
+
+
+def pipeline_file(folder: Path, polygon_url: str, binance: FakeBinance, chunk: int = 50_000, concurrency: int = 4,
+                  **keys: Any) -> Path:
+    """Polygon for the canonical BTC, Binance its fallback; ``chunk`` bars per unit of a backfill."""
+    source = {"plugin": "polygon", "symbols": ["BTC"], "timeframes": ["1h"], "start": "2024-01-01",
+              "end": "2024-01-02", "api_key": "${POLYGON_API_KEY}", "base_url": polygon_url,
+              "requests_per_minute": 60_000, "symbol_map": MAP,
+              "fallback": [{"plugin": "binance", "base_url": binance.url, "retry_base_delay": 0.01}], **keys}
+    source = {key: value for key, value in source.items() if value is not None}  # None: leave the key out
+    sinks = [{"plugin": "duckdb", "path": "market.duckdb"}]
+    return write_pipeline(folder, single_pipeline(source, sinks, name="btc", chunk=chunk, concurrency=concurrency))
+
+
+def stored(path: Path) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(path.parent / "market.duckdb"), read_only=True) as connection:
+        return connection.execute("SELECT source, symbol, epoch_ms(ts), close FROM ohlcv ORDER BY ts").fetchall()
+
+
+def fallbacks(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path.parent / ".etl" / "ledger.db") as connection:
+        return connection.execute("SELECT stream, window_start, window_end, source, fallback, reason "
+                                  "FROM fallbacks ORDER BY rowid").fetchall()
+
+
+def polygon_rows(polygon: FakePolygon, start: int, end: int) -> list[tuple[Any, ...]]:
+    return [("polygon", "BTC", ts, close) for ts, _, close in polygon.expected(start, end, HOUR)]
+
+
+def binance_rows(binance: FakeBinance, start: int, end: int) -> list[tuple[Any, ...]]:
+    return [("binance", "BTC", bar[0], bar[4]) for bar in binance.expected_klines("BTCUSDT", "1h", start, end)]
+
+
+def test_a_window_the_primary_is_refused_comes_from_the_fallback_from_where_the_primary_stopped(venues, tmp_path):
+    polygon, binance = venues
+    polygon.page_size = 5
+    polygon.refuse(START + 5 * HOUR, END)  # the second page starts there
+    path = pipeline_file(tmp_path, polygon.url, binance)
+
+    result = run_cli("run", str(path))
+
+    assert result.exit_code == 0, result
+    switch = START + 5 * HOUR
+    assert stored(path) == polygon_rows(polygon, START, switch) + binance_rows(binance, switch, END)
+    assert {request.path.split("/")[4] for request in polygon.aggs_requests} == {"X:BTCUSD"}
+    assert {request.query["symbol"] for request in binance.requests_to("/api/v3/klines")} == {"BTCUSDT"}
+    [(stream, start, end, source, fallback, reason)] = fallbacks(path)
+    assert (stream, start, end, source, fallback) == ("ohlcv/BTC/1h", iso(switch), iso(END), "polygon", "binance")
+    assert reason.startswith(f"polygon: HTTP 403: {NOT_ENTITLED}")
+    assert f"FELL BACK btc ohlcv/BTC/1h {iso(switch)}..{iso(END)}: polygon -> binance (polygon: HTTP 403" \
+        in result.stdout
+    assert "fell back: 1" in result.summary
+
+
+def test_the_next_window_asks_the_primary_again(venues, tmp_path):
+    polygon, binance = venues
+    polygon.refuse(START, START + DAY)
+    path = pipeline_file(tmp_path, polygon.url, binance, chunk=24, end=None)
+
+    result = run_cli("backfill", str(path), "--pipeline", "btc", "--start", "2024-01-01", "--end", "2024-01-03")
+
+    assert result.exit_code == 0, result
+    assert stored(path) == binance_rows(binance, START, END) + polygon_rows(polygon, END, END + DAY)
+    assert [row[1:3] for row in fallbacks(path)] == [(iso(START), iso(END))]
+    assert "fell back: 1" in result.summary
+
+
+def test_a_primary_host_that_is_down_falls_back_at_once_for_every_later_window(venues, tmp_path):
+    _, binance = venues
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    path = pipeline_file(tmp_path, down, binance, chunk=24, concurrency=1, end=None)  # one window after the other
+
+    result = run_cli("backfill", str(path), "--pipeline", "btc", "--start", "2024-01-01", "--end", "2024-01-03")
+
+    assert result.exit_code == 0, result
+    assert stored(path) == binance_rows(binance, START, END + DAY)
+    reasons = [row[5] for row in fallbacks(path)]
+    assert len(reasons) == 2 and "connection refused" in reasons[0]
+    assert "not sent" in reasons[1], "the circuit is open: the second window does not wait out retries again"
+    assert "fell back: 2" in result.summary
+
+
+def test_a_symbol_map_file_and_a_window_no_source_can_fetch(venues, tmp_path):
+    polygon, binance = venues
+    polygon.refuse(START, END)
+    (tmp_path / "symbols.toml").write_text('BTC = { polygon = "X:BTCUSD", binance = "NOPEUSDT" }\n')
+    path = pipeline_file(tmp_path, polygon.url, binance, symbol_map="symbols.toml")
+
+    result = run_cli("run", str(path))
+
+    assert result.exit_code == 1
+    [failed] = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed.startswith(f"FAILED btc ohlcv/BTC/1h: polygon: HTTP 403: {NOT_ENTITLED}")
+    assert "; then fallback binance: " in failed and "NOPEUSDT" in failed
