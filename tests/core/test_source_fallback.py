@@ -127,3 +127,19 @@ def test_a_symbol_map_file_and_a_window_no_source_can_fetch(venues, tmp_path):
     [failed] = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
     assert failed.startswith(f"FAILED btc ohlcv/BTC/1h: polygon: HTTP 403: {NOT_ENTITLED}")
     assert "; then fallback binance: " in failed and "NOPEUSDT" in failed
+
+
+def test_transforms_see_one_series_across_the_switch(venues, tmp_path):
+    """The fallback's first bar has a return computed from the primary's bar before it, not a null."""
+    polygon, binance = venues
+    polygon.refuse(START + 5 * HOUR, END)
+    polygon.page_size = 5
+    path = pipeline_file(tmp_path, polygon.url, binance)
+    path.write_text(path.read_text() + '\n[[pipelines.btc.transforms]]\nplugin = "features"\ninclude = ["return_1"]\n')
+
+    assert run_cli("run", str(path)).exit_code == 0
+
+    with duckdb.connect(str(tmp_path / "market.duckdb"), read_only=True) as connection:
+        rows = connection.execute("SELECT source, close, return_1 FROM ohlcv ORDER BY ts").fetchall()
+    (_, before, _), (source, after, change) = rows[4], rows[5]
+    assert source == "binance" and change == pytest.approx(after / before - 1)
