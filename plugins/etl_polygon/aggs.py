@@ -36,11 +36,14 @@ COLUMNS = {"t": "ts", "o": "open", "h": "high", "l": "low", "c": "close", "v": "
 
 
 def aggs_path(ticker: str, timeframe: str, start: int, end: int) -> str:
-    """The aggregates path for ``[start, end)``: Polygon's ``to`` is inclusive, in epoch milliseconds too."""
+    """The aggregates path for ``[start, end)``: Polygon's ``to`` is inclusive, in epoch milliseconds too. Daily
+    bars are asked for half a day wider on both sides: a stock's day is stamped hours after its UTC midnight
+    (``page_bars`` moves it back), so the bar of the window's last day would otherwise fall outside ``to``."""
     from urllib.parse import quote
 
     multiplier, timespan = TIMESPANS[timeframe]
-    return f"/v2/aggs/ticker/{quote(ticker, safe=':')}/range/{multiplier}/{timespan}/{start}/{end - 1}"
+    pad = DAY // 2 if timespan == "day" else 0
+    return f"/v2/aggs/ticker/{quote(ticker, safe=':')}/range/{multiplier}/{timespan}/{start - pad}/{end - 1 + pad}"
 
 
 def page_bars(payload: Any, ticker: str, timeframe: str) -> pl.DataFrame:
