@@ -16,8 +16,14 @@ a URL and cannot reach a log line, an error message or the ledger. ``vw`` (volum
 (trades) are kept as the extras ``vwap`` and ``trades``. Daily bars are keyed at 00:00 UTC of their date
 (Polygon stamps a stock's day at midnight New York time). Only closed bars are stored.
 
-A bad key (HTTP 401/403) fails the stream at once with Polygon's own message; 429 and 5xx are retried, and
-every stream of a run shares one request budget per host.
+A bad key (HTTP 401) or a plan without the data (403) fails the stream at once with Polygon's own message; 429
+and 5xx are retried, and every stream of a run shares one request budget per host.
+
+Not confirmed from Polygon's documents (the fake, ``fixtures/fake_polygon.py``, models them as clients observe
+them): the exact 401/403/429 bodies; that a 429 comes without Retry-After (the source then waits one request
+spacing, ``60 / requests_per_minute`` seconds); that an unknown ticker is ``"OK"`` with no results (so it loads
+nothing rather than failing); how ``limit`` counts base aggregates for multi-minute bars (pages are followed
+either way); and where multi-hour bars of stocks start (taken as the UTC grid).
 """
 
 import etl

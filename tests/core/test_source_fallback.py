@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from etl.checkpoint import Checkpoints
 from etl.testing import run_cli, single_pipeline, write_pipeline
 from etl.timeframes import DAY, HOUR, iso, parse_time
 from fixtures.fake_binance import FakeBinance
@@ -83,6 +84,7 @@ def test_a_window_the_primary_is_refused_comes_from_the_fallback_from_where_the_
     assert f"FELL BACK btc ohlcv/BTC/1h {iso(switch)}..{iso(END)}: polygon -> binance (polygon: HTTP 403" \
         in result.stdout
     assert "fell back: 1" in result.summary
+    assert Checkpoints(tmp_path / ".etl" / "checkpoints" / "btc.json").next("ohlcv/BTC/1h") == END
 
 
 def test_the_next_window_asks_the_primary_again(venues, tmp_path):
