@@ -319,7 +319,8 @@ def _fallback(raw: Any, primary: SourceConfig, where: str) -> SourceConfig:
                           f"streams and windows; give it only 'plugin' and its options")
     check_known(raw, {"plugin", *_declared(cls)}, where)
     _check_dataset(cls, primary.dataset, where)
-    config = dataclasses.replace(primary, plugin=plugin, settings={}, fallbacks=())
+    symbols = tuple(primary.symbol_for(symbol, plugin) for symbol in primary.symbols)  # as this plugin names them
+    config = dataclasses.replace(primary, plugin=plugin, symbols=symbols, settings={}, fallbacks=())
     return _plugin_settings(cls, config, raw, where)
 
 

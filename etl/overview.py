@@ -15,15 +15,23 @@ def check_project(project: Project) -> int:
     """Check every source's local inputs and count the streams (``config.load`` already ran the option checks)."""
     streams = 0
     for spec in project.pipelines.values():
-        cls = registry().get("source", spec.source.plugin)
-        source = cls(spec.source)
-        try:
-            source.check_inputs()
-        except ConfigError as exc:
-            message = mask_secrets(str(exc), cls.options, spec.source.settings)
-            raise ConfigError(f"{project.path}: {message} (pipelines.{spec.name}.source)") from None
-        streams += len(source.streams())
+        where = f"pipelines.{spec.name}.source"
+        for index, config in enumerate(spec.source.fallbacks):
+            _check_inputs(project, config, f"{where}.fallback[{index}]")
+        streams += len(_check_inputs(project, spec.source, where).streams())
     return streams
+
+
+def _check_inputs(project: Project, config: Any, where: str) -> Any:
+    """The source of ``config``, once its local inputs are found to be there."""
+    cls = registry().get("source", config.plugin)
+    source = cls(config)
+    try:
+        source.check_inputs()
+    except ConfigError as exc:
+        message = mask_secrets(str(exc), cls.options, config.settings)
+        raise ConfigError(f"{project.path}: {message} ({where})") from None
+    return source
 
 
 def status_rows(project: Project) -> list[tuple[Any, ...]]:

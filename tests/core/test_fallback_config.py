@@ -96,3 +96,13 @@ def test_etl_stream_refuses_a_fallback(write_pipeline, etl_cli):
 
     assert result.exit_code == 2
     assert "pipelines.btc.source: fallback and symbol_map apply to etl run and etl backfill" in result.stderr
+
+
+def test_validate_looks_for_a_fallbacks_local_inputs_under_its_own_symbols(write_pipeline, etl_cli):
+    path = write_pipeline(SOURCE + 'symbol_map = { BTC = { files = "XBT" } }\n'
+                          'fallback = [{ plugin = "files", path = "data/{symbol}_{timeframe}.csv" }]\n' + SINK)
+
+    result = etl_cli("validate", str(path))
+
+    assert result.exit_code == 2
+    assert "XBT_1h.csv" in result.stderr and "(pipelines.btc.source.fallback[0])" in result.stderr
