@@ -7,6 +7,7 @@ which the sinks upsert to the same rows.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -131,7 +132,8 @@ def plan(project: Project, pipeline: str, start: int, end: int | None) -> Iterat
         config = universe.resolve(spec.source, sources.get(spec.source))[0] if spec.source.selector else spec.source
         source = sources.get(config)
         for stream in source.streams():
-            yield from source.plan(stream, start, min(end, last_closed(stream)))
+            named = dataclasses.replace(stream, symbol=config.symbol_for(stream.symbol))  # as the source names it
+            yield from source.plan(named, start, min(end, last_closed(stream)))
     finally:
         sources.close()
 

@@ -75,3 +75,14 @@ def test_the_bar_still_forming_is_never_stored(fake_polygon, polygon_pipeline):
     assert pipeline.run().exit_code == 0
 
     assert [row[2] for row in pipeline.rows()] == [fake_polygon.listed + hour * HOUR for hour in range(3)]
+
+
+def test_a_dry_run_describes_the_requests_under_polygons_ticker(polygon_pipeline, etl_cli):
+    pipeline = polygon_pipeline(("BTC",), symbol_map={"BTC": {"polygon": "X:BTCUSD"}})
+
+    result = etl_cli("backfill", str(pipeline.path), "--pipeline", "stocks", "--start", "2024-01-01",
+                     "--end", "2024-01-02", "--dry-run")
+
+    assert result.exit_code == 0, result
+    assert "ohlcv/X:BTCUSD/1h: aggregates 1 hour 2024-01-01T00:00:00Z .. 2024-01-02T00:00:00Z, pages of up to " \
+           "50000 bars, at most 60000 requests a minute" in result.stdout
