@@ -145,3 +145,18 @@ def test_transforms_see_one_series_across_the_switch(venues, tmp_path):
         rows = connection.execute("SELECT source, close, return_1 FROM ohlcv ORDER BY ts").fetchall()
     (_, before, _), (source, after, change) = rows[4], rows[5]
     assert source == "binance" and change == pytest.approx(after / before - 1)
+
+
+def test_on_a_cluster_the_fallback_reaches_the_ledger_and_the_summary(venues, tmp_path):
+    """What a unit counted on a Dask worker travels back with its batches, the fallbacks included."""
+    polygon, binance = venues
+    polygon.refuse(START, START + DAY)
+    path = pipeline_file(tmp_path, polygon.url, binance, chunk=24, end=None)
+
+    result = run_cli("backfill", str(path), "--pipeline", "btc", "--start", "2024-01-01", "--end", "2024-01-03",
+                     "--cluster", "local:1")
+
+    assert result.exit_code == 0, result
+    assert stored(path) == binance_rows(binance, START, END) + polygon_rows(polygon, END, END + DAY)
+    assert [row[1:5] for row in fallbacks(path)] == [(iso(START), iso(END), "polygon", "binance")]
+    assert "fell back: 1" in result.summary
