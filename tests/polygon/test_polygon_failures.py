@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 
-from etl.testing import run_subprocess
+import pytest
+
+from etl.testing import Reply, run_subprocess
 from fixtures.fake_polygon import RATE_LIMITED, polygon_error
 
 WRONG_KEY = "pk_wrong_0a1b2c3d4e5f60718293"
 
 
-def test_429_is_retried_until_the_bars_land(fake_polygon, polygon_pipeline):
-    fake_polygon.fail_next(polygon_error(429, "ERROR", RATE_LIMITED), polygon_error(429, "ERROR", RATE_LIMITED))
+@pytest.mark.parametrize(("fault", "said"), [
+    pytest.param(polygon_error(429, "ERROR", RATE_LIMITED), "polygon: HTTP 429: You've exceeded the maximum requests",
+                 id="429"),
+    pytest.param(Reply.text("upstream connect error", 503), "HTTP 503: upstream connect error", id="503"),
+])
+def test_throttling_and_outages_are_retried_until_the_bars_land(fake_polygon, polygon_pipeline, fault, said):
+    fake_polygon.fail_next(fault, fault)
     pipeline = polygon_pipeline()
 
     result = pipeline.run()
@@ -19,7 +26,18 @@ def test_429_is_retried_until_the_bars_land(fake_polygon, polygon_pipeline):
     assert result.exit_code == 0, result
     assert len(pipeline.rows()) == 24
     retries = [json.loads(line) for line in result.stderr.splitlines() if '"retrying"' in line]
-    assert len(retries) == 2 and "polygon: HTTP 429: You've exceeded the maximum requests" in retries[0]["error"]
+    assert len(retries) == 2 and said in retries[0]["error"]
+
+
+def test_an_error_status_in_a_200_answer_fails_the_stream(fake_polygon, polygon_pipeline):
+    fake_polygon.fail_next(Reply.json({"status": "ERROR", "request_id": "r1", "error": "Internal query failure"}))
+    pipeline = polygon_pipeline()
+
+    result = pipeline.run()
+
+    assert result.exit_code == 1
+    assert "FAILED stocks ohlcv/X:BTCUSD/1h: polygon: X:BTCUSD: status ERROR: Internal query failure " \
+           "(request_id r1)" in result.stdout
 
 
 def test_a_bad_key_fails_the_stream_with_polygons_words_and_the_key_appears_nowhere(fake_polygon, polygon_pipeline,
