@@ -32,15 +32,17 @@ def configure(log_format: str = "auto", verbosity: int = 0) -> None:
     """``verbosity``: -1 warnings only (``-q``), 0 info, 1 debug (``-v``).
 
     Stream failures carry their traceback in the JSON log, and on the console only with ``-v``: a person at a
-    terminal reads the one-line ``FAILED`` message first. Libraries log warnings and errors (everything with
-    ``-v``): their chatter below that (yfinance's cookie and crumb lines) is not ours to show.
+    terminal reads the one-line ``FAILED`` message first, as a plain traceback (the same text whether or not
+    ``rich`` happens to be installed, so a log reads the same on every machine). Libraries log warnings and
+    errors (everything with ``-v``): their chatter below that (yfinance's cookie and crumb lines) is not ours to show.
     """
     global _tracebacks
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     stream = sys.stderr
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
     _tracebacks = as_json or verbosity >= 1
-    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    renderer: Any = (structlog.processors.JSONRenderer() if as_json
+                     else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback))
     shared = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
