@@ -1,4 +1,4 @@
-"""Binance source: OHLCV, trades, funding rates, open interest and positioning from Binance's public REST API, through ccxt.
+"""Binance source: OHLCV, trades, funding, open interest and positioning from Binance's public REST API, through ccxt.
 
     [pipelines.btc.source]
     plugin = "binance"
