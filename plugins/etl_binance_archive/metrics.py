@@ -23,8 +23,8 @@ The columns, against the REST endpoints of the same sample:
 
 A missing or unusable file is read from the REST API where it still has the samples (the last 30 days); older
 samples cannot be had: the warning ``binance archive metrics beyond the REST API's 30 days, left as a gap`` and
-``archive_files_missing`` (or ``archive_files_unusable``). After a symbol's last file (more than ``ENDED_AFTER``
-before now: Binance stopped publishing it, a delisting) there is nothing to read.
+``archive_files_missing`` (or ``archive_files_unusable``). After a symbol's last file, when its archive has ended
+(``symbols.ended``: a delisting), there is nothing to read.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from etl.errors import ConfigError, PermanentError
 from etl.log import get_logger
 from etl.timeframes import DAY, HOUR, MINUTE, from_ms, iso, now_ms, parse_time
 
+from . import symbols
 from .klines import _member
 from .layout import File, Span, days
 from .store import Unusable
@@ -55,7 +56,6 @@ log = get_logger("etl_binance_archive")
 DATASETS = ("open_interest", "positioning")
 STEP = 5 * MINUTE
 DAILY_DELAY = DAY  # a day's file appears the next morning
-ENDED_AFTER = 3 * DAY  # no file for this long after the newest: the symbol's archive has ended
 REST_HISTORY = 30 * DAY - HOUR  # what the REST API still serves, with an hour's margin for clocks
 RATIOS = {"count_long_short_ratio": "long_short_ratio", "count_toptrader_long_short_ratio":
           "top_long_short_account_ratio", "sum_toptrader_long_short_ratio": "top_long_short_position_ratio",
@@ -101,7 +101,7 @@ def pieces(source: BinanceArchiveSource, stream: etl.Stream, start: int, end: in
                              f"({source.archive().url(folder(stream.symbol))}); is it a USD-M symbol, spelled as "
                              "Binance lists it?")
     now = now_ms()
-    last = zips[-1] + DAY if zips[-1] + DAY + ENDED_AFTER < now else end
+    last = zips[-1] + DAY if symbols.ended(source, stream.symbol, zips[-1] + DAY) else end
     found: list[File | Span] = []
     for day in days(max(start, zips[0] + STEP) - STEP, min(end, last + STEP) - STEP):
         name, lo, hi = key(stream.symbol, day), day + STEP, day + DAY + STEP

@@ -16,7 +16,7 @@ from etl.log import get_logger
 from etl.options import positive
 from etl.timeframes import DAY, iso, next_bar, now_ms
 
-from . import metrics
+from . import metrics, symbols
 from .heal import Rest
 from .klines import read_zip, without_repeats
 from .layout import MARKETS, File, Folder, Span, days, months
@@ -76,6 +76,9 @@ class BinanceArchiveSource(etl.Source):
                 self._pool = ThreadPoolExecutor(self.settings["downloads"], thread_name_prefix="binance-archive")
             return self._archive
 
+    def list_symbols(self, volumes: bool = False) -> list[etl.Listing]:
+        return symbols.list_symbols(self, volumes)
+
     # --- which files, and what REST fills in ---
 
     def pieces(self, stream: etl.Stream, start: int, end: int) -> list[File | Span]:
@@ -86,6 +89,7 @@ class BinanceArchiveSource(etl.Source):
         folder = Folder(self.settings["market"], stream.symbol, stream.timeframe or "")
         monthly = self.archive().listing(folder.folder("monthly"))
         start, now = max(start, self._first_bar(folder, monthly)), now_ms()
+        end = min(end, symbols.klines_end(self, folder, monthly, end) or end)  # a delisted symbol's files stop
         found: list[File | Span] = []
         for month in months(start, end):
             month_end = next_bar(month, "1M")
