@@ -132,3 +132,43 @@ def test_metrics_for_another_market_or_timeframe_are_a_configuration_error(proje
 
     assert result.exit_code == 2
     assert said in result.stderr
+
+
+def test_files_stamped_from_midnight_give_the_same_samples_once(project, vision, rest):
+    start, end = TODAY - 6 * DAY, TODAY - 2 * DAY
+    for day in range(start - DAY, end, DAY):
+        vision.fault(metrics_name(day), "from_midnight")
+    archive = project(**source_keys("positioning"))
+
+    result = archive.backfill(start, end)
+
+    assert result.exit_code == 0, result
+    rows = stored(archive, "positioning", ("ts", "long_short_ratio", "top_long_short_account_ratio"))
+    assert rows == [row[:2] + row[4:5] for row in rest.expected_positioning("BTCUSDT", "5m", start, end)]
+    assert not gaps(archive) and not rest.requests_to("/futures/data/globalLongShortAccountRatio")
+
+
+def test_without_heal_a_missing_file_within_30_days_is_a_gap_and_rest_is_not_asked(project, vision, rest):
+    start = TODAY - 5 * DAY
+    vision.fault(metrics_name(start + DAY), "missing")
+    archive = project(heal=False, **source_keys("open_interest"))
+
+    result = archive.backfill(start, start + 3 * DAY)
+
+    assert result.exit_code == 0, result
+    assert len(stored(archive, "open_interest", ("ts",))) == 2 * 288
+    assert archive.ledger_counters()["open_interest/BTCUSDT"]["archive_files_missing"] == 1
+    [warning] = log_events(result, "binance archive file missing, left as a gap")
+    assert warning["url"].endswith(metrics_name(start + DAY))
+    assert not rest.requests
+
+
+def test_a_symbol_without_metrics_fails_its_stream_with_the_folder_named(project, vision, rest):
+    archive = project(symbols=["BTCUSDT", "DOGEUSDT"], **source_keys("positioning"))
+
+    result = archive.backfill(TODAY - 3 * DAY, TODAY - 2 * DAY)
+
+    assert result.exit_code == 1
+    assert ("FAILED history positioning/DOGEUSDT/5m: binance_archive: no metrics files for 'DOGEUSDT' in the usdm "
+            f"archive ({vision.url}/data/futures/um/daily/metrics/DOGEUSDT/)") in result.stdout
+    assert len(stored(archive, "positioning", ("ts",))) == 288

@@ -73,3 +73,28 @@ def test_positioning_of_a_delisted_symbol_stops_at_its_last_metrics_file(project
                                                 "FROM positioning").fetchone()
     assert (first, last, count) == (DELISTED - DAY, DELISTED + DAY, 2 * 288 + 1)
     assert not rest.requests_to("/futures/data/globalLongShortAccountRatio")
+
+
+def test_an_archive_that_stalls_on_a_symbol_rest_still_trades_is_filled_from_rest(project, vision, rest):
+    vision.delisted = {"ETHUSDT": DELISTED}  # no file after it, but Binance still trades ETHUSDT
+    archive = project(market="usdm", symbols=["ETHUSDT"])
+    end = floor_ts(now_ms(), "1h")
+
+    result = archive.backfill(MONTHS[0], end)
+
+    assert result.exit_code == 0, result
+    assert archive.rows("ETHUSDT") == rest.expected_klines("ETHUSDT", "1h", MONTHS[0], end)
+    assert archive.ledger_counters()["ohlcv/ETHUSDT/1h"]["healed_bars"] > 0
+
+
+def test_top_by_quote_volume_ranks_by_the_rest_apis_tickers(project, vision, rest):
+    rest.symbols["usdm"] = {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+    rest.quote_volumes = {"ETHUSDT": 5e8, "SOLUSDT": 9e8}
+    archive = project(market="usdm", symbols={**SELECTOR, "top": 1, "by": "quote_volume"})
+
+    result = run_cli("symbols", str(archive.path), "--pipeline", "history", "--json")
+
+    assert result.exit_code == 0, result
+    assert [(row["symbol"], row["status"], row["quote_volume"]) for row in json.loads(result.stdout)["symbols"]] == [
+        ("SOLUSDT", "trading", 9e8)]
+    assert len(rest.requests_to("/fapi/v1/ticker/24hr")) == 1
