@@ -11,12 +11,12 @@ hundred downloads instead of hundreds of thousands of REST requests, verified, a
 Datasets ``ohlcv``, and ``open_interest`` and ``positioning`` (USD-M, timeframe ``5m``) from the daily ``metrics``
 files (``metrics.py`` says how their columns map to the ``binance`` source's; a missing or bad file is healed from
 REST within its 30 days, a recorded gap before them). ``ohlcv`` has the ``binance`` source's columns
-(``quote_volume``, ``trades``, ``taker_buy_volume``, ``taker_buy_quote_volume``). **Rows are stored with ``source
-= "binance"``**, not ``binance_archive``: they are Binance's own candles, equal to what the ``binance`` source
-stores for the same bars (the same values, column for column), so archive history and REST updates mix in one
-table, an ``etl run`` with the ``binance`` source continues where an archive backfill stopped, and a table never
-holds the same candle twice under two names. Which road a span took is in the run summary and ledger instead
-(below).
+(``quote_volume``, ``trades``, ``taker_buy_volume``, ``taker_buy_quote_volume``). **Rows are stored with
+``source = "binance"``**, not ``binance_archive``: they are Binance's own candles, equal to what the ``binance``
+source stores for the same bars (the same values, column for column), so archive history and REST updates mix in
+one table, an ``etl run`` with the ``binance`` source continues where an archive backfill stopped, and a table
+never holds the same candle twice under two names. Which road a span took is in the run summary and ledger
+instead (below).
 
 What it reads, for each stream and window:
 
