@@ -12,7 +12,8 @@ import duckdb
 import pytest
 from conftest import FIRST, log_events
 
-from etl.timeframes import DAY, MINUTE, floor_ts, from_ms, iso, now_ms
+from etl.testing import SourceConformance
+from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, from_ms, iso, now_ms
 from fixtures.fake_vision_metrics import FakeVisionMetrics
 
 TODAY = floor_ts(now_ms(), "1d")
@@ -172,3 +173,33 @@ def test_a_symbol_without_metrics_fails_its_stream_with_the_folder_named(project
     assert ("FAILED history positioning/DOGEUSDT/5m: binance_archive: no metrics files for 'DOGEUSDT' in the usdm "
             f"archive ({vision.url}/data/futures/um/daily/metrics/DOGEUSDT/)") in result.stdout
     assert len(stored(archive, "positioning", ("ts",))) == 288
+
+
+def test_a_dry_run_lists_the_metrics_files_and_what_rest_would_fill(project, vision, rest):
+    start = TODAY - 4 * DAY
+    vision.fault(metrics_name(start + DAY), "missing")
+    archive = project(**source_keys("positioning"))
+
+    result = archive.backfill(start, start + 3 * DAY, "--dry-run")
+
+    assert result.exit_code == 0, result
+    listed = [line.split()[0].rsplit("/", 1)[-1] for line in result.stdout.splitlines()
+              if line.strip().startswith("http")]
+    assert listed == [metrics_name(start - DAY), metrics_name(start), metrics_name(start + 2 * DAY)]
+    assert f"missing from the archive ({metrics_name(start + DAY)})" in result.stdout
+    assert not vision.downloads and not rest.requests
+
+
+class TestArchivePositioningConforms(SourceConformance):
+    plugin, dataset = "binance_archive", "positioning"
+    symbols, timeframes = ("BTCUSDT",), ("5m",)
+    start, end = iso(TODAY - 4 * DAY + 3 * HOUR), iso(TODAY - 2 * DAY)
+    unknown_symbol = "NOPEUSDT"
+
+    @pytest.fixture
+    def source_server(self, vision):
+        return vision.server
+
+    @pytest.fixture
+    def plugin_options(self, rest, tmp_path) -> dict[str, Any]:
+        return {"market": "usdm", "rest_url": rest.url, "cache_dir": str(tmp_path / "cache"), "timeout": 2.0}
