@@ -22,8 +22,10 @@ The columns, against the REST endpoints of the same sample:
   stay null.
 
 A missing or unusable file is read from the REST API where it still has the samples (the last 30 days); older
-samples cannot be had: the warning ``binance archive metrics beyond the REST API's 30 days, left as a gap`` and
-``archive_files_missing`` (or ``archive_files_unusable``). After a symbol's last file, when its archive has ended
+samples cannot be had: the warning ``binance archive metrics beyond the REST API's 30 days, left as a gap``,
+``archive_files_missing`` (or ``archive_files_unusable``), and a gap in the ledger (the core finds positioning's
+on its 5-minute grid; open interest has no timeframe, so this module records it). With ``heal = false`` every
+missing file is such a gap. After a symbol's last file, when its archive has ended
 (``symbols.ended``: a delisting), there is nothing to read.
 """
 
@@ -181,15 +183,25 @@ def _unusable(source: BinanceArchiveSource, stream: etl.Stream, span: Span, erro
 
 
 def _fill(source: BinanceArchiveSource, stream: etl.Stream, span: Span) -> Iterator[pl.DataFrame]:
-    """The span from the REST API where it still has it (its last 30 days); the older part is a gap."""
-    if span.start >= span.end:
+    """The span from the REST API where it still has it (its last 30 days, and only with ``heal``); the rest is a
+    gap, and samples not published yet wait for the next run."""
+    heal = source.settings["heal"]
+    if span.start >= span.end or (span.why == "recent" and not heal):
         return
-    horizon = now_ms() - REST_HISTORY
-    if span.start < horizon:
-        log.warning("binance archive metrics beyond the REST API's 30 days, left as a gap",
-                    url=source.archive().url(span.key), span=f"{iso(span.start)}..{iso(min(span.end, horizon))}",
-                    stream=stream.label)
-        if span.why == "missing":
-            source.count(stream, "archive_files_missing", 1)
-    if span.end > horizon:
-        yield from source._from_rest(stream, Span(max(span.start, horizon), span.end, span.why, span.key))
+    reach = now_ms() - REST_HISTORY if heal else span.end
+    if span.start < reach:
+        _gap(source, stream, Span(span.start, min(span.end, reach), span.why, span.key))
+    if span.end > reach:
+        yield from source._from_rest(stream, Span(max(span.start, reach), span.end, span.why, span.key))
+
+
+def _gap(source: BinanceArchiveSource, stream: etl.Stream, span: Span) -> None:
+    """Warned, counted, and recorded as a gap for ``open_interest`` (the core finds positioning's on its grid)."""
+    event = ("binance archive metrics beyond the REST API's 30 days, left as a gap" if source.settings["heal"]
+             else "binance archive file missing, left as a gap")
+    log.warning(event, url=source.archive().url(span.key), span=f"{iso(span.start)}..{iso(span.end)}",
+                stream=stream.label)
+    if span.why == "missing":
+        source.count(stream, "archive_files_missing", 1)
+    if not stream.timeframe:
+        source.gap(stream, span.start, span.end, -(-(span.end - span.start) // STEP))

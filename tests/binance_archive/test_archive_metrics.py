@@ -102,22 +102,24 @@ def test_a_file_missing_or_bad_within_the_rest_apis_30_days_is_healed_from_it(pr
     assert not gaps(archive)
 
 
-def test_a_file_missing_before_the_rest_apis_30_days_is_a_recorded_gap(project, vision, rest):
+@pytest.mark.parametrize("dataset", ["open_interest", "positioning"])
+def test_a_file_missing_before_the_rest_apis_30_days_is_a_recorded_gap(project, vision, rest, dataset):
     start = TODAY - 40 * DAY
     lost = start + DAY
     vision.fault(metrics_name(lost), "missing")
-    archive = project(**source_keys("positioning"))
+    archive = project(**source_keys(dataset))
 
     result = archive.backfill(start, start + 3 * DAY)
 
     assert result.exit_code == 0, result
-    times = [row[0] for row in stored(archive, "positioning", ("ts",))]
+    times = [row[0] for row in stored(archive, dataset, ("ts",))]
     assert len(times) == 2 * 288 and lost + STEP not in times
     [warning] = log_events(result, "binance archive metrics beyond the REST API's 30 days, left as a gap")
     assert warning["url"].endswith(metrics_name(lost))
-    assert archive.ledger_counters()["positioning/BTCUSDT/5m"]["archive_files_missing"] == 1
-    assert gaps(archive) == [("positioning/BTCUSDT/5m", iso(lost + STEP), iso(lost + DAY + STEP), 288)]
-    assert not rest.requests_to("/futures/data/globalLongShortAccountRatio"), "REST has nothing that old"
+    stream = "positioning/BTCUSDT/5m" if dataset == "positioning" else "open_interest/BTCUSDT"
+    assert archive.ledger_counters()[stream]["archive_files_missing"] == 1
+    assert gaps(archive) == [(stream, iso(lost + STEP), iso(lost + DAY + STEP), 288)]
+    assert not [r for r in rest.requests if r.path.startswith("/futures/data/")], "REST has nothing that old"
 
 
 @pytest.mark.parametrize(("keys", "said"), [
@@ -161,6 +163,7 @@ def test_without_heal_a_missing_file_within_30_days_is_a_gap_and_rest_is_not_ask
     assert archive.ledger_counters()["open_interest/BTCUSDT"]["archive_files_missing"] == 1
     [warning] = log_events(result, "binance archive file missing, left as a gap")
     assert warning["url"].endswith(metrics_name(start + DAY))
+    assert gaps(archive) == [("open_interest/BTCUSDT", iso(start + DAY + STEP), iso(start + 2 * DAY + STEP), 288)]
     assert not rest.requests
 
 
