@@ -167,6 +167,16 @@ class Source:
         if tally is not None:
             tally.count(stream, metric, n)
 
+    def gap(self, stream: Stream, start: int, end: int, rows: int) -> None:
+        """Record ``[start, end)`` as a gap of the current run: ``rows`` rows exist there that the source cannot
+        give. Only for streams without a timeframe: the core finds the missing bars of the others on their grid."""
+        from .gaps import Gap
+        from .report import current_tally
+
+        tally = current_tally()
+        if tally is not None:
+            tally.gaps(stream, [Gap(start, end, rows)])
+
     def fetch(self, stream: Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         """Yield the stream's rows with ``start <= ts < end`` (UTC ms) as DataFrames, ascending in time.
 

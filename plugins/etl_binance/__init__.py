@@ -1,9 +1,9 @@
-"""Binance source: OHLCV, funding rates and open interest from Binance's public REST API, through ccxt.
+"""Binance source: OHLCV, trades, funding, open interest and positioning from Binance's public REST API, through ccxt.
 
     [pipelines.btc.source]
     plugin = "binance"
     market = "usdm"                 # spot (default) | usdm (USD-M perpetual futures)
-    dataset = "ohlcv"               # ohlcv | funding | open_interest (market = "usdm") | trades
+    dataset = "ohlcv"               # ohlcv | trades | funding, open_interest, positioning (market = "usdm")
     symbols = ["BTCUSDT", "ETHUSDT"]
     timeframes = ["1m", "1h"]
     start = "2024-01-01"
@@ -20,10 +20,19 @@
   ``mark_price``. Pages of 1000 from ``startTime``.
 - ``open_interest``: ``openInterestHist`` sampled every ``period`` (default ``1h``), with
   ``open_interest_value`` and ``circulating_supply``. Binance keeps only the last 30 days: an older ``start``
-  begins at the oldest available sample, with a warning.
+  begins at the oldest available sample, with a warning, and the periods lost are counted as
+  ``periods_beyond_history``.
+- ``positioning``: one row per period of ``timeframes`` (5m 15m 30m 1h 2h 4h 6h 12h 1d) from four endpoints
+  joined on the sample time: ``long_short_ratio``, ``long_account``, ``short_account`` (every account,
+  ``globalLongShortAccountRatio``), ``top_long_short_account_ratio`` and ``top_long_short_position_ratio``
+  (the top 20% of accounts by margin), ``taker_buy_volume``, ``taker_sell_volume``, ``taker_buy_sell_ratio``
+  (``takerlongshortRatio``). A sample an extra endpoint lacks keeps its row with nulls in that endpoint's
+  columns; one the global endpoint lacks has no row (counted as ``samples_without_global_ratio``, and a gap).
+  Windows of 500 periods; the same 30-day history as ``open_interest``, warned and counted the same way.
 
 Rate limits: request weight is taken from a token bucket shared by every stream of the process (spot 6000
-per minute, USD-M 2400; fundingRate 500 and openInterestHist 1000 requests per 5 minutes), sized so that no
+per minute, USD-M 2400; fundingRate 500 requests per 5 minutes, and openInterestHist with the four positioning
+endpoints 1000 requests per 5 minutes), sized so that no
 window of the exchange's can be exceeded. Limits differ per address and change: once ``exchangeInfo`` has
 answered, the bucket takes the shape of the ``REQUEST_WEIGHT`` limits it advertises, and the weight the
 ``X-MBX-USED-WEIGHT-*`` headers count (other clients of the address included) holds requests until the

@@ -11,6 +11,7 @@ from etl_ccxt.paging import windows
 from etl_ccxt.source import COMMON_OPTIONS, ExchangeSource, api_name
 
 import etl
+from etl.errors import ConfigError
 from etl.log import get_logger
 from etl.ratelimit import WindowCount
 from etl.timeframes import DAY, MINUTE, iso, next_bar, timeframe_ms
@@ -42,7 +43,7 @@ TRADES_PAGE = 1000
 TRADES_WINDOW = 3_600_000 - 1  # startTime and endTime must be less than an hour apart
 FUNDING_PAGE = 1000
 OPEN_INTEREST_PAGE = 500
-OPEN_INTEREST_HISTORY = 30 * DAY
+FUTURES_DATA_HISTORY = 30 * DAY  # openInterestHist and the positioning endpoints keep the last 30 days
 PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
 INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 DOCUMENTED_WEIGHT = {"spot": 6000, "usdm": 2400}
@@ -86,7 +87,7 @@ def futures_kline_weight(limit: int) -> int:
 class BinanceSource(ExchangeSource):
     name = "binance"
     exchange_id = "binance"
-    datasets = ("ohlcv", "funding", "open_interest", "trades")
+    datasets = ("ohlcv", "funding", "open_interest", "trades", "positioning")
     live = ("ohlcv",)
     timeframes = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
     market_types = {"spot": "spot", "usdm": "linear"}
@@ -103,6 +104,17 @@ class BinanceSource(ExchangeSource):
         self.weights = [(documented, WindowCount(documented.budget.safe_limit, 60))]
         self.counts["weight"] = [self.weights[0][1]]
 
+    def check(self) -> None:
+        super().check()
+        if self.config.dataset != "positioning":
+            return
+        if self.market != "usdm":
+            raise ConfigError(f"binance dataset 'positioning' needs market = 'usdm' (it is {self.market!r})")
+        for timeframe in self.config.timeframes:
+            if timeframe not in PERIODS:
+                raise ConfigError(f"Invalid timeframe {timeframe!r} for binance positioning; Binance offers: "
+                                  f"{', '.join(PERIODS)}")
+
     def budgets(self) -> dict[str, Budget]:
         weight = Budget(self.settings["rate_limit"] or DOCUMENTED_WEIGHT[self.market], 60)
         if self.market == "spot":
@@ -110,7 +122,8 @@ class BinanceSource(ExchangeSource):
         return {
             "weight": weight,
             "funding": Budget(500, 300),  # fundingRate shares 500 requests per 5 minutes with fundingInfo
-            "open_interest": Budget(1000, 300),  # openInterestHist: weight 0, 1000 requests per 5 minutes
+            # openInterestHist and the positioning endpoints: weight 0, 1000 requests per 5 minutes, one count
+            "open_interest": Budget(1000, 300),
         }
 
     def request_cost(self, exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
@@ -216,17 +229,43 @@ class BinanceSource(ExchangeSource):
                             end: int) -> Iterator[pl.DataFrame]:
         """Windows of 500 periods; only the last 30 days exist, and an older startTime is an error (-1130)."""
         period = self.settings["period"]
-        earliest = self.client.server_now() - OPEN_INTEREST_HISTORY + MINUTE
-        if start < earliest:
-            log.warning("open interest history starts later", stream=stream.label, asked=iso(start),
-                        available_from=iso(earliest), reason="Binance keeps the last 30 days only")
-            start = earliest
+        start = self.within_history(stream, start, end, period)
         for lo, hi in windows(start, end, OPEN_INTEREST_PAGE * timeframe_ms(period)):
             params = {"symbol": market["id"], "period": period, "startTime": lo, "endTime": hi - 1,
                       "limit": OPEN_INTEREST_PAGE}
             rows = self.request(stream, "fapiDataGetOpenInterestHist", params)
             if rows:
                 yield rows_to_frame(rows, OPEN_INTEREST_FIELDS)
+
+    def fetch_positioning(self, stream: etl.Stream, market: dict[str, Any], start: int,
+                          end: int) -> Iterator[pl.DataFrame]:
+        """The four positioning endpoints for each window of 500 periods, joined on the sample time; the period
+        still running when Binance answered is left for the next run (its sample is not final)."""
+        from . import positioning
+
+        period = stream.timeframe or ""
+        start = self.within_history(stream, start, end, period)
+        for lo, hi in windows(start, end, positioning.PAGE * timeframe_ms(period)):
+            params = {"symbol": market["id"], "period": period, "startTime": lo, "endTime": hi - 1,
+                      "limit": positioning.PAGE}
+            asked_at = self.asked_at()
+            frame, orphans = positioning.joined([self.request(stream, method, params)
+                                                 for method, _ in positioning.ENDPOINTS])
+            self.count(stream, "samples_without_global_ratio", orphans)
+            if frame.height:
+                yield self.closed_bars(stream, frame, asked_at)
+
+    def within_history(self, stream: etl.Stream, start: int, end: int, period: str) -> int:
+        """Where ``/futures/data`` can start: Binance keeps 30 days and answers an older startTime with -1130.
+        An older ``start`` moves there, with a warning and the periods lost counted as ``periods_beyond_history``."""
+        earliest = self.client.server_now() - FUTURES_DATA_HISTORY + MINUTE
+        if start >= earliest:
+            return start
+        what = stream.dataset.replace("_", " ")
+        log.warning(f"{what} history starts later", stream=stream.label, asked=iso(start),
+                    available_from=iso(earliest), reason="Binance keeps the last 30 days only")
+        self.count(stream, "periods_beyond_history", -(-(min(earliest, end) - start) // timeframe_ms(period)))
+        return earliest
 
     # --- live (etl stream) ---
 

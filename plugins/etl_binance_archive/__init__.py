@@ -8,12 +8,15 @@ hundred downloads instead of hundreds of thousands of REST requests, verified, a
     timeframes = ["1m"]             # 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 1w 1M
     start = "2020-01-01"
 
-Dataset ``ohlcv``, with the ``binance`` source's columns (``quote_volume``, ``trades``, ``taker_buy_volume``,
-``taker_buy_quote_volume``). **Rows are stored with ``source = "binance"``**, not ``binance_archive``: they
-are Binance's own candles, equal to what the ``binance`` source stores for the same bars (the same values,
-column for column), so archive history and REST updates mix in one table, an ``etl run`` with the
-``binance`` source continues where an archive backfill stopped, and a table never holds the same candle
-twice under two names. Which road a span took is in the run summary and ledger instead (below).
+Datasets ``ohlcv``, and ``open_interest`` and ``positioning`` (USD-M, timeframe ``5m``) from the daily ``metrics``
+files (``metrics.py`` says how their columns map to the ``binance`` source's; a missing or bad file is healed from
+REST within its 30 days, a recorded gap before them). ``ohlcv`` has the ``binance`` source's columns
+(``quote_volume``, ``trades``, ``taker_buy_volume``, ``taker_buy_quote_volume``). **Rows are stored with
+``source = "binance"``**, not ``binance_archive``: they are Binance's own candles, equal to what the ``binance``
+source stores for the same bars (the same values, column for column), so archive history and REST updates mix in
+one table, an ``etl run`` with the ``binance`` source continues where an archive backfill stopped, and a table
+never holds the same candle twice under two names. Which road a span took is in the run summary and ledger
+instead (below).
 
 What it reads, for each stream and window:
 
@@ -50,6 +53,9 @@ Options:
   (where the REST API is out of reach: it answers HTTP 451 to some countries, the archive does not): a
   missing or unusable file is then a warning and a recorded gap (``archive_files_missing``,
   ``archive_files_unusable``), and a stream stops at the archive's newest file until the next one appears.
+
+``symbols`` may be a selector: the symbols are the folders of the bucket's listing, delisted ones included,
+``trading`` while a daily file of the last three days exists, else ``delisted`` (``symbols.py``).
 
 With zlib-ng installed (the ``archive`` extra), zips are inflated by it, about twice as fast as zlib.
 

@@ -19,7 +19,8 @@ class Rest:
 
     def __init__(self, config: etl.SourceConfig, market: str, rest_url: str | None):
         self.config = config
-        self.settings = {"market": market, **({"base_url": rest_url} if rest_url else {})}
+        # period: open interest as the archive's metrics files have it, every 5 minutes
+        self.settings = {"market": market, "period": "5m", **({"base_url": rest_url} if rest_url else {})}
         self._source: etl.Source | None = None
         self._lock = threading.Lock()
 

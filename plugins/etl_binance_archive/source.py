@@ -16,6 +16,7 @@ from etl.log import get_logger
 from etl.options import positive
 from etl.timeframes import DAY, iso, next_bar, now_ms
 
+from . import metrics, symbols
 from .heal import Rest
 from .klines import read_zip, without_repeats
 from .layout import MARKETS, File, Folder, Span, days, months
@@ -35,7 +36,7 @@ CACHE_FOLDER = "binance-vision"
 
 class BinanceArchiveSource(etl.Source):
     name = "binance_archive"
-    datasets = ("ohlcv",)
+    datasets = ("ohlcv", *metrics.DATASETS)
     timeframes = TIMEFRAMES
     network = True
     options = {
@@ -64,6 +65,7 @@ class BinanceArchiveSource(etl.Source):
         for symbol in self.config.symbols:
             if symbol != symbol.upper() or "/" in symbol:
                 raise ConfigError(f"Symbol {symbol!r}: the archive names symbols as Binance does (BTCUSDT)")
+        metrics.check(self)
 
     def archive(self) -> Archive:
         with self._lock:
@@ -74,14 +76,20 @@ class BinanceArchiveSource(etl.Source):
                 self._pool = ThreadPoolExecutor(self.settings["downloads"], thread_name_prefix="binance-archive")
             return self._archive
 
+    def list_symbols(self, volumes: bool = False) -> list[etl.Listing]:
+        return symbols.list_symbols(self, volumes)
+
     # --- which files, and what REST fills in ---
 
     def pieces(self, stream: etl.Stream, start: int, end: int) -> list[File | Span]:
         """The archive files and REST spans covering ``[start, end)`` in time order: monthly files for closed
         months, daily files where a month has none (the current month, a month not published yet)."""
+        if stream.dataset in metrics.DATASETS:
+            return metrics.pieces(self, stream, start, end)
         folder = Folder(self.settings["market"], stream.symbol, stream.timeframe or "")
         monthly = self.archive().listing(folder.folder("monthly"))
         start, now = max(start, self._first_bar(folder, monthly)), now_ms()
+        end = min(end, symbols.klines_end(self, folder, monthly, end) or end)  # a delisted symbol's files stop
         found: list[File | Span] = []
         for month in months(start, end):
             month_end = next_bar(month, "1M")
@@ -121,6 +129,9 @@ class BinanceArchiveSource(etl.Source):
     # --- reading ---
 
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
+        if stream.dataset in metrics.DATASETS:
+            yield from metrics.fetch(self, stream, start, end)
+            return
         for piece, download in self._download_ahead(self.pieces(stream, start, end)):
             if isinstance(piece, Span):
                 yield from self._from_rest(stream, piece)
