@@ -40,11 +40,13 @@ topics, a bar stored once Bybit confirms it (``confirm: true``); ``ws_url`` is t
 
 import etl
 
+from .archive import BybitArchiveSource
 from .source import BybitSource
 
-__all__ = ["BybitSource"]
+__all__ = ["BybitArchiveSource", "BybitSource"]
 
 
 @etl.hookimpl
 def register_sources(register):
     register(BybitSource)
+    register(BybitArchiveSource)

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from etl.testing import PipelineRun, run_cli, single_pipeline, write_pipeline
-from etl.timeframes import from_ms
+from etl.timeframes import DAY, from_ms, now_ms
 
 PIPELINE = "bybit"
+ARCHIVE_FIRST = now_ms() - now_ms() % DAY - 6 * DAY  # the fake archive's first day; its last is yesterday
 
 
 @dataclass
@@ -31,12 +32,12 @@ class Project:
                 "--end", from_ms(end).isoformat())
 
     def rows(self, table: str, symbol: str, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-        """``columns`` of ``symbol``'s rows in time order (then by the last column); ``ts`` as epoch ms."""
+        """``columns`` of ``symbol``'s rows in time order (then by the second column); ``ts`` as epoch ms."""
         import duckdb
 
         selected = ", ".join("epoch_ms(ts)" if column == "ts" else column for column in columns)
         with duckdb.connect(str(self.folder / "market.duckdb"), read_only=True) as connection:
-            query = f"SELECT {selected} FROM {table} WHERE symbol = ? ORDER BY ts, {columns[-1]}"
+            query = f"SELECT {selected} FROM {table} WHERE symbol = ? ORDER BY ts, {columns[1]}"
             return connection.execute(query, [symbol]).fetchall()
 
     def count(self, table: str) -> int:
