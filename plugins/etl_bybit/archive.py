@@ -1,15 +1,43 @@
 """The ``bybit_archive`` source: trades of Bybit's derivatives from public.bybit.com, one gzip CSV per day.
 
+    [pipelines.bybit_trades.source]
+    plugin = "bybit_archive"
+    dataset = "trades"
+    symbols = ["BTCUSDT", "BTCUSD"]  # linear, inverse and dated futures (BTC-14MAR25) share one folder
+    start = "2024-01-01"
+
 A second way into Bybit, not a mode of the ``bybit`` source: it shares nothing with the REST API but the
 venue (another host, no ccxt, no rate limit, files instead of pages, a cache, a download pool), and its
-options (``cache_dir``, ``downloads``) mean nothing to REST. Its rows are stored as ``source = "bybit"``
-(``stored_name``), so they mix with live ``bybit`` trades in one table, one row per trade.
+options mean nothing to REST (as ``binance_archive`` is beside ``binance``). Its rows are stored as
+``source = "bybit"`` (``stored_name``), so they mix with live ``bybit`` trades in one table, one row per trade
+(``archive_trades`` says how a row is read).
 
 Each day of a stream's window is a file ``trading/<SYMBOL>/<SYMBOL><YYYY-MM-DD>.csv.gz`` found on the symbol's
-directory page (read once per run). Files are downloaded ``downloads`` at a time, shared by every stream,
-up to twice that many ahead of the reader, and kept in a size-capped cache once read whole. What cannot be
-had is a recorded gap (``etl status --gaps``; ``etl heal`` asks again), never a silent hole: Bybit's REST API
-keeps only the last 1000 trades, so nothing can fill it now.
+directory page (read once per run); nothing is read before the symbol's first file, and an unknown symbol (no
+folder) fails its stream. Files are downloaded ``downloads`` at a time, shared by every stream, up to twice
+that many ahead of the reader, and kept in a size-capped cache once read whole, so a rerun or ``--resume``
+reads them from disk. A resumed backfill starts at its checkpoint (the last committed millisecond, with the
+trade ids committed at it), so the days before it are not read again.
+
+There is no checksum to verify against (``public``): a file is checked by its size on the directory page,
+gzip's CRC-32 and length, and its rows (``archive_trades``). A file that fails is downloaded once more; a
+second failure, or a day the archive lacks a day after it ended, is a warning, a counter
+(``archive_files_unusable``, ``archive_files_missing``) and a **recorded gap** (``etl status --gaps``;
+``etl heal`` asks again), never a silent hole: Bybit's REST API keeps only the last 1000 trades, so nothing
+can fill it now. Days not published yet (yesterday, today) are left for the next run.
+
+Options: ``base_url`` (default ``https://public.bybit.com``), ``cache_dir`` (default ``~/.cache/market-etl``,
+under ``bybit-public/``), ``cache_max_mb`` (default 4096; least recently read files go first), ``downloads``
+(default 4), ``timeout`` (seconds, default 30; failures are retried as for every network source).
+``etl backfill --dry-run`` lists every file with its size (cached or not), the absent days and the bytes to
+download.
+
+Not confirmed (``../shared/wire-formats-2.md`` B.6, E.6): the directory page's exact HTML (read: every file link,
+and a size where a line ends with one, as web servers' autoindex pages write it; without sizes the dry run says
+"size unknown" and only gzip and the rows check a file); when a day's file is published (taken as within a day
+of the day's end); that ``trdMatchID`` is the live frame's trade id; the date the ``RPI`` column appeared (both
+layouts are read). Spot files (``spot/``, another layout, with per-file counters as ids that match no live id)
+are not read.
 """
 
 from __future__ import annotations
