@@ -22,7 +22,8 @@ ccxt; and ``bybit_archive``, Bybit's public trade archive (``public.bybit.com``,
   its ``sellRatio``, and ``long_short_ratio`` their quotient ``buyRatio / sellRatio`` (Bybit sends none; this is
   how Binance's ``longShortRatio`` relates to its shares), null when ``sellRatio`` is 0. Windows of 500 periods,
   each followed through ``nextPageCursor`` down to its start (Bybit lists newest first); nothing before
-  2020-07-20, where Bybit's series begins.
+  2020-07-20, where Bybit's series begins. Bybit serves a period's row from its first instant; it is stored
+  once the period has ended (``ts`` is the start of an interval, as for bars), so the newest row waits a period.
 
 Rate limits: Bybit allows 600 requests per 5 seconds per IP; every request takes a token from a bucket
 shared by every stream of the process and sized so that no 5-second window can pass that

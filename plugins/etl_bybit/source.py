@@ -142,7 +142,8 @@ class BybitSource(ExchangeSource):
                           end: int) -> Iterator[pl.DataFrame]:
         """Account long/short shares per period from ``/v5/market/account-ratio``, in windows of one page
         (500 periods), following ``nextPageCursor``; nothing is asked before 2020-07-20, where Bybit's series
-        begins (it refuses earlier start times)."""
+        begins (it refuses earlier start times). Bybit stamps a row at the start of a period as soon as it
+        begins; ``ts`` being an interval's start, a row is stored once its period has ended, as a bar is."""
         from .positioning import positioning_frame
 
         timeframe = stream.timeframe or ""
@@ -150,10 +151,11 @@ class BybitSource(ExchangeSource):
                 "limit": POSITIONING_PAGE}
         first = max(self.listed_from(market, start, timeframe), ACCOUNT_RATIO_START)
         for lo, hi in windows(first, end, POSITIONING_PAGE * timeframe_ms(timeframe)):
+            asked_at = self.asked_at()
             rows = self._cursor_pages(stream, "publicGetV5MarketAccountRatio",
                                       {**base, "startTime": str(lo), "endTime": str(hi - 1)})
             if rows:
-                yield positioning_frame(rows)
+                yield self.closed_bars(stream, positioning_frame(rows), asked_at)
 
     def _cursor_pages(self, stream: etl.Stream, method: str, params: dict[str, Any]) -> list[Any]:
         """Every row of ``[startTime, endTime]``, oldest first, from an endpoint listing newest first and handing

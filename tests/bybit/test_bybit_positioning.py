@@ -8,8 +8,8 @@ from urllib.parse import unquote
 import pytest
 from bybit_support import make_project
 
-from etl.testing import Reply
-from etl.timeframes import DAY, HOUR, MINUTE, parse_time
+from etl.testing import Reply, run_cli
+from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, now_ms, parse_time
 
 COLUMNS = ("ts", "long_short_ratio", "long_account", "short_account")
 PATH = "/v5/market/account-ratio"
@@ -117,3 +117,23 @@ def test_what_bybit_does_not_offer_is_a_configuration_error(tmp_path, bybit, opt
     assert result.exit_code == 2, result
     assert message in result.output
     assert not bybit.requests
+
+
+def test_a_period_still_running_on_bybits_clock_waits_for_the_next_run(tmp_path, bybit):
+    """Bybit serves a period's row from its first instant; it is stored once the period has ended."""
+    bybit.clock_offset_ms = -7 * MINUTE  # Bybit's clock behind ours: the period it is in has not ended for it
+    now = floor_ts(now_ms(), "5m")
+    project = make_project(tmp_path, positioning(bybit, timeframes=["5m"], start=iso(now - HOUR)))
+
+    first = run_cli("run", str(project.path))
+
+    assert first.exit_code == 0, first
+    running = floor_ts(bybit.now_ms(), "5m")
+    stored = project.rows("positioning", "BTCUSDT", COLUMNS)
+    assert stored == bybit.expected_positioning("BTCUSDT", "5min", now - HOUR, running)
+    assert project.ledger_counters()["positioning/BTCUSDT/5m"]["open_bars_deferred"] == 1
+
+    bybit.clock_offset_ms = 0
+    assert run_cli("run", str(project.path)).exit_code == 0
+    assert project.rows("positioning", "BTCUSDT", COLUMNS) == bybit.expected_positioning(
+        "BTCUSDT", "5min", now - HOUR, floor_ts(now_ms(), "5m"))
