@@ -8,7 +8,7 @@ from bybit_support import ARCHIVE_FIRST, log_events, make_project
 
 from etl.testing import run_cli
 from etl.timeframes import DAY, from_ms
-from fixtures.fake_bybit_public import file_name
+from fixtures.fake_bybit_public import FakeBybitPublic, file_name
 
 COLUMNS = ("ts", "trade_id", "price", "size", "side")
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTCUSD")
@@ -73,9 +73,10 @@ def test_a_file_cut_once_is_downloaded_again(project, public, tmp_path):
     assert not archive.ledger_gaps()
 
 
-def test_a_file_broken_upstream_is_a_recorded_gap(project, public):
+@pytest.mark.parametrize("fault", ["truncated", "damaged"])
+def test_a_file_broken_upstream_is_a_recorded_gap(project, public, fault):
     name = file_name("BTCUSDT", day(1))
-    public.fault(name, "truncated")
+    public.fault(name, fault)
     archive = project()
 
     result = archive.backfill(START, END)
@@ -89,6 +90,7 @@ def test_a_file_broken_upstream_is_a_recorded_gap(project, public):
     assert archive.ledger_counters()["trades/BTCUSDT"]["archive_files_unusable"] == 1
     [warning] = log_events(result, "bybit archive file unusable, left as a gap")
     assert name in warning["url"]
+    assert ("where the directory page lists" if fault == "truncated" else "does not inflate") in warning["reason"]
     assert not (archive.folder.parent / "cache" / "bybit-public" / "trading" / "BTCUSDT" / name).exists()
 
 
@@ -115,6 +117,37 @@ def test_a_missing_day_is_a_recorded_gap_and_heal_fills_it_once_published(projec
     assert "gaps filled: 1" in healed.summary
     assert archive.rows("trades", "BTCUSDT", COLUMNS) == expected
     assert public.downloads[name] == 1 and set(public.downloads.values()) == {1}, "heal read that day alone"
+
+
+def test_a_file_out_of_time_order_is_sorted_and_counted(project, public):
+    public.fault(file_name("BTCUSDT", day(2)), "shuffled")
+    archive = project(pipeline_keys={"batch_rows": 50})
+
+    result = archive.backfill(START, END)
+
+    assert result.exit_code == 0, result
+    assert archive.rows("trades", "BTCUSDT", COLUMNS) == public.expected_trades("BTCUSDT", START, END)
+    assert archive.ledger_counters()["trades/BTCUSDT"]["archive_files_reordered"] == 1
+
+
+def test_directory_pages_without_sizes_still_list_and_check_files(tmp_path):
+    with FakeBybitPublic(first_day=_iso(ARCHIVE_FIRST)[:10], sizes=False) as bare:
+        bare.fault(file_name("BTCUSDT", day(1)), "truncated")
+        source = {"plugin": "bybit_archive", "dataset": "trades", "symbols": ["BTCUSDT"], "base_url": bare.url,
+                  "cache_dir": str(tmp_path / "cache")}
+        archive = make_project(tmp_path / "bare", source)
+
+        plan = archive.backfill(START, day(3), "--dry-run")
+        result = archive.backfill(START, day(3))
+
+    assert plan.exit_code == 0, plan
+    assert plan.stdout.count("size unknown") == 3
+    assert "to download: 3 files, 0 B (0 bytes; 3 of unknown size)" in plan.stdout
+    assert result.exit_code == 0, result
+    assert archive.rows("trades", "BTCUSDT", COLUMNS) == [
+        row for row in bare.expected_trades("BTCUSDT", START, day(3)) if not day(1) <= row[0] < day(2)]
+    [warning] = log_events(result, "bybit archive file unusable, left as a gap")
+    assert "does not inflate" in warning["reason"], "without a listed size, gzip's own check catches the cut"
 
 
 def test_an_unknown_symbol_fails_only_its_stream(project, public):
