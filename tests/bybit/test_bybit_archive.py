@@ -119,6 +119,18 @@ def test_a_missing_day_is_a_recorded_gap_and_heal_fills_it_once_published(projec
     assert public.downloads[name] == 1 and set(public.downloads.values()) == {1}, "heal read that day alone"
 
 
+def test_a_day_still_missing_when_healed_is_confirmed(project, public):
+    public.fault(file_name("BTCUSDT", day(2)), "missing")
+    archive = project()
+    assert archive.backfill(START, END).exit_code == 0
+
+    healed = run_cli("heal", str(archive.path))
+
+    assert healed.exit_code == 0, healed
+    assert "gaps confirmed: 1" in healed.summary
+    assert "No open gaps." in run_cli("heal", str(archive.path)).stdout
+
+
 def test_a_file_out_of_time_order_is_sorted_and_counted(project, public):
     public.fault(file_name("BTCUSDT", day(2)), "shuffled")
     archive = project(pipeline_keys={"batch_rows": 50})
