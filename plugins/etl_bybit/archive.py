@@ -56,7 +56,7 @@ from etl.errors import ConfigError
 from etl.gaps import Gap
 from etl.log import get_logger
 from etl.options import positive
-from etl.timeframes import DAY, from_ms, iso, now_ms
+from etl.timeframes import DAY, from_ms, iso, now_ms, parse_time
 
 from .archive_trades import read_day
 from .public import PublicArchive, Unusable
@@ -172,19 +172,21 @@ class BybitArchiveSource(etl.Source):
             except Unusable:
                 log.warning("bybit archive cached file unreadable, downloading it again", key=file.key)
         archive.forget(file.key)
-        for attempt in (1, 2):
-            try:
-                body = archive.download(file.key, file.size)
-                frame = read_day(body, file.key, stream.symbol, file.day, file.day + DAY)
-            except Unusable as exc:
-                if exc.reason == "missing" or attempt == 2:
-                    raise
-                log.warning("bybit archive file unusable, downloading it again", url=archive.url(file.key),
-                            reason=str(exc))
-                continue
-            archive.keep(file.key, body)
-            return frame
-        raise AssertionError("unreachable")
+        try:
+            return self._downloaded(stream, file)
+        except Unusable as exc:
+            if exc.reason == "missing":
+                raise
+            log.warning("bybit archive file unusable, downloading it again", url=archive.url(file.key),
+                        reason=str(exc))
+        return self._downloaded(stream, file)
+
+    def _downloaded(self, stream: etl.Stream, file: DayFile) -> pl.DataFrame:
+        """Download and read a file; cache it only once it has read whole."""
+        body = self.archive().download(file.key, file.size)
+        frame = read_day(body, file.key, stream.symbol, file.day, file.day + DAY)
+        self.archive().keep(file.key, body)
+        return frame
 
     def _absent(self, stream: etl.Stream, file: DayFile, start: int, end: int) -> None:
         if file.why == "missing":
@@ -255,8 +257,6 @@ def ahead(pool: ThreadPoolExecutor, items: Iterable[T], work: Callable[[T], obje
 
 
 def _day_of(name: str, symbol: str) -> int:
-    from etl.timeframes import parse_time
-
     return parse_time(name.removeprefix(symbol).removesuffix(".csv.gz"))
 
 

@@ -119,6 +119,21 @@ def test_a_missing_day_is_a_recorded_gap_and_heal_fills_it_once_published(projec
     assert public.downloads[name] == 1 and set(public.downloads.values()) == {1}, "heal read that day alone"
 
 
+def test_a_listed_file_answering_404_is_a_recorded_gap_without_a_second_try(project, public):
+    name = file_name("BTCUSDT", day(4))
+    public.fault(name, "gone")
+    archive = project()
+
+    result = archive.backfill(START, END)
+
+    assert result.exit_code == 0, result
+    assert [gap[1:] for gap in archive.ledger_gaps()] == [(_iso(day(4)), _iso(day(5)))]
+    assert archive.ledger_counters()["trades/BTCUSDT"]["archive_files_missing"] == 1
+    [warning] = log_events(result, "bybit archive file unusable, left as a gap")
+    assert "HTTP 404" in warning["reason"] and name in warning["url"]
+    assert not log_events(result, "bybit archive file unusable, downloading it again")
+
+
 def test_a_day_still_missing_when_healed_is_confirmed(project, public):
     public.fault(file_name("BTCUSDT", day(2)), "missing")
     archive = project()
