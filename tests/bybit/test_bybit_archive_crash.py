@@ -19,8 +19,8 @@ SYMBOLS = ("BTCUSDT", "BTCUSD")
 START, END = ARCHIVE_FIRST, ARCHIVE_FIRST + 5 * DAY
 
 
-@pytest.mark.parametrize(("crash_at", "days_done"), [("sink_commit:1", False), ("checkpoint_write:4", True),
-                                                     ("after_batch:6", True)])
+@pytest.mark.parametrize(("crash_at", "days_done"), [("sink_commit:1", False), ("checkpoint_write:8", True),
+                                                     ("after_batch:8", True)])
 def test_resume_after_sigkill_lands_exactly_the_archive_trades(tmp_path, public, crash_at, days_done):
     public.delay = 0.05  # downloads still running when the process dies
     source = {"plugin": "bybit_archive", "dataset": "trades", "symbols": list(SYMBOLS), "base_url": public.url,
