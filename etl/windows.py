@@ -104,11 +104,12 @@ def gap_spans(stream: Stream, gaps: list[Gap], after: int, limit: int | None) ->
     """Spans from each gap's first missing bar through the bar that ended it and ``after`` bars more (the
     transforms' warm-up: their values there change once the gap is filled), up to ``limit``; spans that meet
     are one. The bar that ended a gap is read again so that bars still missing at its end are found as a gap
-    again, as they are in its middle: each span is a chunk of its own, continuing from the bar before it."""
+    again, as they are in its middle: each span is a chunk of its own, continuing from the bar before it.
+    A stream without bars (trades) has its gap's span read again, no more: the source itself recorded it."""
     bounds: list[list[int]] = []
     for gap in sorted(gaps):
         end = gap.end
-        for _ in range(1 + after):
+        for _ in range(1 + after if stream.timeframe else 0):
             end = next_bar(end, stream.timeframe or "")
         end = min(end, limit) if limit is not None else end
         if bounds and gap.start <= bounds[-1][1]:

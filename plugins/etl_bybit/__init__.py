@@ -1,9 +1,10 @@
-"""Bybit source: OHLCV, funding rates and open interest from Bybit's v5 public REST API, through ccxt.
+"""Bybit source: OHLCV, funding rates, open interest and positioning from Bybit's v5 public REST API, through
+ccxt; and ``bybit_archive``, Bybit's public trade archive (``public.bybit.com``, see ``etl_bybit.archive``).
 
     [pipelines.eth.source]
     plugin = "bybit"
     market = "linear"               # spot (default) | linear | inverse
-    dataset = "ohlcv"               # ohlcv | funding | open_interest (the last two: linear or inverse)
+    dataset = "ohlcv"               # ohlcv | funding | open_interest | positioning (the last three: linear or inverse)
     symbols = ["BTCUSDT", "ETHUSDT"]
     timeframes = ["1m"]
     start = "2024-01-01"
@@ -16,6 +17,13 @@
   interval was shorter in the past, the window is paged back until it is complete.
 - ``open_interest``: sampled every ``period`` (5m 15m 30m 1h 4h 1d; default 1h), following
   ``nextPageCursor``.
+- ``positioning``: ``/v5/market/account-ratio``, per ``timeframes`` (Bybit's periods: 5m 15m 30m 1h 4h 1d).
+  ``long_account`` is Bybit's ``buyRatio`` (the share of accounts holding a long position), ``short_account``
+  its ``sellRatio``, and ``long_short_ratio`` their quotient ``buyRatio / sellRatio`` (Bybit sends none; this is
+  how Binance's ``longShortRatio`` relates to its shares), null when ``sellRatio`` is 0. Windows of 500 periods,
+  each followed through ``nextPageCursor`` down to its start (Bybit lists newest first); nothing before
+  2020-07-20, where Bybit's series begins. Bybit serves a period's row from its first instant; it is stored
+  once the period has ended (``ts`` is the start of an interval, as for bars), so the newest row waits a period.
 
 Rate limits: Bybit allows 600 requests per 5 seconds per IP; every request takes a token from a bucket
 shared by every stream of the process and sized so that no 5-second window can pass that
@@ -33,11 +41,13 @@ topics, a bar stored once Bybit confirms it (``confirm: true``); ``ws_url`` is t
 
 import etl
 
+from .archive import BybitArchiveSource
 from .source import BybitSource
 
-__all__ = ["BybitSource"]
+__all__ = ["BybitArchiveSource", "BybitSource"]
 
 
 @etl.hookimpl
 def register_sources(register):
     register(BybitSource)
+    register(BybitArchiveSource)

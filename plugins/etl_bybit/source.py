@@ -4,7 +4,7 @@ inverse markets.
 Bybit lists newest first and, when a range holds more rows than ``limit``, returns the newest ones. The
 source asks for windows small enough to fit one page (1000 bars, 200 funding intervals), walking them
 oldest to newest so each batch is ascending and checkpoints advance as it goes; inside a window it keeps
-paging back (funding intervals change over time) or follows ``nextPageCursor`` (open interest).
+paging back (funding intervals change over time) or follows ``nextPageCursor`` (open interest, positioning).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from etl_ccxt.paging import windows
 from etl_ccxt.source import COMMON_OPTIONS, ExchangeSource
 
 import etl
+from etl.errors import ConfigError
 from etl.log import get_logger
 from etl.ratelimit import WindowCount
 from etl.timeframes import MINUTE, floor_ts, timeframe_ms
@@ -43,7 +44,10 @@ INTERVALS = {
     "1m": "1", "3m": "3", "5m": "5", "15m": "15", "30m": "30", "1h": "60", "2h": "120", "4h": "240", "6h": "360",
     "12h": "720", "1d": "D", "1w": "W",
 }
+# Bybit's names of its sampling periods, shared by open interest (``intervalTime``) and positioning (``period``).
 OPEN_INTEREST_INTERVALS = {"5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h", "1d": "1d"}
+POSITIONING_PAGE = 500
+ACCOUNT_RATIO_START = 1_595_203_200_000  # 2020-07-20: "the earliest query start time" of /v5/market/account-ratio
 
 
 def _ts(row: Any, key: int | str) -> int:
@@ -53,7 +57,7 @@ def _ts(row: Any, key: int | str) -> int:
 class BybitSource(ExchangeSource):
     name = "bybit"
     exchange_id = "bybit"
-    datasets = ("ohlcv", "funding", "open_interest")
+    datasets = ("ohlcv", "funding", "open_interest", "positioning")
     live = ("ohlcv",)
     timeframes = tuple(INTERVALS)
     market_types = {"spot": "spot", "linear": "linear", "inverse": "inverse"}
@@ -129,17 +133,54 @@ class BybitSource(ExchangeSource):
         base = {"category": self.market, "symbol": market["id"], "intervalTime": OPEN_INTEREST_INTERVALS[period],
                 "limit": OPEN_INTEREST_PAGE}
         for lo, hi in windows(self.listed_from(market, start), end, OPEN_INTEREST_WINDOW * timeframe_ms(period)):
-            rows: list[Any] = []
-            cursor = ""
-            while True:
-                params = {**base, "startTime": lo, "endTime": hi - 1, **({"cursor": cursor} if cursor else {})}
-                result = self._result(stream, "publicGetV5MarketOpenInterest", params)
-                rows.extend(result["list"])
-                cursor = result.get("nextPageCursor") or ""
-                if not cursor or not result["list"]:
-                    break
+            rows = self._cursor_pages(stream, "publicGetV5MarketOpenInterest",
+                                      {**base, "startTime": lo, "endTime": hi - 1})
             if rows:
-                yield rows_to_frame(sorted(rows, key=_by("timestamp")), OPEN_INTEREST_FIELDS)
+                yield rows_to_frame(rows, OPEN_INTEREST_FIELDS)
+
+    def fetch_positioning(self, stream: etl.Stream, market: dict[str, Any], start: int,
+                          end: int) -> Iterator[pl.DataFrame]:
+        """Account long/short shares per period from ``/v5/market/account-ratio``, in windows of one page
+        (500 periods), following ``nextPageCursor``; nothing is asked before 2020-07-20, where Bybit's series
+        begins (it refuses earlier start times). Bybit stamps a row at the start of a period as soon as it
+        begins; ``ts`` being an interval's start, a row is stored once its period has ended, as a bar is."""
+        from .positioning import positioning_frame
+
+        timeframe = stream.timeframe or ""
+        base = {"category": self.market, "symbol": market["id"], "period": OPEN_INTEREST_INTERVALS[timeframe],
+                "limit": POSITIONING_PAGE}
+        first = max(self.listed_from(market, start, timeframe), ACCOUNT_RATIO_START)
+        for lo, hi in windows(first, end, POSITIONING_PAGE * timeframe_ms(timeframe)):
+            asked_at = self.asked_at()
+            rows = self._cursor_pages(stream, "publicGetV5MarketAccountRatio",
+                                      {**base, "startTime": str(lo), "endTime": str(hi - 1)})
+            if rows:
+                yield self.closed_bars(stream, positioning_frame(rows), asked_at)
+
+    def _cursor_pages(self, stream: etl.Stream, method: str, params: dict[str, Any]) -> list[Any]:
+        """Every row of ``[startTime, endTime]``, oldest first, from an endpoint listing newest first and handing
+        the next (older) page's ``nextPageCursor``. An empty cursor or page, or a page reaching ``startTime``, is
+        the last: Bybit's documented example hands a cursor with a last page, and a page shorter than ``limit``
+        proves nothing (whether Bybit clamps ``limit`` is not documented)."""
+        rows: list[Any] = []
+        cursor, first = "", int(params["startTime"])
+        while True:
+            page = self._result(stream, method, {**params, **({"cursor": cursor} if cursor else {})})
+            rows.extend(page["list"])
+            cursor = page.get("nextPageCursor") or ""
+            if not cursor or not page["list"] or min(_ts(row, "timestamp") for row in page["list"]) <= first:
+                return sorted((row for row in rows if _ts(row, "timestamp") >= first), key=_by("timestamp"))
+
+    def check(self) -> None:
+        super().check()
+        if self.config.dataset != "positioning":
+            return
+        if self.market not in self.derivative_markets:
+            raise ConfigError(f"bybit dataset 'positioning' needs market 'linear' or 'inverse' (it is {self.market!r})")
+        unknown = [timeframe for timeframe in self.config.timeframes if timeframe not in OPEN_INTEREST_INTERVALS]
+        if unknown:
+            raise ConfigError(f"bybit positioning has no timeframe {', '.join(map(repr, unknown))}; Bybit's "
+                              f"account-ratio periods are {', '.join(OPEN_INTEREST_INTERVALS)}")
 
     def listed_from(self, market: dict[str, Any], start: int, timeframe: str | None = None) -> int:
         """``start``, or the market's launch if later: no requests for the years before a listing."""
