@@ -19,8 +19,9 @@ twice under two names. Which road a span took is in the run summary and ledger i
 
 Dataset ``trades``: the aggTrades files, equal to the ``binance`` source's trades (``trade_id`` the aggregate
 id, ``side`` the aggressor's from ``is_buyer_maker``). They are read from **daily** files although monthly ones
-exist (a month of BTCUSDT is a zip of about a gigabyte, held in memory while read), and each CSV is inflated
-and parsed a block at a time; a file that breaks part-way is healed from REST from its last row's time on.
+exist (a month of BTCUSDT is a zip of about a gigabyte, held in memory while read); each CSV's CRC-32 is
+checked before any of its rows is used, then it is inflated and parsed a block at a time, and a file that
+cannot be parsed part-way is healed whole from REST (its rows replace the same keys).
 Dataset ``funding`` (futures): the monthly fundingRate files (``calc_time``, ``last_funding_rate``), equal to
 the REST source's ``ts`` and ``funding_rate``; the archive has **no mark price**, so ``mark_price`` is absent
 (a sink that replaces rows by key replaces a REST row's mark price with null). Spans read from REST are counted

@@ -157,19 +157,15 @@ class BinanceArchiveSource(etl.Source):
 
     def _read(self, stream: etl.Stream, piece: File, download: Future[bytes], start: int,
               end: int) -> Iterator[pl.DataFrame]:
-        """One file's rows in ``[start, end)``. A file that breaks after some blocks (trades are read a block at a
-        time) is healed from the time of its last row read on: the REST rows of that instant come again, and
-        replace the same keys."""
+        """One file's rows in ``[start, end)``. A file that cannot be parsed after some blocks (trades are read a
+        block at a time; their bytes verified first) is healed whole: its REST rows replace the same keys."""
         read = DATA[stream.dataset][1]
         try:
             for frame, repeats in read(download.result(), piece.key):
                 self.count(stream, "repeated_rows_dropped", repeats)
                 if frame.height and frame["ts"][0] >= end:
                     return
-                rows = _between(frame, start, end)
-                if rows.height:
-                    start = rows["ts"][-1]
-                    yield rows
+                yield _between(frame, start, end)
         except Unusable as exc:
             yield from self._heal(stream, piece, exc, start, end)
 

@@ -27,16 +27,26 @@ COLUMNS = ("a", "p", "q", "f", "l", "T", "m", "M")
 
 def frames(body: bytes, key: str) -> Iterator[tuple[pl.DataFrame, int]]:
     """Blocks of trades in id order, each with how many repeated rows it dropped (a row whose id was seen
-    already, in this block or an earlier one); ``Unusable`` when the zip breaks, possibly after some blocks."""
+    already, in this block or an earlier one); ``Unusable`` when the zip breaks.
+
+    The CSV is inflated twice: once to check its CRC-32 (zipfile checks it at the end of the member), then to
+    parse it. Damaged bytes can parse as plausible trades, and a block once yielded cannot be taken back: only
+    a CSV that cannot be parsed may still fail after some blocks, and its rows so far are sound.
+    """
     last_id = -1
     try:
-        with zipfile.ZipFile(io.BytesIO(body)) as archive, archive.open(only_member(archive, key)) as csv:
-            for block in blocks(csv):
-                raw = parse(block)
-                fresh = without_repeats(raw.filter(raw["a"] > last_id), "a")
-                if fresh.height:
-                    last_id = fresh["a"][-1]
-                yield agg_trades_as_trades(fresh), raw.height - fresh.height
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            member = only_member(archive, key)
+            with archive.open(member) as csv:
+                while csv.read(BLOCK):
+                    pass
+            with archive.open(member) as csv:
+                for block in blocks(csv):
+                    raw = parse(block)
+                    fresh = without_repeats(raw.filter(raw["a"] > last_id), "a")
+                    if fresh.height:
+                        last_id = fresh["a"][-1]
+                    yield agg_trades_as_trades(fresh), raw.height - fresh.height
     except read_errors() as exc:
         raise unreadable(key, exc) from None
 
