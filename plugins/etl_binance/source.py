@@ -69,10 +69,19 @@ def weight_limits(rate_limits: list[dict[str, Any]]) -> list[WeightLimit]:
 
 
 def trades_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """``aggTrades`` objects as trades: ``m`` (the buyer was the maker) means the aggressor sold."""
+    """``aggTrades`` objects as trades."""
     import polars as pl
 
     raw = pl.from_dicts(rows, schema={"T": pl.Int64, "a": pl.Int64, "p": pl.String, "q": pl.String, "m": pl.Boolean})
+    return agg_trades_as_trades(raw)
+
+
+def agg_trades_as_trades(raw: pl.DataFrame) -> pl.DataFrame:
+    """Aggregate trades (columns ``T`` ms, ``a`` id, ``p``, ``q``, ``m`` boolean) as trades: ``m`` (the buyer was
+    the maker) means the aggressor sold. The ``binance_archive`` source reads its CSVs through it too, so both
+    store the same rows."""
+    import polars as pl
+
     return raw.select(
         pl.col("T").alias("ts"), pl.col("a").cast(pl.String).alias("trade_id"),
         pl.col("p").cast(pl.Float64).alias("price"), pl.col("q").cast(pl.Float64).alias("size"),

@@ -1,11 +1,13 @@
-"""Binance's public data archive (data.binance.vision) as a market-etl source: years of klines in a few
-hundred downloads instead of hundreds of thousands of REST requests, verified, and healed from the REST API.
+"""Binance's public data archive (data.binance.vision) as a market-etl source: years of klines, trades and funding
+rates in a few hundred downloads instead of hundreds of thousands of REST requests, verified, and healed from
+the REST API.
 
     [pipelines.history.source]
     plugin = "binance_archive"
-    market = "usdm"                 # spot (default) | usdm (USD-M futures)
+    market = "usdm"                 # spot (default) | usdm (USD-M futures) | coinm (COIN-M: BTCUSD_PERP)
+    dataset = "ohlcv"               # ohlcv (default) | trades | funding (usdm, coinm)
     symbols = ["BTCUSDT", "ETHUSDT"]
-    timeframes = ["1m"]             # 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 1w 1M
+    timeframes = ["1m"]             # 1s (spot only) 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 1w 1M
     start = "2020-01-01"
 
 Datasets ``ohlcv``, and ``open_interest`` and ``positioning`` (USD-M, timeframe ``5m``) from the daily ``metrics``
@@ -17,6 +19,22 @@ source stores for the same bars (the same values, column for column), so archive
 one table, an ``etl run`` with the ``binance`` source continues where an archive backfill stopped, and a table
 never holds the same candle twice under two names. Which road a span took is in the run summary and ledger
 instead (below).
+
+Dataset ``trades``: the aggTrades files, equal to the ``binance`` source's trades (``trade_id`` the aggregate
+id, ``side`` the aggressor's from ``is_buyer_maker``). They are read from **daily** files although monthly ones
+exist (a month of BTCUSDT is a zip of about a gigabyte, held in memory while read); each CSV's CRC-32 is
+checked before any of its rows is used, then it is inflated and parsed a block at a time, and a file that
+cannot be parsed part-way is healed whole from REST (its rows replace the same keys).
+Dataset ``funding`` (futures): the monthly fundingRate files (``calc_time``, ``last_funding_rate``), equal to
+the REST source's ``ts`` and ``funding_rate``; the archive has **no mark price**, so ``mark_price`` is absent
+(a sink that replaces rows by key replaces a REST row's mark price with null). Spans read from REST are counted
+as ``healed_rows`` and ``recent_rows`` for these two.
+
+``market = "coinm"`` reads ``futures/cm`` (symbols like ``BTCUSD_PERP``; klines' ``volume`` is in contracts and
+``quote_volume`` in base coin, as Binance writes them). The ``binance`` source reads no COIN-M REST API
+(``dapi``), so there is nothing to heal from: a missing or unusable COIN-M file is a warning naming why and a
+recorded gap (``archive_files_missing`` / ``archive_files_unusable``), as with ``heal = false``, and recent
+days wait for their files.
 
 What it reads, for each stream and window:
 
@@ -37,7 +55,7 @@ What it reads, for each stream and window:
 
 Options:
 
-- ``market``: ``spot`` (default) or ``usdm``.
+- ``market``: ``spot`` (default), ``usdm`` or ``coinm``.
 - ``base_url``: the archive (default ``https://data.binance.vision``). Listings go to the bucket's S3
   endpoint (``https://s3-ap-northeast-1.amazonaws.com/data.binance.vision``: data.binance.vision answers
   them with an HTML page), or to ``base_url`` when it is set (a mirror or a test server serves both).

@@ -1,10 +1,11 @@
-"""The ``binance_archive`` source: klines from data.binance.vision, verified, with REST for what it lacks."""
+"""The ``binance_archive`` source: klines, aggregate trades and funding rates from data.binance.vision, verified,
+with REST for what it lacks."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,18 +17,25 @@ from etl.log import get_logger
 from etl.options import positive
 from etl.timeframes import DAY, iso, next_bar, now_ms
 
-from . import metrics, symbols
+from . import funding, klines, metrics, symbols, trades
 from .heal import Rest
-from .klines import read_zip, without_repeats
 from .layout import MARKETS, File, Folder, Span, days, months
 from .store import Archive, Unusable
 
 if TYPE_CHECKING:
     import polars as pl
 
+# A dataset's archive data type, and the reader of one of its zips: (rows, repeated rows dropped) in time order.
+Reader = Callable[[bytes, str], Iterator[tuple["pl.DataFrame", int]]]
+DATA: dict[str, tuple[str, Reader]] = {
+    "ohlcv": ("klines", klines.frames),
+    "trades": ("aggTrades", trades.frames),
+    "funding": ("fundingRate", funding.frames),
+}
+
 log = get_logger("etl_binance_archive")
 
-TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
+TIMEFRAMES = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
 # How long after its period a file may still be unpublished: daily files appear the next morning, monthly
 # ones "on the first Monday of the month". Files missing later than that are healed and counted.
 DAILY_DELAY, MONTHLY_DELAY = DAY, 8 * DAY
@@ -36,11 +44,12 @@ CACHE_FOLDER = "binance-vision"
 
 class BinanceArchiveSource(etl.Source):
     name = "binance_archive"
-    datasets = ("ohlcv", *metrics.DATASETS)
+    datasets = (*DATA, *metrics.DATASETS)
     timeframes = TIMEFRAMES
     network = True
     options = {
-        "market": etl.Option(str, "spot", help="spot, or usdm for USD-M futures", choices=tuple(MARKETS)),
+        "market": etl.Option(str, "spot", help="spot, usdm (USD-M futures) or coinm (COIN-M futures)",
+                            choices=tuple(MARKETS)),
         "rest_url": etl.Option(str, None, help="Binance's REST API for what the archive lacks; default Binance's"),
         "cache_dir": etl.Option(Path, None, help="where verified zips are kept; default ~/.cache/market-etl"),
         "cache_max_mb": etl.Option(float, 4096, help="size cap of the zip cache in MiB", check=positive),
@@ -66,6 +75,20 @@ class BinanceArchiveSource(etl.Source):
             if symbol != symbol.upper() or "/" in symbol:
                 raise ConfigError(f"Symbol {symbol!r}: the archive names symbols as Binance does (BTCUSDT)")
         metrics.check(self)
+        market = self.settings["market"]
+        if self.config.dataset == "funding" and market == "spot":
+            raise ConfigError("binance_archive dataset 'funding' needs a futures market: set market to 'usdm' or "
+                              "'coinm' (it is 'spot')")
+        if self.config.dataset == "ohlcv" and "1s" in self.config.timeframes and market != "spot":
+            raise ConfigError(f"binance_archive: 1s klines exist in the spot archive only (market is {market!r})")
+
+    @property
+    def heals(self) -> bool:
+        """Whether what the archive lacks is read from the REST API (the binance source reads no COIN-M REST)."""
+        return self.settings["heal"] and self.rest.serves
+
+    def unit(self, stream: etl.Stream) -> str:
+        return "bars" if stream.dataset == "ohlcv" else "rows"
 
     def archive(self) -> Archive:
         with self._lock:
@@ -83,13 +106,15 @@ class BinanceArchiveSource(etl.Source):
 
     def pieces(self, stream: etl.Stream, start: int, end: int) -> list[File | Span]:
         """The archive files and REST spans covering ``[start, end)`` in time order: monthly files for closed
-        months, daily files where a month has none (the current month, a month not published yet)."""
+        months, daily files where a month has none (the current month, a month not published yet) or where the
+        data type is read day by day (aggTrades)."""
         if stream.dataset in metrics.DATASETS:
             return metrics.pieces(self, stream, start, end)
-        folder = Folder(self.settings["market"], stream.symbol, stream.timeframe or "")
-        monthly = self.archive().listing(folder.folder("monthly"))
+        folder = Folder(self.settings["market"], stream.symbol, DATA[stream.dataset][0], stream.timeframe or "")
+        monthly = self.archive().listing(folder.folder("monthly")) if folder.has_monthly else {}
         start, now = max(start, self._first_bar(folder, monthly)), now_ms()
         end = min(end, symbols.klines_end(self, folder, monthly, end) or end)  # a delisted symbol's files stop
+        monthly = monthly if folder.reads_monthly else {}
         found: list[File | Span] = []
         for month in months(start, end):
             month_end = next_bar(month, "1M")
@@ -119,9 +144,10 @@ class BinanceArchiveSource(etl.Source):
         if not zips and folder.has_daily:
             zips = [key for key in self.archive().listing(folder.folder("daily")) if key.endswith(".zip")]
         if not zips:
+            what = f"{folder.timeframe} {folder.data_type}" if folder.timeframe else folder.data_type
             raise PermanentError(
-                f"binance_archive: no {folder.timeframe} klines for {folder.symbol!r} in the {folder.market} "
-                f"archive ({self.archive().url(folder.folder('monthly'))}); is it a {folder.market} symbol, "
+                f"binance_archive: no {what} for {folder.symbol!r} in the {folder.market} archive "
+                f"({self.archive().url(folder.folder(folder.periods[0]))}); is it a {folder.market} symbol, "
                 f"spelled as Binance lists it?"
             )
         return folder.period_start(min(zips))
@@ -135,16 +161,23 @@ class BinanceArchiveSource(etl.Source):
         for piece, download in self._download_ahead(self.pieces(stream, start, end)):
             if isinstance(piece, Span):
                 yield from self._from_rest(stream, piece)
-                continue
-            assert download is not None
-            try:
-                frame = read_zip(download.result(), piece.key)
-            except Unusable as exc:
-                yield from self._heal(stream, piece, exc, start, end)
-                continue
-            unique = without_repeats(frame)
-            self.count(stream, "repeated_rows_dropped", frame.height - unique.height)
-            yield _between(unique, max(start, piece.start), min(end, piece.end))
+            else:
+                assert download is not None
+                yield from self._read(stream, piece, download, max(start, piece.start), min(end, piece.end))
+
+    def _read(self, stream: etl.Stream, piece: File, download: Future[bytes], start: int,
+              end: int) -> Iterator[pl.DataFrame]:
+        """One file's rows in ``[start, end)``. A file that cannot be parsed after some blocks (trades are read a
+        block at a time; their bytes verified first) is healed whole: its REST rows replace the same keys."""
+        read = DATA[stream.dataset][1]
+        try:
+            for frame, repeats in read(download.result(), piece.key):
+                self.count(stream, "repeated_rows_dropped", repeats)
+                if frame.height and frame["ts"][0] >= end:
+                    return
+                yield _between(frame, start, end)
+        except Unusable as exc:
+            yield from self._heal(stream, piece, exc, start, end)
 
     def _download_ahead(self, pieces: list[File | Span]) -> Iterator[tuple[File | Span, Future[bytes] | None]]:
         """Each piece with its download, started up to ``2 * downloads`` pieces ahead of the reader."""
@@ -165,29 +198,32 @@ class BinanceArchiveSource(etl.Source):
                     download.cancel()
 
     def _heal(self, stream: etl.Stream, piece: File, error: Unusable, start: int, end: int) -> Iterator[pl.DataFrame]:
+        """``[start, end)`` of an unusable file, from the REST API."""
         if error.reason == "corrupt":
             self.archive().forget(piece.key)
         log.warning("binance archive file unusable", url=self.archive().url(piece.key), reason=str(error),
-                    stream=stream.label, healed_from_rest=self.settings["heal"])
+                    stream=stream.label, healed_from_rest=self.heals)
         self.count(stream, "archive_files_unusable", 1)
-        yield from self._from_rest(stream, Span(max(start, piece.start), min(end, piece.end), "unusable", piece.key))
+        yield from self._from_rest(stream, Span(start, end, "unusable", piece.key))
 
     def _from_rest(self, stream: etl.Stream, span: Span) -> Iterator[pl.DataFrame]:
-        """Bars the archive lacks, read from the REST API; with ``heal = false`` a gap, and recent bars wait."""
-        if not self.settings["heal"]:
+        """Rows the archive lacks, read from the REST API; without healing a gap, and recent rows wait."""
+        if not self.heals:
             if span.why == "missing":
+                why = "heal = false" if not self.settings["heal"] else "the binance source reads no COIN-M REST API"
                 log.warning("binance archive file missing, left as a gap", url=self.archive().url(span.key),
-                            span=f"{iso(span.start)}..{iso(span.end)}", stream=stream.label)
+                            span=f"{iso(span.start)}..{iso(span.end)}", stream=stream.label, why=why)
                 self.count(stream, "archive_files_missing", 1)
             return
-        bars = 0
+        rows = 0
         for frame in self.rest.fetch(stream, span.start, span.end):
-            bars += frame.height
+            rows += frame.height
             yield frame
-        if span.why == "missing" and bars:
+        unit = self.unit(stream)
+        if span.why == "missing" and rows:
             log.warning("binance archive file missing, healed from REST", url=self.archive().url(span.key),
-                        span=f"{iso(span.start)}..{iso(span.end)}", bars=bars, stream=stream.label)
-        self.count(stream, "recent_bars" if span.why == "recent" else "healed_bars", bars)
+                        span=f"{iso(span.start)}..{iso(span.end)}", stream=stream.label, **{unit: rows})
+        self.count(stream, f"recent_{unit}" if span.why == "recent" else f"healed_{unit}", rows)
 
     # --- dry run ---
 

@@ -21,6 +21,7 @@ from fixtures.fake_binance_vision import FakeBinanceVision
 KLINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "quote_volume", "trades", "taker_buy_volume",
                  "taker_buy_quote_volume")
 PIPELINE = "history"
+TRADE_EVERY_MS = 10_000  # three aggregate trades every 10 s: 25,920 a day, a day's zip small enough for tests
 
 
 def month_start(months_back: int) -> int:
@@ -58,15 +59,22 @@ class Project:
         return run_cli("backfill", str(self.path), "--pipeline", PIPELINE, "--start", from_ms(start).isoformat(),
                        "--end", from_ms(end).isoformat(), *args)
 
-    def rows(self, symbol: str, columns: tuple[str, ...] = KLINE_COLUMNS) -> list[tuple[Any, ...]]:
+    def rows(self, symbol: str, columns: tuple[str, ...] = KLINE_COLUMNS, table: str = "ohlcv",
+             order: str = "ts") -> list[tuple[Any, ...]]:
         selected = ", ".join("epoch_ms(ts)" if column == "ts" else column for column in columns)
         with duckdb.connect(str(self.folder / "market.duckdb"), read_only=True) as connection:
-            query = f"SELECT {selected} FROM ohlcv WHERE symbol = ? ORDER BY ts"
+            query = f"SELECT {selected} FROM {table} WHERE symbol = ? ORDER BY {order}"
             return connection.execute(query, [symbol]).fetchall()
 
-    def table(self) -> Any:
+    def trades(self, symbol: str) -> list[tuple[Any, ...]]:
+        """(ts, trade_id, price, size, side) in id order, as ``FakeBinance.expected_trades`` gives them."""
+        columns = ("ts", "trade_id", "price", "size", "side")
+        return self.rows(symbol, columns, "trades", "CAST(trade_id AS BIGINT)")
+
+    def table(self, name: str = "ohlcv") -> Any:
+        order = "symbol, ts, trade_id" if name == "trades" else "symbol, ts"
         with duckdb.connect(str(self.folder / "market.duckdb"), read_only=True) as connection:
-            return connection.sql("SELECT * FROM ohlcv ORDER BY symbol, ts").pl()
+            return connection.sql(f"SELECT * FROM {name} ORDER BY {order}").pl()
 
     def ledger_counters(self) -> dict[str, dict[str, int]]:
         """The counters of each stream's latest run, as the ledger recorded them."""
@@ -77,13 +85,13 @@ class Project:
 
 @pytest.fixture
 def vision() -> Iterator[FakeBinanceVision]:
-    with FakeBinanceVision(first_month=f"{from_ms(FIRST):%Y-%m}") as fake:
+    with FakeBinanceVision(first_month=f"{from_ms(FIRST):%Y-%m}", trade_every_ms=TRADE_EVERY_MS) as fake:
         yield fake
 
 
 @pytest.fixture
 def rest() -> Iterator[FakeBinance]:
-    with FakeBinance() as fake:
+    with FakeBinance(trade_every_ms=TRADE_EVERY_MS) as fake:
         yield fake
 
 
@@ -100,6 +108,10 @@ def project(tmp_path: Path, vision: FakeBinanceVision, rest: FakeBinance):
         return Project(tmp_path / folder, write_pipeline(tmp_path / folder, pipeline))
 
     return make
+
+
+def day_name(symbol: str, tag: str, day: int) -> str:
+    return f"{symbol}-{tag}-{from_ms(day):%Y-%m-%d}.zip"
 
 
 def log_events(run: PipelineRun, event: str) -> list[dict[str, Any]]:
