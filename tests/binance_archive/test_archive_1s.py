@@ -3,7 +3,7 @@ the REST source's bars, a bad day healed from REST."""
 
 from __future__ import annotations
 
-from conftest import MONTHS, day_name, month_name
+from archive_support import MONTHS, day_name, month_name
 
 from etl.testing import run_cli
 from etl.timeframes import DAY

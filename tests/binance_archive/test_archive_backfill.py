@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import FIRST, MONTHS, day_names, log_events, month_name
+from archive_support import FIRST, MONTHS, day_names, log_events, month_name
 
 from etl.testing import Reply, run_cli
 from etl.timeframes import HOUR, floor_ts, from_ms, next_bar, now_ms

@@ -5,7 +5,7 @@ what the archive lacks there is a recorded gap with a warning that says so, and 
 from __future__ import annotations
 
 import pytest
-from conftest import MONTHS, day_names, log_events, month_name
+from archive_support import MONTHS, day_names, log_events, month_name
 
 from etl.timeframes import DAY, next_bar
 

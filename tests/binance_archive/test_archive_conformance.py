@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import MONTHS
+from archive_support import MONTHS
 
 from etl.testing import SourceConformance
 from etl.timeframes import DAY, iso

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from conftest import MONTHS, PIPELINE
+from archive_support import MONTHS, PIPELINE
 
 from etl.testing import run_subprocess
 from etl.timeframes import from_ms, next_bar

@@ -4,7 +4,7 @@ REST fundingRate."""
 
 from __future__ import annotations
 
-from conftest import MONTHS, log_events, month_name
+from archive_support import MONTHS, log_events, month_name
 
 from etl.testing import run_cli
 from etl.timeframes import floor_ts, next_bar, now_ms

@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import FIRST, log_events
+from archive_support import FIRST, log_events
 
 from etl.testing import SourceConformance
 from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, from_ms, iso, now_ms

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import duckdb
 import pytest
-from conftest import FIRST, MONTHS
+from archive_support import FIRST, MONTHS
 
 from etl.testing import run_cli
 from etl.timeframes import DAY, HOUR, floor_ts, from_ms, next_bar, now_ms

@@ -5,7 +5,7 @@ are healed from REST aggTrades and counted."""
 from __future__ import annotations
 
 import pytest
-from conftest import MONTHS, day_name, log_events
+from archive_support import MONTHS, day_name, log_events
 
 from etl.testing import run_cli
 from etl.timeframes import DAY, HOUR, floor_ts, now_ms

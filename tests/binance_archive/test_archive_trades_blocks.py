@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import FIRST, MONTHS, day_name
+from archive_support import FIRST, MONTHS, day_name
 
 from etl.timeframes import DAY, from_ms
 from fixtures.fake_binance import FakeBinance

@@ -7,7 +7,7 @@ import signal
 
 import duckdb
 import pytest
-from conftest import MONTHS, PIPELINE
+from archive_support import MONTHS, PIPELINE
 
 from etl.testing import run_subprocess
 from etl.timeframes import DAY, from_ms
