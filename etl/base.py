@@ -52,11 +52,13 @@ class Listing(NamedTuple):
 
 @dataclass(frozen=True)
 class PluginContext:
-    """Where a transform or sink runs: its pipeline, the pipeline file's folder, the state dir."""
+    """Where a transform or sink runs: its pipeline, the pipeline file's folder, the state dir, and the pipeline's
+    sinks (``SinkSpec``s), for a transform that reads back what they stored (``enrich``)."""
 
     pipeline: str
     base_dir: Path
     state_dir: Path
+    sinks: tuple[Any, ...] = ()
 
 
 def with_defaults(options: dict[str, Option], settings: dict[str, Any]) -> dict[str, Any]:
@@ -215,6 +217,12 @@ class BatchContext:
         self.stream = stream
         self.new_from = new_from
         self._report = report
+        self.held: int | None = None
+
+    def hold(self, from_ms: int) -> None:
+        """Rows at or after ``from_ms`` (UTC ms) are not final yet (their inputs have not arrived): the runner
+        stores none of them and keeps the stream's checkpoint there, so a later run computes them again."""
+        self.held = from_ms if self.held is None else min(self.held, from_ms)
 
     def new_rows(self, frame: pl.DataFrame) -> pl.DataFrame:
         import polars as pl

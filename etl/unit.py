@@ -37,6 +37,7 @@ class WorkUnit:
     previous_ts: int | None = None
     committed_keys: tuple[tuple[Any, ...], ...] = ()
     chunk_start: int | None = None  # set when the unit is one chunk of a longer backfill window
+    sinks: tuple[Any, ...] = ()  # the pipeline's SinkSpecs, for transforms that read what they stored
 
     @property
     def key(self) -> str:
@@ -63,6 +64,7 @@ class Batch:
     next_keys: tuple[tuple[Any, ...], ...] = ()
     tally: Tally = field(default_factory=Tally)
     key: str = ""  # the checkpoint entry it advances (``WorkUnit.key``); the stream's label when empty
+    held: bool = False  # a transform held rows back (``BatchContext.hold``): the checkpoint stays at ``next_ms``
 
 
 class SourcePool:
@@ -89,10 +91,11 @@ class SourcePool:
             self._sources.clear()
 
 
-def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Path, state_dir: Path) -> list[Transform]:
+def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Path, state_dir: Path,
+                     sinks: tuple[Any, ...] = ()) -> list[Transform]:
     from .plugins import registry
 
-    context = PluginContext(pipeline, base_dir, state_dir)
+    context = PluginContext(pipeline, base_dir, state_dir, sinks)
     return [registry().get("transform", spec.plugin)(spec.settings, context) for spec in specs]
 
 
@@ -126,7 +129,7 @@ class Execution:
 
         self.unit, self.tally, self.stream = unit, tally, unit.stream
         self.source = sources.get(unit.source)
-        self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
+        self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir, unit.sinks)
         self.schema = dataset(self.stream.dataset)
         self.fetch_start = unit.start - unit.warmup_ms
         self.instant_keys = instant_keys(self.schema)
@@ -137,6 +140,7 @@ class Execution:
         self.reached_window = False
         self.pending: list[pl.DataFrame] = []
         self.pending_rows = 0
+        self.held: int | None = None  # where a transform held rows back; nothing at or after it is stored
 
     def batches(self) -> Iterator[Batch]:
         return self.feed(self.source.fetch(self.stream, self.fetch_start, self.unit.end), self.unit.batch_rows)
@@ -218,11 +222,27 @@ class Execution:
         batch_context = BatchContext(self.stream, self.new_from, self.tally)
         for transform in self.transforms:
             frame = transform.apply(frame, batch_context)
-        out = self._drop_repeated_keys(batch_context.new_rows(frame))
+        out = self._drop_repeated_keys(self._final(batch_context, batch_context.new_rows(frame)))
         # More rows of the last instant may follow in the next batch (trades of one millisecond): they are new.
         self.new_from = max(self.new_from, last_ts if self.instant_keys else self._following(last_ts))
         if last_ts >= self.unit.start:
             yield self._batch(out, last_ts)
+
+    def _final(self, batch_context: BatchContext, out: pl.DataFrame) -> pl.DataFrame:
+        """The rows before any hold a transform asked for (``BatchContext.hold``), in this batch or an earlier one:
+        once held, the stream's checkpoint stays there for the rest of the unit, so nothing after it may land."""
+        import polars as pl
+
+        from .timeframes import ts_literal
+
+        if batch_context.held is not None:
+            held = max(batch_context.held, self.new_from)
+            self.held = held if self.held is None else min(self.held, held)
+        if self.held is None:
+            return out
+        final = out.filter(pl.col("ts") < ts_literal(self.held))
+        self.tally.count(self.stream, "held_rows", out.height - final.height)
+        return final
 
     def _with_exact_warmup(self, raw: pl.DataFrame) -> pl.DataFrame:
         """Exactly ``warmup_rows`` rows before the window. The first read guessed their time from the
@@ -267,6 +287,8 @@ class Execution:
 
         from .timeframes import ts_literal
 
+        if self.held is not None:
+            return Batch(out, self.held, tally=self.tally.drain(), key=self.unit.key, held=True)
         if not self.instant_keys:
             return Batch(out, self._following(last_ts), tally=self.tally.drain(), key=self.unit.key)
         at_last = out.filter(pl.col("ts") == ts_literal(last_ts)).select(self.instant_keys)
