@@ -27,7 +27,7 @@ def _typed(columns: dict[str, Any], timeframe: str | None = None) -> pl.DataFram
     stream = [pl.lit(SOURCE).alias("source"), pl.lit(SYMBOL).alias("symbol")]
     if timeframe:
         stream.append(pl.lit(timeframe).alias("timeframe"))
-    ts = pl.from_epoch("ts", "ms").dt.replace_time_zone("UTC")
+    ts = pl.from_epoch("ts", "ms").dt.cast_time_unit("ms").dt.replace_time_zone("UTC")
     return frame.with_columns(*stream, ts).select(*[pl.col(name.meta.output_name()) for name in stream],
                                                   pl.all().exclude("source", "symbol", "timeframe"))
 
@@ -57,7 +57,8 @@ def positioning(start: int, end: int) -> pl.DataFrame:
         rng = np.random.default_rng(3 if timeframe == "5m" else 4)
         longs = rng.uniform(0.4, 0.7, len(ts))
         ratio = longs / (1 - longs)
-        ratio[20:26] = ratio[20]  # a flat stretch: its z-score is null, never a huge number from rounding
+        if timeframe == "5m":
+            ratio[20:26] = ratio[20]  # a flat stretch: its z-score is null, never a huge number from rounding
         frames.append(_typed({"ts": ts, "long_short_ratio": ratio, "long_account": longs, "short_account": 1 - longs,
                               "taker_buy_volume": rng.gamma(2.0, 10.0, len(ts)),
                               "taker_sell_volume": rng.gamma(2.0, 10.0, len(ts))}, timeframe))

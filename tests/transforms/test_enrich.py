@@ -31,7 +31,7 @@ def enrich(**settings: Any) -> dict[str, Any]:
 
 
 def expected(bars: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    table = bars.with_columns(pl.from_epoch("ts", "ms").dt.replace_time_zone("UTC"),
+    table = bars.with_columns(pl.from_epoch("ts", "ms").dt.replace_time_zone("UTC").dt.cast_time_unit("ms"),
                               pl.lit("files").alias("source"), pl.lit("BTC").alias("symbol"),
                               pl.lit("1m").alias("timeframe"))
     table = table.select("source", "symbol", "timeframe", pl.all().exclude("source", "symbol", "timeframe"))
