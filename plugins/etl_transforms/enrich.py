@@ -32,12 +32,14 @@ backfill that held some stays unfinished, for ``etl backfill --resume``.
 So the stored table always equals a one-shot as-of join of the complete inputs. A dataset that is stored late
 or never (a symbol without liquidations) holds every bar: leave it out of ``wait`` to store bars without it.
 
-Inputs are read once per run and stream, from the first bar on, and read again only when a batch reaches bars
-the inputs read did not cover yet. The join is polars' ``join_asof`` and ``group_by_dynamic``.
+Inputs are read per stream through the sink's ``Sink.read``: funding whole, the others in windows of at least a
+month of bars (see ``EnrichTransform._read``), again only when a batch reaches past what was read. The joins are
+polars' ``join_asof`` and ``group_by_dynamic``: no Python runs per row.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -48,6 +50,8 @@ from . import catalog
 AS_OF = ("funding", "open_interest", "positioning")
 LIQUIDATIONS = "liquidations"
 KEYS = ("source", "symbol", "timeframe", "ts")
+DAY_MS = 86_400_000
+WINDOW_MS = 31 * DAY_MS  # the least span of bars one read of open interest, positioning or liquidations serves
 
 
 def _check_datasets(value: list[str]) -> None:
@@ -90,7 +94,7 @@ class EnrichTransform(etl.Transform):
 
     def __init__(self, settings: dict[str, Any], context: etl.PluginContext):
         super().__init__(settings, context)
-        self._inputs: dict[str, Any] = {}  # dataset -> (frame, stored end ms or None), read for this stream
+        self._inputs: dict[str, _Input] = {}  # what was read of each dataset for this stream
 
     def check(self) -> None:
         from etl.errors import ConfigError
@@ -136,35 +140,36 @@ class EnrichTransform(etl.Transform):
         self._read(bars)
         enriched = frame
         for name in self.settings["datasets"]:
-            rows, _ = self._inputs[name]
-            enriched = _join(name, enriched, rows, bars, self.settings)
+            enriched = _join(name, enriched, self._inputs[name].rows, bars, self.settings)
         held = self._incomplete_from(bars, batch)
         if held is not None:
             batch.hold(held)
         return enriched
 
     def _read(self, bars: _Bars) -> None:
-        """Read each input from the first bar on (with the tolerance before it), unless what was read already
-        covers every bar of this batch."""
-        from etl.datasets import dataset
-        from etl.reading import stored_rows
-        from etl.schemas import Dataset
-        from etl.stored import Selection
-
-        if self._inputs and self._covers(list(self._inputs), bars.last_start, bars.last_end):
-            return
-        sink = self._sink()
+        """Read the inputs this batch needs that were not read yet: funding whole (the rate in force may be old),
+        the others from the first bar (less the tolerance) over a window of at least a month, so a run reads
+        each about once a month of bars, never the rest of a long history for every chunk of a backfill. A
+        window that shows no row late enough to prove the last bar complete is read again to the end of what is
+        stored: the input lags, or has a gap."""
+        sink = None
         for name in self.settings["datasets"]:
-            schema: Dataset = dataset(name)
+            if self._serves(name, bars):
+                continue
+            sink = sink or self._sink()
             start = None if name == "funding" else bars.first - self._lookback(name)
-            selection = Selection(bars.source, (bars.symbol,), start, None)
-            table = self.settings["tables"].get(name, name)
-            rows = stored_rows(sink, schema, table, selection)
-            frame = _usable(rows.collect(), name, self.settings, bars) if rows is not None else None
-            if frame is None:
-                raise etl.PermanentError(f"enrich: sink {sink.name!r} cannot read back table {table!r}")
-            end = _ms(frame["ts"].max()) if frame.height else None
-            self._inputs[name] = (frame, end)
+            end = None if name == "funding" else max(bars.last_end + DAY_MS, bars.first + max(
+                WINDOW_MS, 4 * (bars.last_end - bars.first)))
+            self._inputs[name] = _read(sink, name, self.settings, bars, start, end)
+            if end is not None and not self._covers([name], bars.last_start, bars.last_end):
+                self._inputs[name] = _read(sink, name, self.settings, bars, start, None)
+
+    def _serves(self, name: str, bars: _Bars) -> bool:
+        """Whether what was read of input ``name`` reaches over this batch and proves its last bar complete."""
+        read = self._inputs.get(name)
+        if read is None or (read.end is not None and read.end < bars.last_end):
+            return False
+        return bool(self._covers([name], bars.last_start, bars.last_end))
 
     def _lookback(self, name: str) -> int:
         from etl.timeframes import parse_duration
@@ -179,7 +184,7 @@ class EnrichTransform(etl.Transform):
 
         arrived = True
         for name in names:
-            last = self._inputs[name][1]
+            last = self._inputs[name].last
             if last is None:
                 return False if isinstance(start, int) else start.is_in([])
             if name == LIQUIDATIONS:
@@ -197,6 +202,30 @@ class EnrichTransform(etl.Transform):
         starts = bars.starts.dt.epoch("ms")
         late = starts.filter(~self._covers(waited, starts, bars.ends()) & (starts >= batch.new_from))
         return int(late.min()) if late.len() else None
+
+
+@dataclass(frozen=True)
+class _Input:
+    """What was read of one input: its rows with ``ts`` in ``[start, end)`` (None: unbounded), the last one's ts."""
+
+    rows: Any
+    start: int | None
+    end: int | None
+    last: int | None
+
+
+def _read(sink: etl.Sink, name: str, settings: dict[str, Any], bars: _Bars, start: int | None,
+          end: int | None) -> _Input:
+    from etl.datasets import dataset
+    from etl.reading import stored_rows
+    from etl.stored import Selection
+
+    table = settings["tables"].get(name, name)
+    rows = stored_rows(sink, dataset(name), table, Selection(bars.source, (bars.symbol,), start, end))
+    if rows is None:
+        raise etl.PermanentError(f"enrich: sink {sink.name!r} cannot read back table {table!r}")
+    frame = _usable(rows.collect(), name, settings, bars)
+    return _Input(frame, start, end, _ms(frame["ts"].max()) if frame.height else None)
 
 
 class _Bars:

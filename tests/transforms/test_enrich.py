@@ -30,17 +30,18 @@ def enrich(**settings: Any) -> dict[str, Any]:
             "positioning_timeframe": "5m", "tolerance": "30m", "every": {"funding": "8h"}, **settings}
 
 
-def expected(bars: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def expected(bars: pl.DataFrame, frames: dict[str, pl.DataFrame], timeframe: str = "1m",
+             tolerance: str = "30m") -> pl.DataFrame:
     table = bars.with_columns(pl.from_epoch("ts", "ms").dt.replace_time_zone("UTC").dt.cast_time_unit("ms"),
                               pl.lit("files").alias("source"), pl.lit("BTC").alias("symbol"),
-                              pl.lit("1m").alias("timeframe"))
+                              pl.lit(timeframe).alias("timeframe"))
     table = table.select("source", "symbol", "timeframe", pl.all().exclude("source", "symbol", "timeframe"))
-    return one_shot(table, frames, tolerance="30m")
+    return one_shot(table, frames, tolerance=tolerance)
 
 
 def assert_equal(actual: pl.DataFrame, wanted: pl.DataFrame) -> None:
     assert sorted(actual.columns) == sorted(wanted.columns)
-    check_same_values(actual.select(wanted.columns), wanted, "ohlcv/BTC/1m", 0.0)
+    check_same_values(actual.select(wanted.columns), wanted, "ohlcv/BTC", 1e-12)  # sums of floats, in any order
 
 
 def test_enriched_bars_equal_a_one_shot_as_of_join(tmp_path: Path) -> None:
@@ -73,6 +74,24 @@ def test_runs_that_each_add_bars_store_what_one_run_stores(tmp_path: Path) -> No
         assert run(path).exit_code == 0
     assert csv.exists()
     assert_equal(stored(tmp_path), expected(bars, frames))
+
+
+def test_months_of_bars_read_their_inputs_window_by_window(tmp_path: Path) -> None:
+    """100 days of hourly bars in batches of 12 days: open interest, positioning and liquidations are read about
+    seven weeks at a time, each window from its first bar less the tolerance; a three-day gap in open interest
+    leaves its bars null, as in the one-shot join."""
+    bars = candles(2400, timeframe="1h", seed=2)
+    end = START + 2400 * 60 * MINUTE
+    frames = inputs(START, end + 60 * MINUTE)
+    gap = (pl.col("ts") >= datetime(2024, 2, 10, tzinfo=UTC)) & (pl.col("ts") < datetime(2024, 2, 13, tzinfo=UTC))
+    frames["open_interest"] = frames["open_interest"].filter(~gap)
+    store(tmp_path, SINK, frames)
+    write_input(tmp_path, bars)
+    result = run(pipeline(tmp_path, [enrich(tolerance="2h")], timeframe="1h", batch_rows=300))
+    assert result.exit_code == 0 and "held" not in result.summary, str(result)
+    table = stored(tmp_path)
+    assert table.height == 2400 and table["open_interest"].null_count() >= 70
+    assert_equal(table, expected(bars, frames, "1h", "2h"))
 
 
 def test_bars_wait_for_lagging_inputs_and_a_later_run_stores_them(tmp_path: Path) -> None:
