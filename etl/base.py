@@ -7,6 +7,7 @@ Plugin classes are declared at import time of a plugin module, so nothing here i
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -346,3 +347,9 @@ class Sink:
         datetime or the store's text (``etl.read`` gives both the dataset's types). None (the default) when the
         sink cannot be read back; an empty frame when the table does not exist. Reads only, without ``open``."""
         return None
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Several ``read`` calls in a row share what reading needs (the DuckDB sink keeps one connection open:
+        opening the file costs more than a small query). By default each ``read`` stands alone."""
+        yield

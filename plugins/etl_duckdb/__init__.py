@@ -60,6 +60,7 @@ MAX_BOXES = 64
 
 class DuckDBSink(etl.Sink):
     name = "duckdb"
+    _reader: Any = None  # the connection of an enclosing ``reading``
     options = {
         "path": etl.Option(Path, help="DuckDB database file, created if missing"),
         "memory_limit": etl.Option(str, "128MB", help="DuckDB's buffer pool for this connection (its default is "
@@ -106,22 +107,39 @@ class DuckDBSink(etl.Sink):
             return connection.sql(query, params=parameters).pl().lazy()
 
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One connection for the reads inside (``enrich`` reads three tables per window of bars)."""
+        with self._connected() as connection:
+            self._reader = connection
+            try:
+                yield
+            finally:
+                self._reader = None
+
+    @contextmanager
     def _reading(self, table: str) -> Iterator[Any]:
         """A read-only connection to the file, or None when the file or the table does not exist."""
+        with self._connected() as connection:
+            found = connection and connection.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+                [table]).fetchone()
+            yield connection if found and found[0] else None
+
+    @contextmanager
+    def _connected(self) -> Iterator[Any]:
+        """The connection of an enclosing ``reading``, else a new read-only one; None when there is no file."""
         import duckdb
 
         path: Path = self.settings["path"]
-        if not path.exists():
-            yield None
+        if self._reader is not None or not path.exists():
+            yield self._reader
             return
         try:
             connection = duckdb.connect(str(path), read_only=True)
         except duckdb.Error as exc:
             connection = self._beside_writer(path, exc)
         with connection:
-            found = connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-                                       "AND table_name = ?", [table]).fetchone()
-            yield connection if found and found[0] else None
+            yield connection
 
     def _beside_writer(self, path: Path, refused: Exception) -> Any:
         """A connection to the file this process already writes (the ``enrich`` transform reads what its own

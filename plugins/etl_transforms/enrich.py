@@ -152,17 +152,18 @@ class EnrichTransform(etl.Transform):
         each about once a month of bars, never the rest of a long history for every chunk of a backfill. A
         window that shows no row late enough to prove the last bar complete is read again to the end of what is
         stored: the input lags, or has a gap."""
-        sink = None
-        for name in self.settings["datasets"]:
-            if self._serves(name, bars):
-                continue
-            sink = sink or self._sink()
-            start = None if name == "funding" else bars.first - self._lookback(name)
-            end = None if name == "funding" else max(bars.last_end + DAY_MS, bars.first + max(
-                WINDOW_MS, 4 * (bars.last_end - bars.first)))
-            self._inputs[name] = _read(sink, name, self.settings, bars, start, end)
-            if end is not None and not self._covers([name], bars.last_start, bars.last_end):
-                self._inputs[name] = _read(sink, name, self.settings, bars, start, None)
+        stale = [name for name in self.settings["datasets"] if not self._serves(name, bars)]
+        if not stale:
+            return
+        sink = self._sink()
+        with sink.reading():
+            for name in stale:
+                start = None if name == "funding" else bars.first - self._lookback(name)
+                end = None if name == "funding" else max(bars.last_end + DAY_MS, bars.first + max(
+                    WINDOW_MS, 4 * (bars.last_end - bars.first)))
+                self._inputs[name] = _read(sink, name, self.settings, bars, start, end)
+                if end is not None and not self._covers([name], bars.last_start, bars.last_end):
+                    self._inputs[name] = _read(sink, name, self.settings, bars, start, None)
 
     def _serves(self, name: str, bars: _Bars) -> bool:
         """Whether what was read of input ``name`` reaches over this batch and proves its last bar complete."""
