@@ -264,7 +264,13 @@ def _usable(rows: Any, name: str, settings: dict[str, Any], bars: _Bars) -> Any:
     import polars as pl
 
     if name == "positioning":
-        rows = rows.filter(pl.col("timeframe") == (settings["positioning_timeframe"] or bars.timeframe))
+        period = settings["positioning_timeframe"] or bars.timeframe
+        kept = rows.filter(pl.col("timeframe") == period)
+        if rows.height and not kept.height:
+            periods = ", ".join(sorted(rows["timeframe"].unique()))
+            raise etl.PermanentError(f"enrich: positioning of {bars.symbol} has no {period} rows (it has {periods}); "
+                                     f"choose one with positioning_timeframe")
+        rows = kept
     floats = [column for column, dtype in rows.schema.items() if dtype.is_float()]
     return rows.with_columns(pl.col(floats).fill_nan(None)) if floats else rows
 

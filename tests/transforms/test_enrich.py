@@ -26,8 +26,10 @@ SINK = {"plugin": "duckdb", "path": DATABASE}
 
 
 def enrich(**settings: Any) -> dict[str, Any]:
-    return {"plugin": "enrich", "from_sink": "duckdb", "datasets": list(MAKERS), "source": "binance",
-            "positioning_timeframe": "5m", "tolerance": "30m", "every": {"funding": "8h"}, **settings}
+    """The transform's table; a setting given as None is left out (its default applies)."""
+    table = {"plugin": "enrich", "from_sink": "duckdb", "datasets": list(MAKERS), "source": "binance",
+             "positioning_timeframe": "5m", "tolerance": "30m", "every": {"funding": "8h"}, **settings}
+    return {key: value for key, value in table.items() if value is not None}
 
 
 def expected(bars: pl.DataFrame, frames: dict[str, pl.DataFrame], timeframe: str = "1m",
@@ -182,6 +184,15 @@ def test_a_missing_table_holds_every_bar(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "held rows: 100" in result.summary, str(result)
     checkpoint = json.loads((tmp_path / ".etl" / "checkpoints" / "test.json").read_text())
     assert checkpoint["streams"]["ohlcv/BTC/1m"]["next_ms"] == START
+
+
+def test_positioning_of_another_period_names_the_ones_stored(tmp_path: Path) -> None:
+    store(tmp_path, SINK, inputs(START, END))
+    write_input(tmp_path, candles(100))
+    result = run(pipeline(tmp_path, [enrich(positioning_timeframe=None)]))
+    assert result.exit_code == 1, str(result)
+    assert "enrich: positioning of BTC has no 1m rows (it has 1h, 5m); choose one with positioning_timeframe" \
+        in result.output
 
 
 @pytest.mark.parametrize(("settings", "message"), [
