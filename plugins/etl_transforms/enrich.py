@@ -207,10 +207,9 @@ class EnrichTransform(etl.Transform):
 
 @dataclass(frozen=True)
 class _Input:
-    """What was read of one input: its rows with ``ts`` in ``[start, end)`` (None: unbounded), the last one's ts."""
+    """What was read of one input: its rows with ``ts`` before ``end`` (None: all stored), the last one's ts."""
 
     rows: Any
-    start: int | None
     end: int | None
     last: int | None
 
@@ -226,7 +225,7 @@ def _read(sink: etl.Sink, name: str, settings: dict[str, Any], bars: _Bars, star
     if rows is None:
         raise etl.PermanentError(f"enrich: sink {sink.name!r} cannot read back table {table!r}")
     frame = _usable(rows.collect(), name, settings, bars)
-    return _Input(frame, start, end, _ms(frame["ts"].max()) if frame.height else None)
+    return _Input(frame, end, _ms(frame["ts"].max()) if frame.height else None)
 
 
 class _Bars:

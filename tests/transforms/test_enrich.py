@@ -17,12 +17,14 @@ import pytest
 from enrich_helpers import MAKERS, MINUTE, START, inputs, one_shot, store, until
 from transform_helpers import DATABASE, candles, counters, pipeline, run, stored, write_input
 
+from etl.errors import PermanentError
 from etl.testing import run_cli
 from etl.testing.checks import check_same_values
 
 BARS = 1500
 END = START + BARS * MINUTE
 SINK = {"plugin": "duckdb", "path": DATABASE}
+BAR_COLUMNS = ["source", "symbol", "timeframe", "ts", "open", "high", "low", "close", "volume"]
 
 
 def enrich(**settings: Any) -> dict[str, Any]:
@@ -184,6 +186,20 @@ def test_a_missing_table_holds_every_bar(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "held rows: 100" in result.summary, str(result)
     checkpoint = json.loads((tmp_path / ".etl" / "checkpoints" / "test.json").read_text())
     assert checkpoint["streams"]["ohlcv/BTC/1m"]["next_ms"] == START
+
+
+def test_a_batch_of_several_streams_is_refused(tmp_path: Path) -> None:
+    """The runner hands over one stream per batch; a frame of two symbols (a bulk job) is refused, not mixed."""
+    from etl.base import BatchContext, PluginContext, Stream
+    from etl.config import SinkSpec
+    from etl.plugins import registry
+
+    sinks = (SinkSpec("duckdb", {"path": tmp_path / DATABASE, "memory_limit": "128MB"}, "x"),)
+    transform = registry().get("transform", "enrich")(enrich(), PluginContext("test", tmp_path, tmp_path, sinks))
+    two = expected(candles(3), inputs(START, END)).select(BAR_COLUMNS).with_columns(
+        pl.Series("symbol", ["BTC", "ETH", "ETH"]))
+    with pytest.raises(PermanentError, match="the batch of ohlcv/BTC/1m holds several values of 'symbol'"):
+        transform.apply(two, BatchContext(Stream("ohlcv", "BTC", "1m"), START, None))
 
 
 def test_positioning_of_another_period_names_the_ones_stored(tmp_path: Path) -> None:
