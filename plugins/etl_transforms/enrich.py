@@ -270,13 +270,29 @@ def _usable(rows: Any, name: str, settings: dict[str, Any], bars: _Bars) -> Any:
             raise etl.PermanentError(f"enrich: positioning of {bars.symbol} has no {period} rows (it has {periods}); "
                                      f"choose one with positioning_timeframe")
         rows = kept
+    if name == LIQUIDATIONS:
+        side = pl.col("side").str.to_lowercase()
+        rows = rows.select("ts", (side == "buy").alias("buy"), (side == "sell").alias("sell"), "size",
+                           (pl.col("price") * pl.col("size")).alias("notional"))
     floats = [column for column, dtype in rows.schema.items() if dtype.is_float()]
     return rows.with_columns(pl.col(floats).fill_nan(None)) if floats else rows
 
 
+def _span(rows: Any, start: int, end: int, before: bool) -> Any:
+    """The rows (sorted by ``ts``) in ``[start, end)``, and with ``before`` the last one before ``start`` too:
+    a window read serves several batches, and each joins only its own part of it."""
+    from etl.timeframes import from_ms
+
+    ts = rows["ts"]
+    first = ts.search_sorted(from_ms(start), side="left")
+    first = max(first - 1, 0) if before else first
+    return rows.slice(first, ts.search_sorted(from_ms(end), side="left") - first)
+
+
 def _join(name: str, frame: Any, rows: Any, bars: _Bars, settings: dict[str, Any]) -> Any:
     if name == LIQUIDATIONS:
-        return _liquidations(frame, rows, bars)
+        return _liquidations(frame, _span(rows, bars.first, bars.last_end, before=False), bars)
+    rows = _span(rows, bars.first, bars.last_end, before=True)
     values = [column for column in rows.columns if column not in KEYS]
     renamed = {column: _free_name(name, column, frame) for column in values}
     right = rows.select("ts", *values).rename(renamed)
@@ -295,11 +311,10 @@ def _liquidations(frame: Any, rows: Any, bars: _Bars) -> Any:
     the bar is held)."""
     import polars as pl
 
-    side, size, notional = pl.col("side").str.to_lowercase(), pl.col("size"), pl.col("price") * pl.col("size")
     sums = [
-        (measure.filter(side == direction).sum()).alias(_free_name(LIQUIDATIONS, f"liquidation_{direction}_{label}",
-                                                                   frame))
-        for direction in ("buy", "sell") for label, measure in (("size", size), ("notional", notional))
+        pl.col(measure).filter(pl.col(side)).sum().alias(_free_name(LIQUIDATIONS, f"liquidation_{side}_{measure}",
+                                                                    frame))
+        for side in ("buy", "sell") for measure in ("size", "notional")
     ]
     every = "1mo" if bars.timeframe == "1M" else bars.timeframe
     window = rows.group_by_dynamic("ts", every=every, closed="left", label="left").agg(sums)
