@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from enrich_helpers import MAKERS, MINUTE, START, inputs, store
+from enrich_helpers import MAKERS, MINUTE, START, inputs, store, until
 from transform_helpers import DATABASE, candles, pipeline, run, stored, write_input
 
 from etl.base import BatchContext, PluginContext, Stream
@@ -170,3 +170,25 @@ def test_a_feature_of_enriched_bars_on_plain_bars_names_the_enrich_transform(tmp
     assert result.exit_code == 1
     assert ("liquidation_intensity needs a numeric column 'liquidation_buy_size'" in result.output
             and "the enrich transform brings it from liquidations, before features" in result.output), str(result)
+
+
+def test_features_of_held_bars_equal_one_run_once_their_inputs_arrive(tmp_path: Path) -> None:
+    """enrich holds the bars whose inputs lag; features after it get their warm-up from before the hold on the
+    next run, so the table ends as one run over complete inputs stores it."""
+    bars = candles(BARS, seed=8)
+    frames = inputs(START, START + (BARS + 30) * MINUTE)
+    whole = tmp_path / "whole"
+    store(whole, {"plugin": "duckdb", "path": DATABASE}, frames)
+    write_input(whole, bars)
+    assert run(pipeline(whole, chain(ENRICHED))).exit_code == 0
+
+    late = tmp_path / "late"
+    store(late, {"plugin": "duckdb", "path": DATABASE}, until(frames, START + 500 * MINUTE))
+    write_input(late, bars)
+    path = pipeline(late, chain(ENRICHED), batch_rows=100)
+    first = run(path)
+    assert first.exit_code == 0 and "held rows" in first.summary, str(first)
+    assert stored(late).height < 500
+    store(late, {"plugin": "duckdb", "path": DATABASE}, frames)
+    assert run(path).exit_code == 0
+    check_same_values(stored(late), stored(whole), "ohlcv/BTC/1m", 1e-9)
