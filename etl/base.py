@@ -222,7 +222,8 @@ class BatchContext:
 
     def hold(self, from_ms: int) -> None:
         """Rows at or after ``from_ms`` (UTC ms) are not final yet (their inputs have not arrived): the runner
-        stores none of them and keeps the stream's checkpoint there, so a later run computes them again."""
+        stores none of them, keeps the stream's checkpoint there, and computes them again with the next batch
+        (or, past ``batch_rows`` of them, in a later run)."""
         self.held = from_ms if self.held is None else min(self.held, from_ms)
 
     def new_rows(self, frame: pl.DataFrame) -> pl.DataFrame:

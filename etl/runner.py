@@ -327,8 +327,8 @@ def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool
     The committer moves the progress bar up to each committed batch; when the source has delivered all it had
     (``finished``), the rest of the window (the files ended in March, the window runs to now) counts as covered.
     A backfill's chunk that finished is then checkpointed at its end, even where its last bars are missing, so
-    the stream's checkpoint (the chunks' committed prefix) can pass it; unless a transform held bars back, which
-    a later run must compute again.
+    the stream's checkpoint (the chunks' committed prefix) can pass it; unless its last batch held bars back,
+    which a later run must compute again.
     """
     delivered, rows, held = unit.start, 0, False
     for batch in batches:
@@ -337,7 +337,7 @@ def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool
             return rows
         rows += batch.frame.height
         delivered = max(delivered, min(batch.next_ms, unit.end))
-        held = held or batch.held
+        held = batch.held
     if finished and unit.chunk_start is not None and delivered < unit.end and not held:
         import polars as pl
 

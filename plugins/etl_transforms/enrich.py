@@ -26,11 +26,11 @@ Staleness: a bar is stored only once every input in ``wait`` has arrived for it.
 a bar at ``ts`` when it holds a row at or after ``ts`` (or, with ``every``, at or after ``ts - every``): rows
 arrive in time order, so no later row can change the bar's value; liquidations have arrived when one at or
 after the bar's end is stored. From the first bar that is not complete, the transform holds the batch back
-(``BatchContext.hold``): none of those bars is stored, the stream's checkpoint stays at that bar, and the next
-run computes them again from the inputs stored by then. The run summary counts them (``held rows``), and a
-backfill that held some stays unfinished, for ``etl backfill --resume``.
-So the stored table always equals a one-shot as-of join of the complete inputs. A dataset that is stored late
-or never (a symbol without liquidations) holds every bar: leave it out of ``wait`` to store bars without it.
+(``BatchContext.hold``): none of those bars is stored, the stream's checkpoint stays at that bar, and they are
+computed again with the next batch (``etl stream`` stores them once their inputs arrive) or by the next run.
+The run summary counts them (``held rows``); a backfill that ends holding some stays unfinished, for
+``etl backfill --resume``. So the stored table always equals a one-shot as-of join of the complete inputs. A
+dataset stored late or never (a quiet symbol's liquidations) holds every bar: leave it out of ``wait``.
 
 Inputs are read per stream through the sink's ``Sink.read``: funding whole, the others in windows of at least a
 month of bars (see ``EnrichTransform._read``), again only when a batch reaches past what was read. The joins are
