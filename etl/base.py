@@ -7,6 +7,7 @@ Plugin classes are declared at import time of a plugin module, so nothing here i
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -60,11 +61,13 @@ class Listing(NamedTuple):
 
 @dataclass(frozen=True)
 class PluginContext:
-    """Where a transform or sink runs: its pipeline, the pipeline file's folder, the state dir."""
+    """Where a transform or sink runs: its pipeline, the pipeline file's folder, the state dir, and the pipeline's
+    sinks (``SinkSpec``s), for a transform that reads back what they stored (``enrich``)."""
 
     pipeline: str
     base_dir: Path
     state_dir: Path
+    sinks: tuple[Any, ...] = ()
 
 
 def with_defaults(options: dict[str, Option], settings: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +236,13 @@ class BatchContext:
         self.stream = stream
         self.new_from = new_from
         self._report = report
+        self.held: int | None = None
+
+    def hold(self, from_ms: int) -> None:
+        """Rows at or after ``from_ms`` (UTC ms) are not final yet (their inputs have not arrived): the runner
+        stores none of them, keeps the stream's checkpoint there, and computes them again with the next batch
+        (or, past ``batch_rows`` of them, in a later run)."""
+        self.held = from_ms if self.held is None else min(self.held, from_ms)
 
     def new_rows(self, frame: pl.DataFrame) -> pl.DataFrame:
         import polars as pl
@@ -356,3 +366,9 @@ class Sink:
         datetime or the store's text (``etl.read`` gives both the dataset's types). None (the default) when the
         sink cannot be read back; an empty frame when the table does not exist. Reads only, without ``open``."""
         return None
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Several ``read`` calls in a row share what reading needs (the DuckDB sink keeps one connection open:
+        opening the file costs more than a small query). By default each ``read`` stands alone."""
+        yield

@@ -222,7 +222,7 @@ def _pipeline(name: str, raw: dict[str, Any], settings: dict[str, Any], base_dir
     )
     for spec in transforms:
         _check_transform_dataset(spec, source.dataset)
-    context = PluginContext(name, base_dir, settings["state_dir"])
+    context = PluginContext(name, base_dir, settings["state_dir"], sink_specs)
     for kind, specs in (("transform", transforms), ("sink", sink_specs)):
         for spec in specs:
             _check_plugin(kind, spec, context)

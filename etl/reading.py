@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import polars as pl
 
+    from .base import Sink
     from .schemas import Dataset
+    from .stored import Selection
 
 Time = str | date | datetime | int | None
 
@@ -40,12 +42,18 @@ def read(file: str | Path, pipeline: str, symbols: str | Iterable[str] | None = 
     context = PluginContext(spec.name, project.base_dir, project.state_dir)
     for sink_spec in spec.sinks:
         sink = registry().get("sink", sink_spec.plugin)(dict(sink_spec.settings), context)
-        frame = sink.read(schema, sink_spec.table or schema.name, selection)
-        if frame is not None:
-            typed = _typed(frame, schema).sort([*schema.stream_key, "ts"])
+        typed = stored_rows(sink, schema, sink_spec.table or schema.name, selection)
+        if typed is not None:
             return typed.select(list(columns)) if columns is not None else typed
     plugins = ", ".join(sink.plugin for sink in spec.sinks)
     raise ConfigError(f"pipelines.{pipeline}: none of its sinks ({plugins}) can be read back")
+
+
+def stored_rows(sink: Sink, schema: Dataset, table: str, selection: Selection) -> pl.LazyFrame | None:
+    """What ``sink`` holds of ``selection`` in ``table``, in the dataset's types and sorted by stream and ``ts``;
+    None when the sink cannot be read back. ``etl.read`` and the ``enrich`` transform read through it."""
+    frame = sink.read(schema, table, selection)
+    return None if frame is None else _typed(frame, schema).sort([*schema.stream_key, "ts"])
 
 
 def _typed(frame: pl.LazyFrame, schema: Dataset) -> pl.LazyFrame:

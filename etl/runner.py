@@ -208,7 +208,8 @@ def _run_locked(project: Project, spec: PipelineSpec, command: str, checkpoint_p
     outcome.results.extend(results)
     if sinks_locked:
         outcome.locked[spec.name] = sinks_locked
-    if header.get("kind") == "backfill" and results and all(result.ok for result in results):
+    if header.get("kind") == "backfill" and results and all(result.ok and not result.counters.get("held_rows")
+                                                            for result in results):
         checkpoints.update(status="done", finished=iso(now_ms()))
 
 
@@ -277,7 +278,7 @@ def plan_units(project: Project, spec: PipelineSpec, sources: SourcePool, checkp
                 spec.name, spec.source, spec.transforms, stream, span.start, span.end, warmup_rows,
                 span.start - source.warmup_start(stream, span.start, warmup_rows) if warmup_rows else 0,
                 spec.batch_rows, project.base_dir, project.state_dir, _previous(stream, span),
-                checkpoints.committed_at_next(key) if span.resumed else (), span.chunk_start))
+                checkpoints.committed_at_next(key) if span.resumed else (), span.chunk_start, spec.sinks))
     return units
 
 
@@ -331,16 +332,18 @@ def deliver(unit: WorkUnit, batches: Iterable[Batch], work: Work, finished: bool
     The committer moves the progress bar up to each committed batch; when the source has delivered all it had
     (``finished``), the rest of the window (the files ended in March, the window runs to now) counts as covered.
     A backfill's chunk that finished is then checkpointed at its end, even where its last bars are missing, so
-    the stream's checkpoint (the chunks' committed prefix) can pass it.
+    the stream's checkpoint (the chunks' committed prefix) can pass it; unless its last batch held bars back,
+    which a later run must compute again.
     """
-    delivered, rows = unit.start, 0
+    delivered, rows, held = unit.start, 0, False
     for batch in batches:
         batch.tally.apply(work.report, unit.stream)
         if not work.committer.submit(unit.stream, batch, unit.end):
             return rows
         rows += batch.frame.height
         delivered = max(delivered, min(batch.next_ms, unit.end))
-    if finished and unit.chunk_start is not None and delivered < unit.end:
+        held = batch.held
+    if finished and unit.chunk_start is not None and delivered < unit.end and not held:
         import polars as pl
 
         work.committer.submit(unit.stream, Batch(pl.DataFrame(), unit.end, key=unit.key), unit.end)

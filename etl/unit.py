@@ -38,6 +38,7 @@ class WorkUnit:
     previous_ts: int | None = None
     committed_keys: tuple[tuple[Any, ...], ...] = ()
     chunk_start: int | None = None  # set when the unit is one chunk of a longer backfill window
+    sinks: tuple[Any, ...] = ()  # the pipeline's SinkSpecs, for transforms that read what they stored
 
     @property
     def key(self) -> str:
@@ -64,6 +65,7 @@ class Batch:
     next_keys: tuple[tuple[Any, ...], ...] = ()
     tally: Tally = field(default_factory=Tally)
     key: str = ""  # the checkpoint entry it advances (``WorkUnit.key``); the stream's label when empty
+    held: bool = False  # a transform held rows back (``BatchContext.hold``): the checkpoint stays at ``next_ms``
 
 
 class SourcePool:
@@ -90,10 +92,11 @@ class SourcePool:
             self._sources.clear()
 
 
-def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Path, state_dir: Path) -> list[Transform]:
+def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Path, state_dir: Path,
+                     sinks: tuple[Any, ...] = ()) -> list[Transform]:
     from .plugins import registry
 
-    context = PluginContext(pipeline, base_dir, state_dir)
+    context = PluginContext(pipeline, base_dir, state_dir, sinks)
     return [registry().get("transform", spec.plugin)(spec.settings, context) for spec in specs]
 
 
@@ -127,7 +130,7 @@ class Execution:
 
         self.unit, self.tally, self.stream = unit, tally, unit.stream
         self.source = Chain(unit.source, sources, tally)
-        self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir)
+        self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir, unit.sinks)
         self.schema = dataset(self.stream.dataset)
         self.fetch_start = unit.start - unit.warmup_ms
         self.instant_keys = instant_keys(self.schema)
@@ -138,6 +141,12 @@ class Execution:
         self.reached_window = False
         self.pending: list[pl.DataFrame] = []
         self.pending_rows = 0
+        # Rows a transform held back (``BatchContext.hold``) at the last flush: transformed again with the next, so a
+        # stream followed live stores them once their inputs arrive. Past ``batch_rows`` of them the hold sticks
+        # (``held``): nothing more of the unit is stored, and a later run computes it all again.
+        self.waiting: pl.DataFrame | None = None
+        self.held: int | None = None
+        self.held_rows = 0
 
     def batches(self) -> Iterator[Batch]:
         return self.feed(self.source.fetch(self.stream, self.fetch_start, self.unit.end), self.unit.batch_rows)
@@ -212,18 +221,54 @@ class Execution:
         if self.context is None and self.unit.warmup_rows:
             raw = self._with_exact_warmup(raw)
         self._record_gaps(raw)
+        if self.waiting is not None:
+            raw, self.waiting = pl.concat([self.waiting, raw], how="diagonal_relaxed"), None
         last_ts = _ms(raw["ts"].max())
         frame = raw if self.context is None else pl.concat([self.context, raw], how="diagonal_relaxed")
         if self.unit.warmup_rows:
             self.context = frame.filter(pl.col("ts") <= ts_literal(last_ts)).tail(self.unit.warmup_rows)
-        batch_context = BatchContext(self.stream, self.new_from, self.tally)
+        given, batch_context = frame, BatchContext(self.stream, self.new_from, self.tally)
         for transform in self.transforms:
             frame = transform.apply(frame, batch_context)
-        out = self.source.relabel(self._drop_repeated_keys(batch_context.new_rows(frame)))
+        hold = self._hold(batch_context, given)
+        out = self.source.relabel(self._drop_repeated_keys(self._final(hold, batch_context.new_rows(frame))))
         # More rows of the last instant may follow in the next batch (trades of one millisecond): they are new.
-        self.new_from = max(self.new_from, last_ts if self.instant_keys else self._following(last_ts))
+        following = last_ts if self.instant_keys else self._following(last_ts)
+        self.new_from = max(self.new_from, following) if hold is None else hold
         if last_ts >= self.unit.start:
-            yield self._batch(out, last_ts)
+            yield self._batch(out, last_ts, hold)
+
+    def _hold(self, batch_context: BatchContext, given: pl.DataFrame) -> int | None:
+        """Where this flush's output stops (``BatchContext.hold``, or a hold that stuck); rows from there wait for
+        the next flush, with the warm-up before them as its context."""
+        import polars as pl
+
+        from .timeframes import ts_literal
+
+        if self.held is not None or batch_context.held is None:
+            return self.held
+        hold = max(batch_context.held, self.new_from)
+        waiting = given.filter(pl.col("ts") >= ts_literal(hold))
+        if waiting.height > self.unit.batch_rows:
+            self.held = hold
+            return hold
+        self.waiting = waiting
+        if self.unit.warmup_rows:
+            self.context = given.filter(pl.col("ts") < ts_literal(hold)).tail(self.unit.warmup_rows)
+        return hold
+
+    def _final(self, hold: int | None, out: pl.DataFrame) -> pl.DataFrame:
+        """The rows before the hold. The ``held_rows`` counter ends at the rows not stored: rows a flush held and the
+        next one stores (or holds again) count once."""
+        import polars as pl
+
+        from .timeframes import ts_literal
+
+        final = out if hold is None else out.filter(pl.col("ts") < ts_literal(hold))
+        held = out.height - final.height
+        self.tally.count(self.stream, "held_rows", held - self.held_rows)
+        self.held_rows = held if self.waiting is not None else 0
+        return final
 
     def _with_exact_warmup(self, raw: pl.DataFrame) -> pl.DataFrame:
         """Exactly ``warmup_rows`` rows before the window. The first read guessed their time from the
@@ -261,13 +306,16 @@ class Execution:
 
         return next_bar(last_ts, self.stream.timeframe) if self.stream.timeframe else last_ts + 1
 
-    def _batch(self, out: pl.DataFrame, last_ts: int) -> Batch:
+    def _batch(self, out: pl.DataFrame, last_ts: int, hold: int | None) -> Batch:
         """The batch and its checkpoint: the next bar, or for streams with several rows per instant the last
-        instant itself, with the keys committed at it (the rest of that millisecond may arrive later)."""
+        instant itself, with the keys committed at it (the rest of that millisecond may arrive later); where a
+        transform held rows back, the first of them."""
         import polars as pl
 
         from .timeframes import ts_literal
 
+        if hold is not None:
+            return Batch(out, hold, tally=self.tally.drain(), key=self.unit.key, held=True)
         if not self.instant_keys:
             return Batch(out, self._following(last_ts), tally=self.tally.drain(), key=self.unit.key)
         at_last = out.filter(pl.col("ts") == ts_literal(last_ts)).select(self.instant_keys)

@@ -25,7 +25,10 @@ within a batch (the runner guarantees it).
 DuckDB lets one process at a time open a database file for writing. The runner opens the sink at its
 first write and closes it after the pipeline's run; while another process (a second ``etl run``, a
 notebook) holds the file, opening raises SinkBusyError naming the file and the holder's PID, and the
-runner waits for it (the pipeline's ``sink_wait``).
+runner waits for it (the pipeline's ``sink_wait``). Within one process DuckDB shares a file between connections
+of one configuration only: ``read`` (the ``enrich`` transform reading what its own pipeline stored) opens it
+read-only, or, while this process writes it, with the writer's configuration; and a writer that finds it open
+read-only for a moment waits like it does for another process.
 
 A fatal DuckDB error (out of memory or a full disk during a checkpoint) invalidates the database: every
 later statement fails with "database has been invalidated". The sink then reopens the file once and
@@ -57,6 +60,7 @@ MAX_BOXES = 64
 
 class DuckDBSink(etl.Sink):
     name = "duckdb"
+    _reader: Any = None  # the connection of an enclosing ``reading``
     options = {
         "path": etl.Option(Path, help="DuckDB database file, created if missing"),
         "memory_limit": etl.Option(str, "128MB", help="DuckDB's buffer pool for this connection (its default is "
@@ -69,13 +73,15 @@ class DuckDBSink(etl.Sink):
         path: Path = self.settings["path"]
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.connection = duckdb.connect(str(path), config={"memory_limit": self.settings["memory_limit"],
-                                                                "preserve_insertion_order": False,
-                                                                "max_vacuum_tasks": APPEND_VACUUM_TASKS})
+            self.connection = duckdb.connect(str(path), config=self._config())
         except duckdb.Error as exc:
             raise _cannot_open(path, exc, "open") from exc
         self._columns: dict[str, dict[str, str]] = {}
         self._invalidated: str | None = None
+
+    def _config(self) -> dict[str, Any]:
+        return {"memory_limit": self.settings["memory_limit"], "preserve_insertion_order": False,
+                "max_vacuum_tasks": APPEND_VACUUM_TASKS}
 
     def close(self) -> None:
         self.connection.close()
@@ -101,22 +107,52 @@ class DuckDBSink(etl.Sink):
             return connection.sql(query, params=parameters).pl().lazy()
 
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One connection for the reads inside (``enrich`` reads three tables per window of bars)."""
+        with self._connected() as connection:
+            self._reader = connection
+            try:
+                yield
+            finally:
+                self._reader = None
+
+    @contextmanager
     def _reading(self, table: str) -> Iterator[Any]:
         """A read-only connection to the file, or None when the file or the table does not exist."""
+        with self._connected() as connection:
+            found = connection and connection.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+                [table]).fetchone()
+            yield connection if found and found[0] else None
+
+    @contextmanager
+    def _connected(self) -> Iterator[Any]:
+        """The connection of an enclosing ``reading``, else a new read-only one; None when there is no file."""
         import duckdb
 
         path: Path = self.settings["path"]
-        if not path.exists():
-            yield None
+        if self._reader is not None or not path.exists():
+            yield self._reader
             return
         try:
             connection = duckdb.connect(str(path), read_only=True)
         except duckdb.Error as exc:
-            raise _cannot_open(path, exc, "read") from exc
+            connection = self._beside_writer(path, exc)
         with connection:
-            found = connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-                                       "AND table_name = ?", [table]).fetchone()
-            yield connection if found and found[0] else None
+            yield connection
+
+    def _beside_writer(self, path: Path, refused: Exception) -> Any:
+        """A connection to the file this process already writes (the ``enrich`` transform reads what its own
+        pipeline's sink stored): DuckDB refuses a read-only one there, but shares the writer's database with a
+        connection of the same configuration, which reads the committed rows."""
+        import duckdb
+
+        if "different configuration" not in str(refused):
+            raise _cannot_open(path, refused, "read") from refused
+        try:
+            return duckdb.connect(str(path), config=self._config())
+        except duckdb.Error as exc:
+            raise _cannot_open(path, exc, "read") from exc
 
     def prune(self, dataset: etl.Dataset, table: str, match: dict[str, str], before: int | None) -> int:
         """One DELETE in one transaction; a missing file or table holds nothing to delete."""
@@ -326,10 +362,13 @@ class _ArrowStream:
 
 
 def _cannot_open(path: Path, exc: Exception, verb: str) -> SinkError:
-    """SinkBusyError naming the holder's PID when another process writes the file, else SinkError."""
+    """SinkBusyError naming the holder's PID when another process writes the file, or when this process reads it
+    (``enrich`` reading the pipeline's own sink) with another configuration for a moment; else SinkError."""
     holder = _LOCK_HOLDER.search(str(exc))
     if holder:
         return SinkBusyError(f"duckdb: {path} is held by another process (PID {holder.group(1)})")
+    if "different configuration" in str(exc):
+        return SinkBusyError(f"duckdb: {path} is being read in this process")
     return SinkError(f"duckdb: cannot {verb} {path}: {_one_line(exc)}")
 
 

@@ -10,6 +10,21 @@ differs from the one-shot value by at most ``(1 - alpha) ** k`` times the seed's
 takes k with ``(1 - alpha) ** k <= 1e-13``: ten times below the 1e-12 that incremental runs are
 allowed to drift, so a few rows that validate or dedup remove from the warm-up do not matter.
 For ``rsi_14`` that is 418 rows, for ``ema_20`` 319.
+
+Features of enriched bars (the ``enrich`` transform puts funding, open interest, positioning and liquidations
+on OHLCV bars, ``ENRICH`` lists its columns) count their windows in bars:
+
+- ``funding_rate_percentile_N``: share (0-100) of the last N rows whose funding rate is at or below the current
+  one; on bars, the rate in force at each of the last N bars.
+- ``open_interest_change_N``, ``open_interest_change_pct_N``: open interest minus (relative to) N rows earlier.
+- ``liquidation_intensity``: size liquidated in the bar (both sides) over the bar's volume; null without volume.
+- ``long_short_ratio_change_N``: the long/short account ratio minus its value N rows earlier.
+- ``long_short_ratio_zscore_N``: (ratio - mean) / sample std over the last N rows, the current one included;
+  null until N rows, and where the window is flat (std at most 1e-12 of the mean, where rounding decides).
+- ``market_structure_N``: 1 (bullish: higher high and higher low), -1 (bearish: lower high and lower low) or
+  0 (range: anything else) comparing the last N bars with the N bars before them: the highest high of bars
+  t-N+1..t against that of t-2N+1..t-N, and the lowest low likewise. Strictly higher (lower) counts; a tie is
+  range. Null until 2N bars, and where either window holds a null high or low.
 """
 
 from __future__ import annotations
@@ -35,7 +50,7 @@ class Family:
     """A kind of feature: the dataset and columns it reads, the smallest window, and its warm-up rows."""
 
     prefix: str
-    dataset: str
+    datasets: tuple[str, ...]
     columns: tuple[str, ...]
     history: Callable[[int], int]
     min_window: int = 2
@@ -46,27 +61,34 @@ class Family:
         return f"{self.prefix}_N" if self.windowed else self.prefix
 
 
+_BARS = ("ohlcv",)
+_POSITIONING = ("positioning", "ohlcv")
 _OHLC = ("high", "low", "close")
 _TAKER = ("volume", "taker_buy_volume")
 _FAMILIES = (
-    Family("return", "ohlcv", ("close",), lambda n: n, min_window=1),
-    Family("log_return", "ohlcv", ("close",), lambda n: n, min_window=1),
-    Family("volatility", "ohlcv", ("close",), lambda n: n),
-    Family("atr", "ohlcv", _OHLC, lambda n: n + decay_rows(1 / n), min_window=1),
-    Family("rsi", "ohlcv", ("close",), lambda n: n + decay_rows(1 / n)),
-    Family("sma", "ohlcv", ("close",), lambda n: n - 1),
-    Family("ema", "ohlcv", ("close",), lambda n: n - 1 + decay_rows(2 / (n + 1))),
-    Family("bb_upper", "ohlcv", ("close",), lambda n: n - 1),
-    Family("bb_middle", "ohlcv", ("close",), lambda n: n - 1),
-    Family("bb_lower", "ohlcv", ("close",), lambda n: n - 1),
-    Family("volume_sma", "ohlcv", ("volume",), lambda n: n - 1),
-    Family("volume_spike", "ohlcv", ("volume",), lambda n: n - 1),
-    Family("trend", "ohlcv", ("close",), lambda n: n, min_window=1),
-    Family("taker_buy_sell_delta", "ohlcv", _TAKER, lambda n: 0, windowed=False),
-    Family("taker_buy_sell_ratio", "ohlcv", _TAKER, lambda n: 0, windowed=False),
-    Family("funding_rate_percentile", "funding", ("funding_rate",), lambda n: n - 1),
-    Family("open_interest_change", "open_interest", ("open_interest",), lambda n: n, min_window=1),
-    Family("open_interest_change_pct", "open_interest", ("open_interest",), lambda n: n, min_window=1),
+    Family("return", _BARS, ("close",), lambda n: n, min_window=1),
+    Family("log_return", _BARS, ("close",), lambda n: n, min_window=1),
+    Family("volatility", _BARS, ("close",), lambda n: n),
+    Family("atr", _BARS, _OHLC, lambda n: n + decay_rows(1 / n), min_window=1),
+    Family("rsi", _BARS, ("close",), lambda n: n + decay_rows(1 / n)),
+    Family("sma", _BARS, ("close",), lambda n: n - 1),
+    Family("ema", _BARS, ("close",), lambda n: n - 1 + decay_rows(2 / (n + 1))),
+    Family("bb_upper", _BARS, ("close",), lambda n: n - 1),
+    Family("bb_middle", _BARS, ("close",), lambda n: n - 1),
+    Family("bb_lower", _BARS, ("close",), lambda n: n - 1),
+    Family("volume_sma", _BARS, ("volume",), lambda n: n - 1),
+    Family("volume_spike", _BARS, ("volume",), lambda n: n - 1),
+    Family("trend", _BARS, ("close",), lambda n: n, min_window=1),
+    Family("taker_buy_sell_delta", _BARS, _TAKER, lambda n: 0, windowed=False),
+    Family("taker_buy_sell_ratio", _BARS, _TAKER, lambda n: 0, windowed=False),
+    Family("funding_rate_percentile", ("funding", "ohlcv"), ("funding_rate",), lambda n: n - 1),
+    Family("open_interest_change", ("open_interest", "ohlcv"), ("open_interest",), lambda n: n, min_window=1),
+    Family("open_interest_change_pct", ("open_interest", "ohlcv"), ("open_interest",), lambda n: n, min_window=1),
+    Family("liquidation_intensity", _BARS, ("volume", "liquidation_buy_size", "liquidation_sell_size"), lambda n: 0,
+           windowed=False),
+    Family("long_short_ratio_change", _POSITIONING, ("long_short_ratio",), lambda n: n, min_window=1),
+    Family("long_short_ratio_zscore", _POSITIONING, ("long_short_ratio",), lambda n: n - 1),
+    Family("market_structure", _BARS, ("high", "low"), lambda n: 2 * n - 1, min_window=1),
 )
 FAMILIES = {family.prefix: family for family in _FAMILIES}
 TAKER_FEATURES = ("taker_buy_sell_delta", "taker_buy_sell_ratio")
@@ -78,6 +100,16 @@ DEFAULTS = {
     ),
     "funding": ("funding_rate_percentile_90",),
     "open_interest": ("open_interest_change_1", "open_interest_change_pct_1"),
+    "positioning": ("long_short_ratio_change_1", "long_short_ratio_zscore_20"),
+}
+
+# The columns the ``enrich`` transform brings onto bars from each dataset (besides the dataset's stored extras).
+ENRICH = {
+    "funding": ("funding_rate",),
+    "open_interest": ("open_interest",),
+    "positioning": ("long_short_ratio", "long_account", "short_account"),
+    "liquidations": ("liquidation_buy_size", "liquidation_buy_notional", "liquidation_sell_size",
+                     "liquidation_sell_notional"),
 }
 
 _NAME = re.compile(r"(?P<prefix>[a-z_]+?)_(?P<window>[0-9]+)")
@@ -112,7 +144,8 @@ def parse(name: str) -> Feature:
 
 
 def parse_include(names: list[str] | None) -> list[Feature] | None:
-    """Check an ``include`` option: known names, no repeats, all for one dataset."""
+    """Check an ``include`` option: known names, no repeats. Any mix may apply to bars (enriched bars hold funding,
+    open interest and positioning); a run checks each name against its stream's dataset."""
     if names is None:
         return None
     if not names:
@@ -121,9 +154,6 @@ def parse_include(names: list[str] | None) -> list[Feature] | None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ValueError(f"{repeated[0]!r} is listed twice")
-    datasets = sorted({feature.family.dataset for feature in features})
-    if len(datasets) > 1:
-        raise ValueError(f"features for different datasets ({', '.join(datasets)}) cannot be mixed")
     return features
 
 

@@ -36,7 +36,7 @@ def _check_deviations(value: float) -> None:
 
 class FeaturesTransform(etl.Transform):
     name = "features"
-    datasets = ("ohlcv", "funding", "open_interest")
+    datasets = ("ohlcv", "funding", "open_interest", "positioning")
     options = {
         "include": etl.Option(
             list, None, item_type=str, check=_check_include,
@@ -88,15 +88,18 @@ class FeaturesTransform(etl.Transform):
 
 def _check_applicable(features: list[catalog.Feature], stream: etl.Stream, numeric_columns: list[str]) -> None:
     for feature in features:
-        if feature.family.dataset != stream.dataset:
+        if stream.dataset not in feature.family.datasets:
             raise etl.PermanentError(
-                f"features: {feature.name} needs {feature.family.dataset} data, but {stream.label} is "
+                f"features: {feature.name} needs {' or '.join(feature.family.datasets)} data, but {stream.label} is "
                 f"{stream.dataset}; features for {stream.dataset}: {', '.join(catalog.DEFAULTS[stream.dataset])}"
             )
         missing = [column for column in feature.family.columns if column not in numeric_columns]
         if missing:
+            brought = [name for name, columns in catalog.ENRICH.items() if missing[0] in columns]
+            hint = f"; the enrich transform brings it from {brought[0]}, before features" if brought else ""
             raise etl.PermanentError(f"features: {feature.name} needs a numeric column {missing[0]!r}, which "
-                                     f"{stream.label} does not have (numeric columns: {', '.join(numeric_columns)})")
+                                     f"{stream.label} does not have (numeric columns: {', '.join(numeric_columns)})"
+                                     f"{hint}")
 
 
 def _finite_inputs(frame: Any, columns: list[str]) -> list[Any]:
@@ -143,7 +146,7 @@ def _empty(feature: catalog.Feature) -> Any:
 def _dtype(feature: catalog.Feature) -> Any:
     import polars as pl
 
-    return pl.Int8 if feature.family.prefix == "trend" else pl.Float64
+    return pl.Int8 if feature.family.prefix in ("trend", "market_structure") else pl.Float64
 
 
 class _Plan:
@@ -205,5 +208,10 @@ class _Plan:
             "funding_rate_percentile": lambda: ta.percentile_rank(pl.col("funding_rate"), n),
             "open_interest_change": lambda: ta.change(open_interest, n),
             "open_interest_change_pct": lambda: ta.simple_return(open_interest, n),
+            "liquidation_intensity": lambda: ta.divide(pl.col("liquidation_buy_size") + pl.col("liquidation_sell_size"),
+                                                       volume),
+            "long_short_ratio_change": lambda: ta.change(pl.col("long_short_ratio"), n),
+            "long_short_ratio_zscore": lambda: ta.zscore(pl.col("long_short_ratio"), n),
+            "market_structure": lambda: ta.market_structure(pl.col("high"), pl.col("low"), n),
         }
         return builders[prefix]()

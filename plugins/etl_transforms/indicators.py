@@ -134,3 +134,20 @@ def taker_delta(volume: pl.Expr, taker_buy: pl.Expr) -> pl.Expr:
 def taker_ratio(volume: pl.Expr, taker_buy: pl.Expr) -> pl.Expr:
     """Taker buy volume over taker sell volume; null when nobody sold as taker."""
     return divide(taker_buy, volume - taker_buy)
+
+
+def zscore(values: pl.Expr, n: int) -> pl.Expr:
+    """(value - mean) / sample std over the last n values; null where the window is flat: a std at most 1e-12 of
+    the mean is rounding, which would otherwise give huge values that differ between runs."""
+    mean, deviation = values.rolling_mean(n), values.rolling_std(n, ddof=1)
+    return pl.when(deviation > 1e-12 * mean.abs()).then((values - mean) / deviation)
+
+
+def market_structure(high: pl.Expr, low: pl.Expr, n: int) -> pl.Expr:
+    """1 when the last n bars made a higher high and a higher low than the n bars before, -1 for a lower high and
+    a lower low, 0 otherwise; null until 2n bars. Maxima and minima are exact, so runs always agree."""
+    highest, lowest = high.rolling_max(n), low.rolling_min(n)
+    before_high, before_low = highest.shift(n), lowest.shift(n)
+    known = before_high.is_not_null() & before_low.is_not_null() & highest.is_not_null() & lowest.is_not_null()
+    bullish, bearish = (highest > before_high) & (lowest > before_low), (highest < before_high) & (lowest < before_low)
+    return pl.when(~known).then(None).when(bullish).then(1).when(bearish).then(-1).otherwise(0).cast(pl.Int8)

@@ -19,8 +19,6 @@ WHERE = "pipelines.test.transforms[0]"
     ({"plugin": "features", "include": []}, "include", "name at least one feature"),
     ({"plugin": "features", "include": ["rsi_1"]}, "include", "rsi_1: the window must be between 2 and 100000"),
     ({"plugin": "features", "include": ["sma_20", "sma_20"]}, "include", "'sma_20' is listed twice"),
-    ({"plugin": "features", "include": ["rsi_14", "funding_rate_percentile_90"]}, "include",
-     "features for different datasets (funding, ohlcv) cannot be mixed"),
     ({"plugin": "features", "include": "rsi_14"}, "include", "must be a list"),
     ({"plugin": "features", "bb_deviations": 0}, "bb_deviations", "positive number of standard deviations"),
     ({"plugin": "validate", "checks": ["bogus"]}, "checks", "valid values: not_null, finite"),
