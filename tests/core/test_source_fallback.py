@@ -17,21 +17,16 @@ from etl.testing import run_cli, single_pipeline, write_pipeline
 from etl.timeframes import DAY, HOUR, iso, parse_time
 from fixtures.fake_binance import FakeBinance
 from fixtures.fake_polygon import API_KEY, NOT_ENTITLED, FakePolygon
-from fixtures.polygon_plugin import register_polygon
 
 START, END = parse_time("2024-01-01"), parse_time("2024-01-02")
 MAP = {"BTC": {"polygon": "X:BTCUSD", "binance": "BTCUSDT"}}
 
 
 @pytest.fixture
-def venues(tmp_path_factory, monkeypatch) -> Iterator[tuple[FakePolygon, FakeBinance]]:
-    from etl import plugins
-
-    register_polygon(tmp_path_factory.mktemp("polygon-metadata"), monkeypatch)
+def venues(monkeypatch) -> Iterator[tuple[FakePolygon, FakeBinance]]:
     monkeypatch.setenv("POLYGON_API_KEY", API_KEY)
     with FakePolygon() as polygon, FakeBinance() as binance:
         yield polygon, binance
-    plugins.reset()
 
 
 def pipeline_file(folder: Path, polygon_url: str, binance: FakeBinance, chunk: int = 50_000, concurrency: int = 4,

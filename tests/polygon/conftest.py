@@ -1,4 +1,4 @@
-"""Fixtures of the polygon tests: a local fake Polygon, the source registered, pipeline files into DuckDB."""
+"""Fixtures of the polygon tests: a local fake Polygon, its key in the environment, pipeline files into DuckDB."""
 
 from __future__ import annotations
 
@@ -16,16 +16,6 @@ if str(ROOT) not in sys.path:  # fixtures/ is imported from the repository root
 from polygon_pipeline import PolygonPipeline  # noqa: E402
 
 from fixtures.fake_polygon import API_KEY, FakePolygon  # noqa: E402
-from fixtures.polygon_plugin import register_polygon  # noqa: E402
-
-
-@pytest.fixture
-def polygon_registered(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from etl import plugins
-
-    register_polygon(tmp_path_factory.mktemp("polygon-metadata"), monkeypatch)
-    yield
-    plugins.reset()
 
 
 @pytest.fixture
@@ -42,7 +32,7 @@ def polygon_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def polygon_pipeline(tmp_path: Path, fake_polygon: FakePolygon, polygon_registered, polygon_key):
+def polygon_pipeline(tmp_path: Path, fake_polygon: FakePolygon, polygon_key):
     """``polygon_pipeline(symbols=..., **source_keys)``: a pipeline file "stocks" reading the fake into DuckDB;
         a key given as None is left out."""
 

@@ -11,10 +11,6 @@ from fixtures.fake_polygon import API_KEY, FakePolygon
 class PolygonConformance(SourceConformance):
     plugin = "polygon"
 
-    @pytest.fixture(autouse=True)
-    def registered(self, polygon_registered):
-        """The suite builds the source through the registry: polygon must be in it."""
-
     @pytest.fixture
     def source_server(self):
         with FakePolygon(page_size=7) as fake:

@@ -21,7 +21,7 @@ def test_requests_never_pass_the_budget_the_fake_counts_in_any_window(fake_polyg
     assert len(pipeline.rows()) == 24
 
 
-def test_the_free_tier_is_the_default_one_request_every_12_seconds(polygon_registered):
+def test_the_free_tier_is_the_default_one_request_every_12_seconds():
     source = PolygonSource(SourceConfig("polygon", "ohlcv", ("AAPL",), ("1d",), None, None,
                                         {"api_key": "pk_unit", "base_url": "http://127.0.0.1:9"}))
 
