@@ -77,9 +77,16 @@ def stream_for(path: Path, seconds: float, how: int = signal.SIGTERM) -> tuple[i
     return stop(process, how)
 
 
-def stored(folder: Path) -> pl.DataFrame:
+def wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def stored(folder: Path, table: str = "ohlcv") -> pl.DataFrame:
     with duckdb.connect(str(folder / "market.duckdb"), read_only=True) as connection:
-        return connection.sql("SELECT * FROM ohlcv ORDER BY symbol, ts").pl()
+        return connection.sql(f"SELECT * FROM {table} ORDER BY ALL").pl()
 
 
 def check_closed_bars_equal_a_backfill_and_sigterm_exits(venue: Venue, folder: Path) -> None:
@@ -105,7 +112,8 @@ def check_faults_change_nothing(venue: Venue, folder: Path) -> None:
     ws.repeat_closing = ws.late_closing = ws.garbage = True
     ws.drop(2)
     process = start_stream(venue.pipeline(folder, start, ws_silence=1.5))
-    time.sleep(5)
+    wait_for(lambda: ws.connections >= 3, 20)  # the two dropped ones and the next, however busy the machine
+    time.sleep(2)
     ws.stall(3)
     time.sleep(6)
     code, _, _, err = stop(process)
