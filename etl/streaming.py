@@ -82,6 +82,8 @@ class Follower:
         self.sequence = self.source.live_sequence.get(self.stream.dataset)
         self.last_id: int | None = None  # the highest ``sequence`` id committed
         self.last_row_ms: int | None = None  # the newest live row received
+        # A stream REST cannot heal, resumed from a checkpoint: what happened while it was stopped is a gap.
+        self.stopped_gap = not self.healable and bool(self.unit.committed_keys)
 
     @property
     def stream(self) -> Stream:
@@ -107,10 +109,24 @@ class Follower:
                         self.away(item)
                     else:
                         self.take_points(item) if self.point else self.take(item)
+            if not self.healable:
+                self.keep_received()
         except Exception as exc:
             self.committer.fail(self.stream, describe(exc))
         finally:
             self.tally.drain().apply(self.work.report, self.stream)
+
+    def keep_received(self) -> None:
+        """At stop, a stream REST cannot heal keeps the rows already received: no restart could fetch them."""
+        try:
+            first = self.inbox.get_nowait()
+        except queue.Empty:
+            return
+        for item in self.drained(first):
+            if isinstance(item, Away):
+                self.away(item)
+            elif item is not _RECONNECTED:
+                self.take_points(item)
 
     def drained(self, first: Any) -> Iterator[Any]:
         """``first`` and what else waits in the inbox, in order: a point stream's rows between two events (a
@@ -194,6 +210,9 @@ class Follower:
         if not frame.height:
             return
         ms = epoch_ms(frame)
+        if self.stopped_gap:
+            self.stopped_gap = False
+            self.record_gap(self.unit.start, int(ms.min()), "the stream was stopped")
         self.last_row_ms = max(self.last_row_ms or 0, int(ms.max()))
         if int(ms.min()) < self.expected:
             frame = frame.filter(ms >= self.expected)
@@ -229,14 +248,17 @@ class Follower:
         window is a recorded gap (ledger, ``etl status --gaps``) and a log line. It starts ``PUSH_MARGIN_MS``
         before the last frame heard (events of that second may not have been pushed yet), but not before the
         last row received."""
+        if not self.healable:
+            self.record_gap(max(window.start - PUSH_MARGIN_MS, self.last_row_ms or 0), window.end,
+                            "its connection was away")
+
+    def record_gap(self, start: int, end: int, why: str) -> None:
         from .gaps import Gap
 
-        if self.healable:
-            return
-        start = max(window.start - PUSH_MARGIN_MS, self.last_row_ms or 0)
-        self.tally.gaps(self.stream, [Gap(start, window.end, 0)])
-        log.warning("live gap", stream=self.stream.label, window=f"{iso(start)}..{iso(window.end)}",
-                    reason=f"{self.unit.source.plugin} serves no {self.stream.dataset} history: recorded as a gap")
+        self.tally.gaps(self.stream, [Gap(start, end, 0)])
+        log.warning("live gap", stream=self.stream.label, window=f"{iso(start)}..{iso(end)}",
+                    reason=f"{why}, and {self.unit.source.plugin} serves no {self.stream.dataset} history: "
+                           "recorded as a gap")
 
     def submit(self, batches: Any) -> None:
         import polars as pl
