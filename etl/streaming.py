@@ -84,6 +84,7 @@ class Follower:
         self.last_row_ms: int | None = None  # the newest live row received
         # A stream REST cannot heal, resumed from a checkpoint: what happened while it was stopped is a gap.
         self.stopped_gap = not self.healable and bool(self.unit.committed_keys)
+        self.halted = False  # stopping, and a batch went to the committer since: nothing more may follow it
 
     @property
     def stream(self) -> Stream:
@@ -261,8 +262,13 @@ class Follower:
                            "recorded as a gap")
 
     def submit(self, batches: Any) -> None:
+        """Hand ``batches`` to the committer, in order. Once stopping, the batch in hand is the last: the rest of
+        a heal cut short waits for the next start, and no later row may land after it (a hole behind the
+        checkpoint that no heal would see)."""
         import polars as pl
 
+        if self.halted:
+            return
         for batch in batches:
             batch.tally.apply(self.work.report, self.stream)
             if not self.committer.submit(self.stream, batch, batch.next_ms):
@@ -271,6 +277,7 @@ class Follower:
             if self.sequence and batch.frame.height:
                 self.last_id = max(self.last_id or 0, int(batch.frame[self.sequence].cast(pl.Int64).max()))
             if self.stop.is_set():
+                self.halted = True
                 return
 
 

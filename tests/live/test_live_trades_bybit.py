@@ -76,6 +76,9 @@ def test_a_restart_records_the_time_it_was_stopped_as_a_gap(fakes: tuple[Any, An
     assert any(start == last for start, _ in recorded_gaps(tmp_path / "live")["trades/BTCUSDT"])
     after = stored(tmp_path / "live", "trades")
     assert after.height > before.height and not after.select("symbol", "trade_id").is_duplicated().any()
+    healed = run_cli("heal", str(path))
+    assert healed.exit_code == 0, "nothing to ask Bybit again, and no failure"
+    assert "trades/BTCUSDT" in run_cli("status", str(path), "--gaps").stdout, "the gaps stay open"
 
 
 def test_a_batch_run_of_bybit_trades_says_there_is_no_history(fakes: tuple[Any, Any], tmp_path: Path) -> None:
