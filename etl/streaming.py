@@ -157,8 +157,25 @@ class Follower:
         records = [record for item in items if isinstance(item, list) for record in item]
         frames = [item for item in items if not isinstance(item, list)]
         if records:
-            frames.append(self.source.live_frame(self.stream, records))
+            frames.append(self.records_frame(records))
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    def records_frame(self, records: list[Any]) -> pl.DataFrame:
+        """The records as one frame; when one of them is unreadable, the others, one by one, and a log line
+        for each that is not (a frame the venue garbled must not fail the stream)."""
+        import polars as pl
+
+        try:
+            return self.source.live_frame(self.stream, records)
+        except Exception:
+            readable = []
+            for record in records:
+                try:
+                    readable.append(self.source.live_frame(self.stream, [record]))
+                except Exception as exc:
+                    log.warning("live record unreadable", stream=self.stream.label,
+                                error=f"{type(exc).__name__}: {exc}", record=str(record)[:120])
+            return pl.concat(readable, how="diagonal_relaxed") if readable else self.source.live_frame(self.stream, [])
 
     def heal(self, until: int) -> None:
         """Fill ``[where the stream stands, until)`` from REST; the first heal reads the warm-up too. A stream

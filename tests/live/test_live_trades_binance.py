@@ -66,7 +66,7 @@ def test_trades_equal_a_backfill_whatever_the_connection_does_and_sigterm_exits(
                                                                                   tmp_path: Path) -> None:
     ws = fakes[1]
     start = now_ms() - 30_000
-    ws.repeat_closing = ws.late_closing = ws.garbage = ws.out_of_order = True
+    ws.repeat_closing = ws.late_closing = ws.garbage = ws.out_of_order = ws.malformed = True
     soon = synthetic.trade_at(now_ms() + 2_500)
     ws.unsent_ids = {soon, soon + 1, soon + 4, soon + 30}  # never sent live: holes the ids show
     ws.drop(2)
@@ -85,6 +85,7 @@ def test_trades_equal_a_backfill_whatever_the_connection_does_and_sigterm_exits(
     assert "connection dropped without a close frame" in err
     assert "no frame for 1.5s: replacing the connection" in err
     assert '"event": "live frame unreadable"' in err
+    assert '"event": "live record unreadable"' in err and "not a price" in err
     assert err.count('"event": "live heal"') >= 2 * 4, "each stream: its start, three reconnections, its holes"
     live = assert_equals_backfill(tmp_path / "live", fakes, start)
     assert live["ts"].max().timestamp() * 1000 > stall_ended, "trades landed after the silent connection too"
