@@ -34,27 +34,29 @@ def fakes() -> Iterator[tuple[Any, Any]]:
         yield rest, ws
 
 
-def pipeline(folder: Path, fakes: tuple[Any, Any], start: int, **source: Any) -> Path:
+def pipeline(folder: Path, fakes: tuple[Any, Any], start: int, market: str = "spot", **source: Any) -> Path:
+    """USD-M's market streams live under ``/market`` since Binance split its websocket URLs (2026)."""
     rest, ws = fakes
-    config = {"plugin": "binance", "dataset": "trades", "symbols": SYMBOLS, "start": iso(start),
-              "base_url": rest.url, "ws_url": ws.url, "retry_base_delay": 0.01, **source}
+    config = {"plugin": "binance", "market": market, "dataset": "trades", "symbols": SYMBOLS, "start": iso(start),
+              "base_url": rest.url, "ws_url": ws.url + ("/market" if market == "usdm" else ""),
+              "retry_base_delay": 0.01, **source}
     return write_pipeline(folder, single_pipeline(config, SINKS, name="live"))
 
 
-def assert_equals_backfill(folder: Path, fakes: tuple[Any, Any], start: int) -> pl.DataFrame:
+def assert_equals_backfill(folder: Path, fakes: tuple[Any, Any], start: int, market: str = "spot") -> pl.DataFrame:
     """The trades stored before the last stored millisecond (its other trades may not have landed yet) are the
     trades ``etl backfill`` stores for that window, and no trade is stored twice."""
     live = stored(folder, "trades")
     assert not live.select("symbol", "trade_id").is_duplicated().any(), "no trade stored twice"
     end = int(live["ts"].max().timestamp() * 1000)
-    oracle_path = pipeline(folder.parent / f"{folder.name}-oracle", fakes, start)
+    oracle_path = pipeline(folder.parent / f"{folder.name}-oracle", fakes, start, market)
     result = run_cli("backfill", str(oracle_path), "--pipeline", "live", "--start", iso(start), "--end", iso(end))
     assert result.exit_code == 0, str(result)
     oracle = stored(oracle_path.parent, "trades")
     window = live.filter(pl.col("ts").dt.epoch("ms") < end)
     keys = ["symbol", "trade_id"]
     missing, extra = oracle.join(window, on=keys, how="anti"), window.join(oracle, on=keys, how="anti")
-    assert not missing.height and not extra.height, f"missing {missing.select(keys, 'ts').rows()}, extra {extra.rows()}"
+    assert not missing.height and not extra.height, f"missing {missing.select(*keys, 'ts').rows()}, extra {extra}"
     assert window.drop("ingested_at", strict=False).equals(oracle.drop("ingested_at", strict=False))
     for symbol in SYMBOLS:
         expected = fakes[0].expected_trades(symbol, start, end)
@@ -92,10 +94,11 @@ def test_trades_equal_a_backfill_whatever_the_connection_does_and_sigterm_exits(
     assert ws.events_sent > 30
 
 
-def test_sigkill_mid_flight_then_a_restart_loses_nothing_and_repeats_nothing(fakes: tuple[Any, Any],
-                                                                            tmp_path: Path) -> None:
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_sigkill_mid_flight_then_a_restart_loses_nothing_and_repeats_nothing(fakes: tuple[Any, Any], tmp_path: Path,
+                                                                            market: str) -> None:
     start = now_ms() - 20_000
-    path = pipeline(tmp_path / "live", fakes, start)
+    path = pipeline(tmp_path / "live", fakes, start, market)
     checkpoints = tmp_path / "live" / ".etl" / "checkpoints" / "live.json"
     process = start_stream(path)
     wait_for(checkpoints.exists, 30)
@@ -105,6 +108,8 @@ def test_sigkill_mid_flight_then_a_restart_loses_nothing_and_repeats_nothing(fak
     assert entry["committed_at_next"], "trades checkpoint at their last millisecond, with its trade ids"
     time.sleep(1)
     code, _, _, err = stream_for(path, 4)
+    (tmp_path / "restart.log").write_text(err)
+    (tmp_path / "checkpoint-at-kill.json").write_text(json.dumps(entry))
 
     assert code == 0, err
-    assert_equals_backfill(tmp_path / "live", fakes, start)
+    assert_equals_backfill(tmp_path / "live", fakes, start, market)
