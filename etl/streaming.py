@@ -255,6 +255,7 @@ class Follower:
         for low, high in itertools.pairwise(dict.fromkeys([0, *holes, frame.height])):
             part = frame.slice(low, high - low)
             if low in holes:
+                log.info("live hole", stream=self.stream.label, after=self.last_id, next=int(part[_ID][0]))
                 self.heal(int(epoch_ms(part)[0]) + 1)
                 if self.last_id is not None:
                     part = part.filter(pl.col(_ID) > self.last_id)

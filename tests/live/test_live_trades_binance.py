@@ -79,6 +79,7 @@ def test_trades_equal_a_backfill_whatever_the_connection_does_and_sigterm_exits(
     time.sleep(5)
     stall_ended = now_ms() - 2_000
     code, took, out, err = stop(process)
+    (tmp_path / "stream.log").write_text(err)
 
     assert code == 0, err
     assert took < 5
