@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ _ID = "__live_id"
 # A venue pushes an event up to this long after it happened (Binance's liquidations once a second, Bybit's every
 # 500 ms, plus the wire): a connection's last frame does not vouch for the second before it.
 PUSH_MARGIN_MS = 1_000
+HOLE_PAUSES = (0.2, 0.5, 0.0)  # seconds after each heal that leaves a hole in a sequence, before the next try
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ class Follower:
         ms = epoch_ms(frame)
         if self.stopped_gap:
             self.stopped_gap = False
-            self.record_gap(self.unit.start, int(ms.min()), "the stream was stopped")
+            self.record_gap(self.unit.start, int(ms.min()), self.unhealable("the stream was stopped"))
         self.last_row_ms = max(self.last_row_ms or 0, int(ms.max()))
         if int(ms.min()) < self.expected:
             frame = frame.filter(ms >= self.expected)
@@ -255,12 +257,25 @@ class Follower:
         for low, high in itertools.pairwise(dict.fromkeys([0, *holes, frame.height])):
             part = frame.slice(low, high - low)
             if low in holes:
-                log.info("live hole", stream=self.stream.label, after=self.last_id, next=int(part[_ID][0]))
-                self.heal(int(epoch_ms(part)[0]) + 1)
+                self.heal_hole(int(part[_ID][0]), int(epoch_ms(part)[0]) + 1)
                 if self.last_id is not None:
                     part = part.filter(pl.col(_ID) > self.last_id)
             if part.height:
                 self.submit(self.execution.feed([part.drop(_ID)], 1))
+
+    def heal_hole(self, next_id: int, until: int) -> None:
+        """Heal the ids before ``next_id`` from REST, through ``until``. REST may lag the stream by a moment, so
+        a heal that leaves the hole is tried again, twice, after a pause; a hole REST still does not fill is a
+        recorded gap, never a silent one."""
+        log.info("live hole", stream=self.stream.label, after=self.last_id, next=next_id)
+        for pause in HOLE_PAUSES:
+            before = self.expected
+            self.heal(until)
+            if self.last_id is None or self.last_id >= next_id - 1 or self.stop.is_set():
+                return
+            time.sleep(pause)
+        self.record_gap(before, until, f"REST did not serve the ids {self.last_id + 1}..{next_id - 1} the stream "
+                                       "skipped: recorded as a gap")
 
     def away(self, window: Away) -> None:
         """A connection was away: a stream REST heals is healed by the reconnection; for one it cannot, the
@@ -269,15 +284,16 @@ class Follower:
         last row received."""
         if not self.healable:
             self.record_gap(max(window.start - PUSH_MARGIN_MS, self.last_row_ms or 0), window.end,
-                            "its connection was away")
+                            self.unhealable("its connection was away"))
 
-    def record_gap(self, start: int, end: int, why: str) -> None:
+    def unhealable(self, why: str) -> str:
+        return f"{why}, and {self.unit.source.plugin} serves no {self.stream.dataset} history: recorded as a gap"
+
+    def record_gap(self, start: int, end: int, reason: str) -> None:
         from .gaps import Gap
 
         self.tally.gaps(self.stream, [Gap(start, end, 0)])
-        log.warning("live gap", stream=self.stream.label, window=f"{iso(start)}..{iso(end)}",
-                    reason=f"{why}, and {self.unit.source.plugin} serves no {self.stream.dataset} history: "
-                           "recorded as a gap")
+        log.warning("live gap", stream=self.stream.label, window=f"{iso(start)}..{iso(end)}", reason=reason)
 
     def submit(self, batches: Any) -> None:
         """Hand ``batches`` to the committer, in order. Once stopping, the batch in hand is the last: the rest of

@@ -20,7 +20,7 @@ import pytest
 from etl.testing import run_cli, single_pipeline, write_pipeline
 from etl.timeframes import iso, now_ms
 from fixtures.exchanges import synthetic
-from tests.live.harness import SINKS, start_stream, stop, stored, stream_for, wait_for
+from tests.live.harness import SINKS, recorded_gaps, start_stream, stop, stored, stream_for, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
@@ -114,3 +114,26 @@ def test_sigkill_mid_flight_then_a_restart_loses_nothing_and_repeats_nothing(fak
 
     assert code == 0, err
     assert_equals_backfill(tmp_path / "live", fakes, start, market)
+
+
+def test_a_hole_rest_does_not_fill_is_a_recorded_gap(fakes: tuple[Any, Any], tmp_path: Path) -> None:
+    """REST that lags behind the stream (it serves no trade after ``trades_published``) cannot fill a hole in
+    the ids: it is tried again, then recorded as a gap, and the trades after it go on landing."""
+    rest, ws = fakes
+    path = pipeline(tmp_path / "live", fakes, now_ms() - 5_000)
+    checkpoints = tmp_path / "live" / ".etl" / "checkpoints" / "live.json"
+    process = start_stream(path)
+    wait_for(checkpoints.exists, 30)
+    skipped = synthetic.trade_at(now_ms() + 1_000)
+    rest.trades_published = skipped - 1
+    ws.unsent_ids = {skipped, skipped + 1}
+    time.sleep(3)
+    code, _, _, err = stop(process)
+
+    assert code == 0, err
+    assert f"REST did not serve the ids {skipped}..{skipped + 1} the stream skipped" in err
+    gaps = recorded_gaps(tmp_path / "live")["trades/BTCUSDT"]
+    assert any(start <= skipped // 3 * synthetic.TRADE_EVERY_MS < end for start, end in gaps)
+    live = stored(tmp_path / "live", "trades").filter(pl.col("symbol") == "BTCUSDT")
+    ids = live["trade_id"].cast(pl.Int64)
+    assert skipped - 1 in ids and skipped + 2 in ids and skipped not in ids
