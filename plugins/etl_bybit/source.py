@@ -57,8 +57,9 @@ def _ts(row: Any, key: int | str) -> int:
 class BybitSource(ExchangeSource):
     name = "bybit"
     exchange_id = "bybit"
-    datasets = ("ohlcv", "funding", "open_interest", "positioning")
-    live = ("ohlcv",)
+    datasets = ("ohlcv", "funding", "open_interest", "positioning", "trades", "liquidations")
+    live = ("ohlcv", "trades", "liquidations")
+    live_only = ("trades", "liquidations")  # no REST history: see ``live``
     timeframes = tuple(INTERVALS)
     market_types = {"spot": "spot", "linear": "linear", "inverse": "inverse"}
     derivative_markets = ("linear", "inverse")
@@ -224,6 +225,11 @@ class BybitSource(ExchangeSource):
         from . import live
 
         return live.parse(message, subscription)
+
+    def live_frame(self, stream: etl.Stream, records: list[Any]) -> pl.DataFrame:
+        from . import live
+
+        return live.frame(stream, records)
 
 
 def _has_list(answer: Any) -> bool:
