@@ -51,13 +51,20 @@ class LiveRejected(EtlError):
         self.streams = streams
 
 
+def _ignore(*_: Any) -> None:
+    pass
+
+
 @dataclass
 class Listener:
-    """Where a connection's news goes: closed rows, a (re)connection, a refused stream."""
+    """Where a connection's news goes: closed rows, a (re)connection, a refused stream; and, for ``etl status``
+    (``etl.liveboard``), every frame heard and every disconnection with its reason."""
 
     rows: Callable[[Stream, pl.DataFrame], None]
     connected: Callable[[Subscription], None]
     rejected: Callable[[Stream, str], None]
+    heard: Callable[[Subscription], None] = _ignore
+    disconnected: Callable[[Subscription, str], None] = _ignore
 
 
 class Connections:
@@ -95,8 +102,10 @@ class Connections:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                reason = describe_disconnect(exc)
                 log.warning("live disconnected", url=subscription.url, streams=len(subscription.streams),
-                            error=describe_disconnect(exc))
+                            error=reason)
+                self.listener.disconnected(subscription, reason)
             attempt = 1 if time.monotonic() - began > BACKOFF_MOST else attempt + 1
             await asyncio.sleep(backoff(attempt))
 
@@ -123,6 +132,7 @@ class Connections:
             except TimeoutError:
                 silent = f"no frame for {subscription.silence_seconds:g}s: replacing the connection"
                 raise TimeoutError(silent) from None
+            self.listener.heard(subscription)
             for stream, frame in self._parsed(message, subscription):
                 self.listener.rows(stream, frame)
 

@@ -23,9 +23,12 @@ from .log import get_logger
 from .timeframes import iso
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import polars as pl
 
     from .base import Source, Stream
+    from .liveboard import LiveBoard
     from .runner import Work
     from .unit import WorkUnit
 
@@ -88,9 +91,9 @@ class Follower:
         if start >= until:
             return
         before = self.expected
-        self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
+        rows = self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
         if self.expected > before:
-            log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}")
+            log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}", rows=rows)
 
     def heal_if_overdue(self) -> None:
         """Heal from REST when the next bar closed ``OVERDUE_MS`` ago on the clock and no live row brought it.
@@ -123,14 +126,20 @@ class Follower:
         if fresh.height:
             self.submit(self.execution.feed([fresh.sort(pl.col("ts"))], 1))
 
-    def submit(self, batches: Any) -> None:
+    def submit(self, batches: Any) -> int:
+        """Hand ``batches`` to the committer; the rows handed."""
+        rows = 0
         for batch in batches:
+            for gap in batch.tally.found_gaps:
+                log.warning("live gap", stream=self.stream.label, start=iso(gap.start), end=iso(gap.end), bars=gap.bars)
             batch.tally.apply(self.work.report, self.stream)
             if not self.committer.submit(self.stream, batch, batch.next_ms):
                 raise StreamStopped(self.stream.label)
             self.expected = max(self.expected, batch.next_ms)
+            rows += batch.frame.height
             if self.stop.is_set():
-                return
+                break
+        return rows
 
 
 class StreamStopped(Exception):
@@ -170,28 +179,32 @@ def listener_for(followers: dict[Stream, Follower]) -> Listener:
     return Listener(rows, connected, rejected)
 
 
-def follower_drive(stop: threading.Event) -> Callable[[Work], None]:
-    """The live driver of a pipeline run (``etl.runner.Drive``): a follower per unit until ``stop``."""
+def follower_drive(stop: threading.Event, state_dir: Path) -> Callable[[Work], None]:
+    """The live driver of a pipeline run (``etl.runner.Drive``): a follower per unit until ``stop``; the
+    connections' state goes to ``state_dir`` for ``etl status`` (``etl.liveboard``)."""
 
     def drive(work: Work) -> None:
+        from .liveboard import LiveBoard
         from .runner import start_unit
 
         followers = {unit.stream: Follower(unit, work, stop) for unit in work.units if start_unit(unit, work)}
         if followers:
-            follow(work.sources.get(work.units[0].source), followers, stop)
+            follow(work.sources.get(work.units[0].source), followers, stop, LiveBoard(state_dir, work.report.pipeline))
 
     return drive
 
 
-def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Event) -> None:
+def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Event, board: LiveBoard) -> None:
     """Run the followers and the source's connections until ``stop``; the caller's committer drains after."""
     threads = [threading.Thread(target=follower.run, name=f"etl-follow-{stream.label}", daemon=True)
                for stream, follower in followers.items()]
     for thread in threads:
         thread.start()
-    connections = Connections(source, source.subscriptions(list(followers)), listener_for(followers), stop)
+    connections = Connections(source, source.subscriptions(list(followers)), board.listener(listener_for(followers)),
+                              stop)
     connections.start()
-    stop.wait()
+    board.watch(stop)
     for thread in threads:
         thread.join(4)
     connections.join(1)
+    board.stopped()
