@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .log import get_logger
 from .timeframes import iso, now_ms
 
 if TYPE_CHECKING:
     from .live import Listener, Subscription
 
 WRITE_SECONDS = 1.0
+log = get_logger("etl.liveboard")
 
 
 @dataclass
@@ -45,8 +47,8 @@ class LiveBoard:
     state_dir: Path
     pipeline: str
     pid: int = field(default_factory=os.getpid)
-    started_ms: int = field(default_factory=now_ms)
     connections: dict[str, ConnectionState] = field(default_factory=dict)
+    failed: bool = False  # a write failed (and was logged)
 
     @property
     def path(self) -> Path:
@@ -85,13 +87,19 @@ class LiveBoard:
             self.write()
 
     def write(self, stopped_ms: int | None = None) -> None:
-        board = {"pipeline": self.pipeline, "pid": self.pid, "started_ms": self.started_ms, "updated_ms": now_ms(),
-                 "stopped_ms": stopped_ms,
+        """Replace the board's file; a state dir that refuses it is logged once and costs the stream nothing."""
+        board = {"pipeline": self.pipeline, "pid": self.pid, "updated_ms": now_ms(), "stopped_ms": stopped_ms,
                  "connections": [asdict(state) for state in list(self.connections.values())]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(f".{self.pid}.tmp")
-        temporary.write_text(json.dumps(board, indent=1))
-        os.replace(temporary, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(board, indent=1))
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            if not self.failed:
+                log.warning("live state not written", pipeline=self.pipeline, path=str(self.path),
+                            error=f"{type(exc).__name__}: {exc}")
+            self.failed = True
 
     def stopped(self) -> None:
         """The last write, on a clean exit: every connection down, the time the stream stopped."""
@@ -110,9 +118,9 @@ def read_board(state_dir: Path, pipeline: str) -> dict[str, Any] | None:
         board = json.loads(board_path(state_dir, pipeline).read_text())
     except FileNotFoundError:
         return None
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # not JSON, or a state dir that is not what etl stream made
         board = {"pipeline": pipeline, "pid": None, "stopped_ms": None, "connections": [],
-                 "error": f"{board_path(state_dir, pipeline)} is not JSON: {exc}"}
+                 "error": f"cannot read {board_path(state_dir, pipeline)}: {exc}"}
     board["running"] = board["stopped_ms"] is None and holds_lock(state_dir, pipeline, board["pid"])
     return board
 
