@@ -346,7 +346,7 @@ def status(file: str, show_gaps: bool, check: bool, as_json: bool, stored: bool,
     same way (``gaps: 1, missing bars: 2``).
     """
     from . import config
-    from .overview import gap_rows, status_rows, unit_rows
+    from .overview import gap_rows, live_rows, status_rows, unit_rows
 
     if show_gaps + stored + show_units + (check or as_json) > 1:
         raise click.UsageError("--gaps, --stored, --units and --check/--json are separate views: give one")
@@ -370,6 +370,11 @@ def status(file: str, show_gaps: bool, check: bool, as_json: bool, stored: bool,
         sys.exit(1 if any(str(row[-1]).startswith(("MISMATCH", "ERROR")) for row in rows) else 0)
     headers = ("pipeline", "stream", "checkpoint", "lag", "gaps", "missing bars", "last run", "rows", "result")
     click.echo(_table(headers, status_rows(project)))
+    live = live_rows(project)
+    if live:
+        click.echo("\nlive connections (etl stream):")
+        click.echo(_table(("pipeline", "process", "connection", "streams", "up since", "reconnects",
+                           "last message"), live))
 
 
 def _check(project: Any, check: bool, as_json: bool) -> None:

@@ -34,6 +34,7 @@ class StreamHealth:
     open_gaps: list[dict[str, Any]] = field(default_factory=list)
     confirmed_gaps: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)  # (cause, message)
+    live: dict[str, Any] | None = None  # followed by etl stream: its process and connection (etl.liveboard)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class StreamHealth:
             "open_gaps": len(self.open_gaps), "open_missing_bars": sum(gap["bars"] for gap in self.open_gaps),
             "confirmed_gaps": self.confirmed_gaps,
             "problems": [{"cause": cause, "message": message} for cause, message in self.problems],
+            **({"live": self.live} if self.live is not None else {}),
         }
 
 
@@ -51,6 +53,7 @@ def project_health(project: Project, names: tuple[str, ...] = ()) -> list[Stream
     """Every stream of the named (or all) pipelines, in file order (a selector's as the last run chose them);
     reads the state dir, fetches nothing."""
     from .gapbook import gap_states
+    from .liveboard import read_board, stream_live
     from .plugins import registry
     from .universe import last_streams
 
@@ -63,10 +66,12 @@ def project_health(project: Project, names: tuple[str, ...] = ()) -> list[Stream
             last = ledger.last_stream_runs(spec.name)
             gaps = gap_states(ledger, spec.name)
             source = registry().get("source", spec.source.plugin)(spec.source)
+            board = read_board(project.state_dir, spec.name)
             for stream in last_streams(spec, ledger):
                 health = _stream_health(spec, source, stream, checkpoints.next(stream.label),
                                         last.get(stream.label, {}), [g for g in gaps if g["stream"] == stream.label])
                 health.problems = _problems(health, recent)
+                health.live = stream_live(board, stream.label, now_ms()) if board else None
                 found.append(health)
     finally:
         ledger.close()

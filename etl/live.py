@@ -51,15 +51,22 @@ class LiveRejected(EtlError):
         self.streams = streams
 
 
+def _ignore(*_: Any) -> None:
+    pass
+
+
 @dataclass
 class Listener:
-    """Where a connection's news goes: closed rows, a (re)connection, a refused stream, and the window a
-    connection was away (epoch ms of the last frame before it dropped and of the first frame after)."""
+    """Where a connection's news goes: closed rows, a (re)connection, a refused stream, the window a connection
+    was away (epoch ms of the last frame before it dropped and of the first frame after); and, for ``etl status``
+    (``etl.liveboard``), every frame heard and every disconnection with its reason."""
 
     rows: Callable[[Stream, pl.DataFrame | list[Any]], None]
     connected: Callable[[Subscription], None]
     rejected: Callable[[Stream, str], None]
-    interrupted: Callable[[Subscription, int, int], None] = lambda subscription, start, end: None
+    interrupted: Callable[[Subscription, int, int], None] = _ignore
+    heard: Callable[[Subscription], None] = _ignore
+    disconnected: Callable[[Subscription, str], None] = _ignore
 
 
 @dataclass
@@ -104,8 +111,10 @@ class Connections:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                reason = describe_disconnect(exc)
                 log.warning("live disconnected", url=subscription.url, streams=len(subscription.streams),
-                            error=describe_disconnect(exc))
+                            error=reason)
+                self.listener.disconnected(subscription, reason)
             attempt = 1 if time.monotonic() - began > BACKOFF_MOST else attempt + 1
             await asyncio.sleep(backoff(attempt))
 
@@ -137,6 +146,7 @@ class Connections:
                 silent = f"no frame for {subscription.silence_seconds:g}s: replacing the connection"
                 raise TimeoutError(silent) from None
             heard.last = now_ms()
+            self.listener.heard(subscription)
             if away is not None:
                 self.listener.interrupted(subscription, away, heard.last)
                 away = None

@@ -51,6 +51,15 @@ def status_rows(project: Project) -> list[tuple[Any, ...]]:
     return rows
 
 
+def live_rows(project: Project) -> list[tuple[Any, ...]]:
+    """A row per connection of each pipeline ``etl stream`` follows, or last followed (``etl.liveboard``)."""
+    from .liveboard import connection_rows, read_board
+    from .timeframes import now_ms
+
+    boards = [read_board(project.state_dir, name) for name in project.pipelines]
+    return [row for board in boards if board for row in connection_rows(board, now_ms())]
+
+
 def gap_rows(project: Project, state: str) -> list[tuple[Any, ...]]:
     """The gaps in ``state`` (open, confirmed), each with the date it was confirmed when it was."""
     from .gapbook import gap_states

@@ -165,7 +165,7 @@ def stream(project: Project, names: tuple[str, ...], stop: threading.Event) -> O
     specs = project.select(names)
     for spec in specs:
         _require_live(spec)
-    drive = follower_drive(stop)
+    drive = follower_drive(stop, project.state_dir)
     threads = [threading.Thread(target=_run_locked, name=f"etl-stream-{spec.name}", args=(
         project, spec, "stream", _checkpoint_path(project, spec.name), {"pipeline": spec.name}, live(spec),
         outcome, False, drive)) for spec in specs]

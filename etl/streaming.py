@@ -32,9 +32,12 @@ from .log import get_logger
 from .timeframes import iso
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import polars as pl
 
     from .base import Source, Stream
+    from .liveboard import LiveBoard
     from .runner import Work
     from .unit import WorkUnit
 
@@ -187,9 +190,9 @@ class Follower:
         if start >= until or not self.healable:
             return
         before = self.expected
-        self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
+        rows = self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
         if self.expected > before:
-            log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}")
+            log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}", rows=rows)
 
     def heal_if_overdue(self) -> None:
         """Heal from REST when the next bar closed ``OVERDUE_MS`` ago on the clock and no live row brought it.
@@ -295,24 +298,29 @@ class Follower:
         self.tally.gaps(self.stream, [Gap(start, end, 0)])
         log.warning("live gap", stream=self.stream.label, window=f"{iso(start)}..{iso(end)}", reason=reason)
 
-    def submit(self, batches: Any) -> None:
-        """Hand ``batches`` to the committer, in order. Once stopping, the batch in hand is the last: the rest of
-        a heal cut short waits for the next start, and no later row may land after it (a hole behind the
-        checkpoint that no heal would see)."""
+    def submit(self, batches: Any) -> int:
+        """Hand ``batches`` to the committer, in order; the rows handed. Once stopping, the batch in hand is the
+        last: the rest of a heal cut short waits for the next start, and no later row may land after it (a hole
+        behind the checkpoint that no heal would see)."""
         import polars as pl
 
+        rows = 0
         if self.halted:
-            return
+            return rows
         for batch in batches:
+            for gap in batch.tally.found_gaps:
+                log.warning("live gap", stream=self.stream.label, start=iso(gap.start), end=iso(gap.end), bars=gap.bars)
             batch.tally.apply(self.work.report, self.stream)
             if not self.committer.submit(self.stream, batch, batch.next_ms):
                 raise StreamStopped(self.stream.label)
             self.expected = max(self.expected, batch.next_ms)
             if self.sequence and batch.frame.height:
                 self.last_id = max(self.last_id or 0, int(batch.frame[self.sequence].cast(pl.Int64).max()))
+            rows += batch.frame.height
             if self.stop.is_set():
                 self.halted = True
-                return
+                break
+        return rows
 
 
 class StreamStopped(Exception):
@@ -357,28 +365,32 @@ def listener_for(followers: dict[Stream, Follower]) -> Listener:
     return Listener(rows, connected, rejected, interrupted)
 
 
-def follower_drive(stop: threading.Event) -> Callable[[Work], None]:
-    """The live driver of a pipeline run (``etl.runner.Drive``): a follower per unit until ``stop``."""
+def follower_drive(stop: threading.Event, state_dir: Path) -> Callable[[Work], None]:
+    """The live driver of a pipeline run (``etl.runner.Drive``): a follower per unit until ``stop``; the
+    connections' state goes to ``state_dir`` for ``etl status`` (``etl.liveboard``)."""
 
     def drive(work: Work) -> None:
+        from .liveboard import LiveBoard
         from .runner import start_unit
 
         followers = {unit.stream: Follower(unit, work, stop) for unit in work.units if start_unit(unit, work)}
         if followers:
-            follow(work.sources.get(work.units[0].source), followers, stop)
+            follow(work.sources.get(work.units[0].source), followers, stop, LiveBoard(state_dir, work.report.pipeline))
 
     return drive
 
 
-def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Event) -> None:
+def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Event, board: LiveBoard) -> None:
     """Run the followers and the source's connections until ``stop``; the caller's committer drains after."""
     threads = [threading.Thread(target=follower.run, name=f"etl-follow-{stream.label}", daemon=True)
                for stream, follower in followers.items()]
     for thread in threads:
         thread.start()
-    connections = Connections(source, source.subscriptions(list(followers)), listener_for(followers), stop)
+    connections = Connections(source, source.subscriptions(list(followers)), board.listener(listener_for(followers)),
+                              stop)
     connections.start()
-    stop.wait()
+    board.watch(stop)
     for thread in threads:
         thread.join(4)
     connections.join(1)
+    board.stopped()

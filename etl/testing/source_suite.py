@@ -20,6 +20,7 @@ nets (window filter, key de-duplication) could hide a defect.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -106,10 +107,19 @@ class SourceConformance(PluginSuite):
     end: ClassVar[str]
     min_rows: ClassVar[int] = 3
     unknown_symbol: ClassVar[str | None] = None
+    live_timeframe: ClassVar[str | None] = None  # the live check's timeframe; default the first of timeframes
+    live_bars: ClassVar[int] = 3
+    live_clock: ClassVar[float] = 1  # > 1: ETL_CLOCK runs that many times the wall clock during the live check
 
     @pytest.fixture
     def source_server(self) -> Any:
         """The local server standing in for the API (a FakeServer enables the fault-injection test)."""
+        return None
+
+    @pytest.fixture
+    def ws_url(self) -> str | None:
+        """A live source's websocket endpoint on a local fake of the venue (its ``ws_url`` option); None skips
+        the live check."""
         return None
 
     @pytest.fixture
@@ -148,7 +158,8 @@ class SourceConformance(PluginSuite):
             options["base_url"] = BASE_URL_OPTION
         return options
 
-    def pipeline(self, folder: Path, options: dict[str, Any], symbols: tuple[str, ...] | None = None) -> dict[str, Any]:
+    def pipeline(self, folder: Path, options: dict[str, Any], symbols: tuple[str, ...] | None = None,
+                 timeframes: tuple[str, ...] | None = None) -> dict[str, Any]:
         from etl.datasets import dataset
 
         source: dict[str, Any] = {
@@ -160,14 +171,15 @@ class SourceConformance(PluginSuite):
             **options,
         }
         if dataset(self.dataset_name()).has_timeframe:
-            source["timeframes"] = self.stream_timeframes()
+            source["timeframes"] = list(timeframes or self.stream_timeframes())
         return single_pipeline(source, [{"plugin": "duckdb", "path": CONFORMANCE_DB}])
 
-    def build_source(self, folder: Path, options: dict[str, Any], symbols: tuple[str, ...] | None = None) -> Any:
+    def build_source(self, folder: Path, options: dict[str, Any], symbols: tuple[str, ...] | None = None,
+                     timeframes: tuple[str, ...] | None = None) -> Any:
         """A source built from a validated pipeline file, as the runner builds it."""
         from etl.plugins import registry
 
-        (spec,) = self.load(folder, options, symbols=symbols).pipelines.values()
+        (spec,) = self.load(folder, options, symbols=symbols, timeframes=timeframes).pipelines.values()
         instance = registry().get("source", self.plugin)(spec.source)
         instance.check()
         return instance
@@ -378,3 +390,22 @@ class SourceConformance(PluginSuite):
             expected = pl.concat([read.rows for read in window.values()], how="diagonal_relaxed")
             checks.check_same_rows(checks.align_types(stored, expected), expected,
                                    list(dataset(self.dataset_name()).key), f"rows stored by the {attempt} etl run")
+
+    def test_live_window_equals_the_batch_window(self, tmp_path: Path, valid_options: dict[str, Any],
+                                                 ws_url: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+        """DESIGN 9: the closed rows the live path (``subscriptions`` + ``parse_live``, through the core's
+        connections) delivers over a window equal ``fetch`` over that window, row for row, value for value."""
+        from .live_window import check_live_window
+
+        if self.dataset_name() not in self.plugin_class().live:
+            pytest.skip(f"{self.plugin} does not follow {self.dataset_name()} live")
+        if ws_url is None:
+            pytest.skip("override the ws_url fixture with the websocket address of the venue's local fake")
+        if self.live_clock != 1:
+            monkeypatch.setenv("ETL_CLOCK", f"{self.live_clock}@{int(time.time() * 1000)}")
+        timeframe = self.live_timeframe or self.stream_timeframes()[0]
+        source = self.build_source(tmp_path, {**valid_options, "ws_url": ws_url}, timeframes=(timeframe,))
+        try:
+            check_live_window(source, self.live_bars, self.live_clock)
+        finally:
+            source.close()

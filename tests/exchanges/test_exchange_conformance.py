@@ -43,6 +43,14 @@ class TestBinanceSpotOhlcv(ExchangeConformance):
     symbols, timeframes = ("BTCUSDT", "ETHUSDT"), ("1h",)
     start, end = "2024-01-01", "2024-01-05"
     unknown_symbol = "NOPEUSDT"
+    live_timeframe = "1s"
+
+    @pytest.fixture(scope="class")
+    def ws_url(self, exchange):
+        from fixtures.fake_binance_ws import FakeBinanceWebsocket
+
+        with FakeBinanceWebsocket(exchange) as ws:
+            yield ws.url
 
 
 class TestBinanceFunding(ExchangeConformance):
@@ -66,6 +74,14 @@ class TestBybitLinearOhlcv(ExchangeConformance):
     symbols, timeframes = ("BTCUSDT", "ETHUSDT"), ("15m",)
     start, end = "2024-01-01", "2024-01-20"
     unknown_symbol = "NOPEUSDT"
+    live_timeframe, live_clock = "1m", 60  # minute bars close every second
+
+    @pytest.fixture(scope="class")
+    def ws_url(self, exchange):
+        from fixtures.fake_bybit_ws import FakeBybitWebsocket
+
+        with FakeBybitWebsocket(exchange) as ws:
+            yield f"{ws.url}/v5/public/linear"
 
 
 class TestBybitFunding(ExchangeConformance):

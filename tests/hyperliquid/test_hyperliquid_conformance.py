@@ -20,11 +20,23 @@ class TestHyperliquidCandles(SourceConformance):
     timeframes = ("1h",)
     start, end = iso(RECENT), iso(RECENT + 48 * HOUR)
     unknown_symbol = "NOPE"
+    live_timeframe, live_clock = "1m", 60  # minute candles close every second
 
     @pytest.fixture
-    def source_server(self) -> Iterator[FakeServer]:
+    def venue(self) -> Iterator[FakeHyperliquid]:
         with FakeHyperliquid() as fake:
-            yield fake.server
+            yield fake
+
+    @pytest.fixture
+    def source_server(self, venue: FakeHyperliquid) -> FakeServer:
+        return venue.server
+
+    @pytest.fixture
+    def ws_url(self, venue: FakeHyperliquid) -> Iterator[str]:
+        from fixtures.fake_hyperliquid_ws import FakeHyperliquidWebsocket
+
+        with FakeHyperliquidWebsocket(venue) as ws:
+            yield f"{ws.url}/ws"
 
 
 class TestHyperliquidFunding(TestHyperliquidCandles):
