@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from etl.base import Source, Stream
 from etl.timeframes import iso, next_bar, now_ms, timeframe_ms
@@ -63,7 +63,9 @@ def read_live_window(source: Source, streams: list[Stream], bars: int, timeout: 
     read, lock, stop = LiveRead(), threading.Lock(), threading.Event()
     subscriptions = source.subscriptions(streams)
 
-    def rows(stream: Stream, frame: pl.DataFrame) -> None:
+    def rows(stream: Stream, frame: pl.DataFrame | list[Any]) -> None:
+        if isinstance(frame, list):  # raw records, which the source makes a frame of in one go
+            frame = source.live_frame(stream, frame)
         with lock:
             read.frames.setdefault(stream, []).append(frame)
 
