@@ -42,7 +42,7 @@ from etl.log import get_logger
 from etl.timeframes import DAY, HOUR, MINUTE, from_ms, iso, now_ms, parse_time
 
 from . import symbols
-from .klines import _member
+from .klines import member
 from .layout import File, Span, days
 from .store import Unusable
 
@@ -124,7 +124,7 @@ def read(body: bytes, name: str) -> pl.DataFrame:
 
     numbers = [*AMOUNTS, *RATIOS]
     try:
-        raw = pl.read_csv(_member(body, name), schema_overrides={"create_time": pl.String, "symbol": pl.String,
+        raw = pl.read_csv(member(body, name), schema_overrides={"create_time": pl.String, "symbol": pl.String,
                                                                  **dict.fromkeys(numbers, pl.Float64)})
         stamps = raw["create_time"].str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="UTC", time_unit="ms")
         return raw.select(stamps.dt.epoch("ms").alias("ts"), *numbers)
