@@ -28,7 +28,7 @@ cannot be parsed part-way is healed whole from REST (its rows replace the same k
 Dataset ``funding`` (futures): the monthly fundingRate files (``calc_time``, ``last_funding_rate``), equal to
 the REST source's ``ts`` and ``funding_rate``; the archive has **no mark price**, so ``mark_price`` is absent
 (a sink that replaces rows by key replaces a REST row's mark price with null). Spans read from REST are counted
-as ``healed_rows`` and ``recent_rows`` for these two.
+as ``healed_rows`` and ``recent_rows`` for these two, and for ``open_interest`` and ``positioning``.
 
 ``market = "coinm"`` reads ``futures/cm`` (symbols like ``BTCUSD_PERP``; klines' ``volume`` is in contracts and
 ``quote_volume`` in base coin, as Binance writes them). The ``binance`` source reads no COIN-M REST API

@@ -97,7 +97,7 @@ def test_a_file_missing_or_bad_within_the_rest_apis_30_days_is_healed_from_it(pr
     healed = [row for row in rows if row[2] is not None]
     assert [row[0] for row in healed] == list(range(bad + STEP, bad + DAY + STEP, STEP)), "the file's samples"
     counters = archive.ledger_counters()["positioning/BTCUSDT/5m"]
-    assert counters["healed_bars"] == 288
+    assert counters["healed_rows"] == 288
     assert ("archive_files_unusable" in counters) == (fault != "missing")
     assert not gaps(archive)
 
