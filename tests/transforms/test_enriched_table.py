@@ -188,3 +188,10 @@ def test_bars_that_run_before_their_inputs_are_held_and_the_next_run_stores_them
     second = run_cli("run", str(path))
     assert second.exit_code == 0 and "held" not in second.summary, str(second)
     assert_enriched(tmp_path, binance, start)
+
+
+def test_the_example_validates_as_shipped() -> None:
+    result = run_cli("validate", str(EXAMPLE))
+
+    assert result.exit_code == 0, str(result)
+    assert result.stdout == "enriched.toml: 4 pipelines, 4 streams: OK\n"
