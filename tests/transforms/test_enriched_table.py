@@ -2,7 +2,9 @@
 funding, open interest (5m) and positioning (5m) from the local fake of Binance's REST API into one DuckDB file,
 then hourly bars that ``enrich`` joins them onto and ``features`` computes on, into the same file, all by
 ``etl run``. The stored bars must equal an as-of join written here in plain polars (no ``join_asof``) of the
-stored input tables, and the features a plain-Python computation on those bars.
+stored input tables, and the features a plain-Python computation on those bars. Liquidations come from a short
+``etl stream`` of Binance's forceOrder stream (the local fake websocket) into the same file: the bars' liquidation
+columns must equal the stored liquidations summed per bar.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from etl.testing import run_cli, write_pipeline
+from etl.testing import run_cli, single_pipeline, write_pipeline
 from etl.testing.checks import check_same_values
 from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, now_ms
+from tests.live.harness import accelerate_clock, stream_for
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "enriched.toml"
 BARS = "btc_1h"
@@ -195,3 +198,53 @@ def test_the_example_validates_as_shipped() -> None:
 
     assert result.exit_code == 0, str(result)
     assert result.stdout == "enriched.toml: 4 pipelines, 4 streams: OK\n"
+
+
+def test_liquidations_streamed_into_the_file_are_summed_onto_the_bars(tmp_path: Path, binance, monkeypatch) -> None:
+    """Minute bars close every second (``ETL_CLOCK``): five seconds of ``etl stream`` store minutes of forced
+    orders; ``etl run`` of the bars then stores each bar whose liquidations have arrived (one stored at or after
+    its end), and holds the minutes that closed after the stream stopped."""
+    from fixtures.fake_binance_ws import FakeBinanceWebsocket
+
+    accelerate_clock(monkeypatch)
+    start = floor_ts(now_ms(), "1m") + MINUTE
+    usdm = {"plugin": "binance", "market": "usdm", "symbols": ["BTCUSDT"], "start": iso(start),
+            "base_url": binance.url, "retry_base_delay": 0.01}
+    sinks = [{"plugin": "duckdb", "path": "data/enriched.duckdb"}]
+    with FakeBinanceWebsocket(binance) as ws:
+        live = write_pipeline(tmp_path, single_pipeline(
+            {**usdm, "dataset": "liquidations", "ws_url": f"{ws.url}/market"}, sinks, name="btc_liquidations"),
+            "live.toml")
+        code, _, _, err = stream_for(live, 5)
+    assert code == 0, err
+    bars_path = write_pipeline(tmp_path, single_pipeline({**usdm, "timeframes": ["1m"]}, sinks, [
+        {"plugin": "enrich", "from_sink": "duckdb", "datasets": ["liquidations"]},
+        {"plugin": "features", "include": ["liquidation_intensity"]}], name="btc_1m"), "bars.toml")
+
+    result = run_cli("run", str(bars_path))
+
+    assert result.exit_code == 0, str(result)
+    liquidations = table(tmp_path, "liquidations")
+    bars = table(tmp_path, "ohlcv")
+    arrived = int(liquidations["ts"].max())  # the bars that end by then are complete; the later ones are held
+    assert bars["ts"].to_list() == list(range(start, arrived - MINUTE + 1, MINUTE))
+    assert bars.height >= 3
+    sums = per_bar(bars, liquidations)
+    assert sums["liquidation_buy_size"].sum() > 0 and sums["liquidation_sell_size"].sum() > 0
+    check_same_values(bars.select(sums.columns), sums, "btc_1m liquidations", 1e-12)
+    intensity = (sums["liquidation_buy_size"] + sums["liquidation_sell_size"]) / bars["volume"]
+    check_same_values(bars.select("ts", "liquidation_intensity"),
+                      pl.DataFrame({"ts": bars["ts"], "liquidation_intensity": intensity}), "intensity", 1e-12)
+
+
+def per_bar(bars: pl.DataFrame, liquidations: pl.DataFrame) -> pl.DataFrame:
+    """Size and price * size liquidated per side in each minute bar, 0 where none was."""
+    minute = liquidations.with_columns((pl.col("ts") // MINUTE * MINUTE).alias("bar"),
+                                       (pl.col("price") * pl.col("size")).alias("notional"))
+    sums = bars.select("ts")
+    for side in ("buy", "sell"):
+        one = minute.filter(pl.col("side") == side).group_by("bar").agg(
+            pl.col("size").sum().alias(f"liquidation_{side}_size"),
+            pl.col("notional").sum().alias(f"liquidation_{side}_notional"))
+        sums = sums.join(one.rename({"bar": "ts"}), on="ts", how="left")
+    return sums.fill_null(0.0)
