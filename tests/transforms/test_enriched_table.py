@@ -203,28 +203,29 @@ def test_the_example_validates_as_shipped() -> None:
 def test_liquidations_streamed_into_the_file_are_summed_onto_the_bars(tmp_path: Path, binance, monkeypatch) -> None:
     """Minute bars close every second (``ETL_CLOCK``): five seconds of ``etl stream`` store minutes of forced
     orders; ``etl run`` of the bars then stores each bar whose liquidations have arrived (one stored at or after
-    its end), and holds the minutes that closed after the stream stopped."""
+    its end), and holds the minutes that closed after the stream stopped. The bars start at the first minute the
+    stream listened to whole: enrich cannot tell a minute nobody listened to from a quiet one (it sums to 0)."""
     from fixtures.fake_binance_ws import FakeBinanceWebsocket
 
     accelerate_clock(monkeypatch)
-    start = floor_ts(now_ms(), "1m") + MINUTE
-    usdm = {"plugin": "binance", "market": "usdm", "symbols": ["BTCUSDT"], "start": iso(start),
-            "base_url": binance.url, "retry_base_delay": 0.01}
+    usdm = {"plugin": "binance", "market": "usdm", "symbols": ["BTCUSDT"], "base_url": binance.url,
+            "retry_base_delay": 0.01}
     sinks = [{"plugin": "duckdb", "path": "data/enriched.duckdb"}]
     with FakeBinanceWebsocket(binance) as ws:
         live = write_pipeline(tmp_path, single_pipeline(
-            {**usdm, "dataset": "liquidations", "ws_url": f"{ws.url}/market"}, sinks, name="btc_liquidations"),
-            "live.toml")
+            {**usdm, "dataset": "liquidations", "start": iso(now_ms()), "ws_url": f"{ws.url}/market"}, sinks,
+            name="btc_liquidations"), "live.toml")
         code, _, _, err = stream_for(live, 5)
     assert code == 0, err
-    bars_path = write_pipeline(tmp_path, single_pipeline({**usdm, "timeframes": ["1m"]}, sinks, [
+    liquidations = table(tmp_path, "liquidations")
+    start = floor_ts(int(liquidations["ts"].min()), "1m") + MINUTE
+    bars_path = write_pipeline(tmp_path, single_pipeline({**usdm, "start": iso(start), "timeframes": ["1m"]}, sinks, [
         {"plugin": "enrich", "from_sink": "duckdb", "datasets": ["liquidations"]},
         {"plugin": "features", "include": ["liquidation_intensity"]}], name="btc_1m"), "bars.toml")
 
     result = run_cli("run", str(bars_path))
 
     assert result.exit_code == 0, str(result)
-    liquidations = table(tmp_path, "liquidations")
     bars = table(tmp_path, "ohlcv")
     arrived = int(liquidations["ts"].max())  # the bars that end by then are complete; the later ones are held
     assert bars["ts"].to_list() == list(range(start, arrived - MINUTE + 1, MINUTE))
@@ -232,6 +233,8 @@ def test_liquidations_streamed_into_the_file_are_summed_onto_the_bars(tmp_path: 
     sums = per_bar(bars, liquidations)
     assert sums["liquidation_buy_size"].sum() > 0 and sums["liquidation_sell_size"].sum() > 0
     check_same_values(bars.select(sums.columns), sums, "btc_1m liquidations", 1e-12)
+    published = pl.DataFrame(ws.published, orient="row", schema=["symbol", "ts", "side", "price", "size"])
+    check_same_values(per_bar(bars, published), sums, "btc_1m liquidations published", 1e-12)
     intensity = (sums["liquidation_buy_size"] + sums["liquidation_sell_size"]) / bars["volume"]
     check_same_values(bars.select("ts", "liquidation_intensity"),
                       pl.DataFrame({"ts": bars["ts"], "liquidation_intensity": intensity}), "intensity", 1e-12)
