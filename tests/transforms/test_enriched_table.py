@@ -251,3 +251,16 @@ def per_bar(bars: pl.DataFrame, liquidations: pl.DataFrame) -> pl.DataFrame:
             pl.col("notional").sum().alias(f"liquidation_{side}_notional"))
         sums = sums.join(one.rename({"bar": "ts"}), on="ts", how="left")
     return sums.fill_null(0.0)
+
+
+def test_runs_hours_apart_store_what_one_run_stores(tmp_path: Path, binance, monkeypatch) -> None:
+    """The clock stands still at two moments five hours apart (``ETL_CLOCK`` at speed 0): the second run adds the
+    new hours, whose features reach back into bars the first run stored, enriched again as warm-up."""
+    first = floor_ts(now_ms(), "1h") - 10 * HOUR + 20 * MINUTE
+    start = floor_ts(first, "1h") - 3 * DAY
+    path = example(tmp_path, binance, start)
+    for moment in (first, first + 5 * HOUR):
+        monkeypatch.setenv("ETL_CLOCK", f"0@{moment}")
+        result = run_cli("run", str(path))
+        assert result.exit_code == 0 and "held" not in result.summary, str(result)
+    assert_enriched(tmp_path, binance, start)
