@@ -102,3 +102,17 @@ def test_usdm_only_datasets_are_refused_on_coinm(coinm, pipeline, fast, dataset,
     assert message in result.output
     assert not coinm.requests
 
+
+
+def test_the_coinm_weight_limit_binance_advertises_paces_the_backfill(backfill_exactly, fast, log_events):
+    """COIN-M has a weight limit of its own (``/dapi/v1/exchangeInfo``): 30 per 5 seconds is kept without a 429,
+    past several of its windows, and leaves the USD-M count untouched."""
+    with FakeBinance(coinm=(SYMBOL,), coinm_weight_limit=30, weight_seconds=5) as fake:
+        result = backfill_exactly(source(fake, fast, timeframes=["5m"]), KLINE_COLUMNS, lambda symbol, start, end:
+                                  fake.expected_klines(symbol, "5m", start, end), "2024-01-01", "2024-02-10")
+
+    assert fake.statuses[429] == 0
+    assert fake.weight["coinm"].total == 1 + 1 + 2 * 23 + 1 > 30, "exchangeInfo, time, 23 pages of 499, one of 40"
+    assert fake.weight["usdm"].total == 0
+    [adopted] = log_events(result.stderr, "pacing by the advertised weight limits")
+    assert adopted["limits"] == "30 per 5s" and adopted["market"] == "coinm"
