@@ -116,3 +116,19 @@ def test_the_coinm_weight_limit_binance_advertises_paces_the_backfill(backfill_e
     assert fake.weight["usdm"].total == 0
     [adopted] = log_events(result.stderr, "pacing by the advertised weight limits")
     assert adopted["limits"] == "30 per 5s" and adopted["market"] == "coinm"
+
+
+def test_coinm_symbols_list_and_rank_through_the_coinm_tickers(coinm, pipeline, fast):
+    """Selectors see COIN-M's markets (their ``contractStatus``) and rank them by ``/dapi/v1/ticker/24hr``."""
+    from etl.testing import run_cli
+
+    coinm.quote_volumes = {SYMBOL: 2.0, "ETHUSD_PERP": 5.0}
+    coinm.listing_status["coinm"] = {"ETHUSD_PERP": "SETTLING"}
+    market = pipeline(source(coinm, fast, symbols={"top": 2, "by": "quote_volume", "status": "all"}))
+    result = run_cli("symbols", str(market.path), "--pipeline", "market")
+
+    assert result.exit_code == 0, result
+    assert result.stdout == ("symbol       status    quote volume 24h\n"
+                             "ETHUSD_PERP  settling  5\n"
+                             "BTCUSD_PERP  trading   2\n")
+    assert len(coinm.requests_to("/dapi/v1/ticker/24hr")) == 1 and not coinm.requests_to("/fapi/v1/ticker/24hr")
