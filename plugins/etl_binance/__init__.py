@@ -2,8 +2,9 @@
 
     [pipelines.btc.source]
     plugin = "binance"
-    market = "usdm"                 # spot (default) | usdm (USD-M perpetual futures)
-    dataset = "ohlcv"               # ohlcv | trades | funding, open_interest, positioning, liquidations (usdm)
+    market = "usdm"                 # spot (default) | usdm (USD-M perpetual futures) | coinm (COIN-M: BTCUSD_PERP)
+    dataset = "ohlcv"               # ohlcv | trades | funding (usdm, coinm) | open_interest, positioning,
+                                    # liquidations (usdm)
     symbols = ["BTCUSDT", "ETHUSDT"]
     timeframes = ["1m", "1h"]
     start = "2024-01-01"
@@ -12,10 +13,15 @@
   ``taker_buy_quote_volume``. Bars are read forward from ``startTime``, 1000 per request on spot (weight 2)
   and 499 on USD-M (weight 2: the most candles per unit of weight). A bar Binance still considers open (its
   clock is read once per run) is never emitted; the next run picks it up.
+- COIN-M (``market = "coinm"``, ``dapi.binance.com``, symbols like ``BTCUSD_PERP``): ``ohlcv``, ``trades`` and
+  ``funding``, in the columns the ``futures/cm`` archive has (``volume`` in contracts, ``quote_volume`` in the
+  base coin, as Binance writes them). COIN-M klines take startTime and endTime at most 200 days apart and answer
+  a longer range with its newest bars, so they are read in windows of one page (499 bars, or 200 days where
+  that is less), weight 2 or less each; COIN-M funding rows have no mark price. Live streams: spot and USD-M only.
 - ``trades``: aggregate trades (``aggTrades``; ``trade_id`` is the aggregate id, ``side`` the aggressor's: ``m``
   means the buyer was the maker, so the taker sold). Read in hour windows by time while a window holds less than
   a page of 1000, and by ``fromId`` after a full page, so no busy hour is cut at its 1000th trade. Weight 4 a
-  request on spot, 20 on USD-M.
+  request on spot, 20 on USD-M and COIN-M.
 - ``liquidations`` (USD-M, ``etl stream`` only: no REST serves them): ``<symbol>@forceOrder`` orders,
   ``side`` the order's (``sell`` closes a long); the windows a connection missed are recorded gaps.
 - ``funding``: every settlement (``ts`` is Binance's ``fundingTime``, often a few ms after the hour), with
@@ -33,9 +39,9 @@
   Windows of 500 periods; the same 30-day history as ``open_interest``, warned and counted the same way.
 
 Rate limits: request weight is taken from a token bucket shared by every stream of the process (spot 6000
-per minute, USD-M 2400; fundingRate 500 requests per 5 minutes, and openInterestHist with the four positioning
-endpoints 1000 requests per 5 minutes), sized so that no
-window of the exchange's can be exceeded. Limits differ per address and change: once ``exchangeInfo`` has
+per minute, USD-M 2400, COIN-M 2400; USD-M fundingRate 500 requests per 5 minutes, COIN-M's weight 1 in its
+request weight, and openInterestHist with the four positioning endpoints 1000 requests per 5 minutes), sized so
+that no window of the exchange's can be exceeded. Limits differ per address and change: once ``exchangeInfo`` has
 answered, the bucket takes the shape of the ``REQUEST_WEIGHT`` limits it advertises, and the weight the
 ``X-MBX-USED-WEIGHT-*`` headers count (other clients of the address included) holds requests until the
 window has room. ``rate_limit`` caps the weight per minute used, to leave room for other clients.

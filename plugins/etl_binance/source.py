@@ -1,4 +1,5 @@
-"""The Binance source: spot (``api.binance.com/api/v3``) and USD-M futures (``fapi.binance.com``) through ccxt."""
+"""The Binance source: spot (``api.binance.com/api/v3``), USD-M futures (``fapi.binance.com``) and COIN-M futures
+(``dapi.binance.com``) through ccxt."""
 
 from __future__ import annotations
 
@@ -35,10 +36,16 @@ OPEN_INTEREST_FIELDS = (
 )
 # 24hr: every symbol's, the weight of 80
 SPOT_WEIGHTS = {"exchangeInfo": 20, "klines": 2, "aggTrades": 4, "ticker/24hr": 80}
-# Spot klines cost 2 at any limit, so pages are full; USD-M klines cost by limit (1 below 100, 2 below 500,
-# 5 to 1000, 10 above) and 499 rows for 2 is the most candles per unit of weight.
-KLINES = {"spot": ("publicGetKlines", 1000), "usdm": ("fapiPublicGetKlines", 499)}
-AGG_TRADES = {"spot": "publicGetAggTrades", "usdm": "fapiPublicGetAggTrades"}
+# Spot klines cost 2 at any limit, so pages are full; futures klines (USD-M and COIN-M) cost by limit (1 below
+# 100, 2 below 500, 5 to 1000, 10 above) and 499 rows for 2 is the most candles per unit of weight.
+KLINES = {"spot": ("publicGetKlines", 1000), "usdm": ("fapiPublicGetKlines", 499),
+          "coinm": ("dapiPublicGetKlines", 499)}
+AGG_TRADES = {"spot": "publicGetAggTrades", "usdm": "fapiPublicGetAggTrades", "coinm": "dapiPublicGetAggTrades"}
+FUNDING_RATE = {"usdm": "fapiPublicGetFundingRate", "coinm": "dapiPublicGetFundingRate"}
+FUTURES_PUBLIC = ("fapiPublic", "dapiPublic")
+# COIN-M klines: startTime and endTime at most 200 days apart, and a range holding more than ``limit`` bars gives
+# the newest ``limit`` of it (from endTime back), so COIN-M is read in windows that hold one page at most.
+COINM_KLINES_SPAN = 200 * DAY
 TRADES_PAGE = 1000
 TRADES_WINDOW = 3_600_000 - 1  # startTime and endTime must be less than an hour apart
 FUNDING_PAGE = 1000
@@ -46,7 +53,7 @@ OPEN_INTEREST_PAGE = 500
 FUTURES_DATA_HISTORY = 30 * DAY  # openInterestHist and the positioning endpoints keep the last 30 days
 PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
 INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
-DOCUMENTED_WEIGHT = {"spot": 6000, "usdm": 2400}
+DOCUMENTED_WEIGHT = {"spot": 6000, "usdm": 2400, "coinm": 2400}
 
 
 class WeightLimit(NamedTuple):
@@ -101,10 +108,11 @@ class BinanceSource(ExchangeSource):
     live_only = ("liquidations",)
     live_sequence = {"trades": "trade_id"}  # aggregate trade ids are consecutive
     timeframes = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
-    market_types = {"spot": "spot", "usdm": "linear"}
-    derivative_markets = ("usdm",)
+    market_types = {"spot": "spot", "usdm": "linear", "coinm": "inverse"}
+    derivative_markets = ("usdm", "coinm")
     options = {
-        "market": etl.Option(str, "spot", help="spot, or usdm for USD-M perpetual futures", choices=("spot", "usdm")),
+        "market": etl.Option(str, "spot", help="spot, usdm (USD-M perpetual futures) or coinm (COIN-M: BTCUSD_PERP)",
+                             choices=("spot", "usdm", "coinm")),
         "period": etl.Option(str, "1h", help="open_interest: sampling period", choices=PERIODS),
         **COMMON_OPTIONS,
     }
@@ -116,8 +124,13 @@ class BinanceSource(ExchangeSource):
         self.counts["weight"] = [self.weights[0][1]]
 
     def check(self) -> None:
+        dataset = self.config.dataset
+        if dataset in ("open_interest", "liquidations") and self.market != "usdm":
+            coinm = "; COIN-M is read for ohlcv, trades and funding" if self.market == "coinm" else ""
+            raise ConfigError(f"binance dataset {dataset!r} needs a perpetual-futures market: set market to 'usdm' "
+                              f"(it is {self.market!r}{coinm})")
         super().check()
-        if self.config.dataset != "positioning":
+        if dataset != "positioning":
             return
         if self.market != "usdm":
             raise ConfigError(f"binance dataset 'positioning' needs market = 'usdm' (it is {self.market!r})")
@@ -128,8 +141,8 @@ class BinanceSource(ExchangeSource):
 
     def budgets(self) -> dict[str, Budget]:
         weight = Budget(self.settings["rate_limit"] or DOCUMENTED_WEIGHT[self.market], 60)
-        if self.market == "spot":
-            return {"weight": weight}
+        if self.market != "usdm":
+            return {"weight": weight}  # COIN-M fundingRate costs request weight (1), not a count of its own
         return {
             "weight": weight,
             "funding": Budget(500, 300),  # fundingRate shares 500 requests per 5 minutes with fundingInfo
@@ -140,15 +153,15 @@ class BinanceSource(ExchangeSource):
     def request_cost(self, exchange: Any, api: Any, method: str, path: str, params: dict[str, Any],
                      config: dict[str, Any]) -> tuple[tuple[str, float], ...]:
         section = api_name(api)
-        if path == "fundingRate":
+        if section == "fapiPublic" and path == "fundingRate":
             return (("funding", 1),)
         if section == "fapiData":
             return (("open_interest", 1),)
-        if section == "fapiPublic" and path == "klines":
+        if section in FUTURES_PUBLIC and path == "klines":
             return (("weight", futures_kline_weight(int(params.get("limit", 500)))),)
-        if section == "fapiPublic" and path == "aggTrades":
+        if section in FUTURES_PUBLIC and path == "aggTrades":
             return (("weight", 20),)
-        if section == "fapiPublic" and path == "ticker/24hr":
+        if section in FUTURES_PUBLIC and path == "ticker/24hr":
             return (("weight", 40),)  # every symbol's
         return (("weight", SPOT_WEIGHTS.get(path, 1) if section == "public" else 1),)
 
@@ -177,10 +190,13 @@ class BinanceSource(ExchangeSource):
                  limits=", ".join(str(limit.budget) for limit in advertised))
 
     def time_params(self, exchange: Any) -> dict[str, Any]:
-        return {} if self.market == "spot" else {"type": "swap"}
+        return {} if self.market == "spot" else {"type": "swap", "subType": self.market_types[self.market]}
 
     def fetch_ohlcv(self, stream: etl.Stream, market: dict[str, Any], start: int, end: int) -> Iterator[pl.DataFrame]:
         """Pages forward from ``startTime`` (Binance returns the oldest ``limit`` bars from it, ascending)."""
+        if self.market == "coinm":
+            yield from self._coinm_klines(stream, market, start, end)
+            return
         method, page = KLINES[self.market]
         step = timeframe_ms(stream.timeframe or "")
         cursor = start
@@ -196,6 +212,20 @@ class BinanceSource(ExchangeSource):
             if len(rows) < want:
                 return
             cursor = next_bar(int(rows[-1][0]), stream.timeframe or "")
+
+    def _coinm_klines(self, stream: etl.Stream, market: dict[str, Any], start: int,
+                      end: int) -> Iterator[pl.DataFrame]:
+        """COIN-M bars in windows of one page (499 bars, or 200 days where that is less), so that whether
+        Binance answers a range with its oldest or its newest ``limit`` bars, no bar is skipped."""
+        method, page = KLINES["coinm"]
+        step = timeframe_ms(stream.timeframe or "")
+        for lo, hi in windows(start, end, min(page * step, COINM_KLINES_SPAN)):
+            params = {"symbol": market["id"], "interval": stream.timeframe, "startTime": lo, "endTime": hi - 1,
+                      "limit": min(page, -(-(hi - lo) // step))}
+            asked_at = self.asked_at()
+            rows = self.request(stream, method, params)
+            if rows:
+                yield self.closed_bars(stream, rows_to_frame(rows, KLINE_FIELDS), asked_at)
 
     def fetch_trades(self, stream: etl.Stream, market: dict[str, Any], start: int, end: int) -> Iterator[pl.DataFrame]:
         """Aggregate trades (``aggTrades``): hour windows by time while each holds less than a page, then by
@@ -228,7 +258,7 @@ class BinanceSource(ExchangeSource):
         cursor = start
         while cursor < end:
             params = {"symbol": market["id"], "startTime": cursor, "endTime": end - 1, "limit": FUNDING_PAGE}
-            rows = self.request(stream, "fapiPublicGetFundingRate", params)
+            rows = self.request(stream, FUNDING_RATE[self.market], params)
             if not rows:
                 return
             yield rows_to_frame(rows, FUNDING_FIELDS)

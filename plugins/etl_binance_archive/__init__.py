@@ -31,10 +31,9 @@ the REST source's ``ts`` and ``funding_rate``; the archive has **no mark price**
 as ``healed_rows`` and ``recent_rows`` for these two, and for ``open_interest`` and ``positioning``.
 
 ``market = "coinm"`` reads ``futures/cm`` (symbols like ``BTCUSD_PERP``; klines' ``volume`` is in contracts and
-``quote_volume`` in base coin, as Binance writes them). The ``binance`` source reads no COIN-M REST API
-(``dapi``), so there is nothing to heal from: a missing or unusable COIN-M file is a warning naming why and a
-recorded gap (``archive_files_missing`` / ``archive_files_unusable``), as with ``heal = false``, and recent
-days wait for their files.
+``quote_volume`` in base coin, as Binance writes them). What its archive lacks is healed from COIN-M's REST API
+(``dapi``, the ``binance`` source with ``market = "coinm"``) like USD-M's: the same columns, counted as
+``healed_bars`` / ``healed_rows``.
 
 What it reads, for each stream and window:
 

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING
 
 import etl
 
-REST_MARKETS = ("spot", "usdm")  # the markets the binance source reads
-
 if TYPE_CHECKING:
     import polars as pl
 
@@ -25,10 +23,6 @@ class Rest:
         self.settings = {"market": market, "period": "5m", **({"base_url": rest_url} if rest_url else {})}
         self._source: etl.Source | None = None
         self._lock = threading.Lock()
-
-    @property
-    def serves(self) -> bool:
-        return self.settings["market"] in REST_MARKETS
 
     def source(self) -> etl.Source:
         from etl.plugins import registry

@@ -84,8 +84,9 @@ class BinanceArchiveSource(etl.Source):
 
     @property
     def heals(self) -> bool:
-        """Whether what the archive lacks is read from the REST API (the binance source reads no COIN-M REST)."""
-        return self.settings["heal"] and self.rest.serves
+        """Whether what the archive lacks is read from the REST API (the binance source reads every market the
+        archive has: spot, USD-M and COIN-M)."""
+        return self.settings["heal"]
 
     def unit(self, stream: etl.Stream) -> str:
         return "bars" if stream.dataset == "ohlcv" else "rows"
@@ -210,9 +211,8 @@ class BinanceArchiveSource(etl.Source):
         """Rows the archive lacks, read from the REST API; without healing a gap, and recent rows wait."""
         if not self.heals:
             if span.why == "missing":
-                why = "heal = false" if not self.settings["heal"] else "the binance source reads no COIN-M REST API"
                 log.warning("binance archive file missing, left as a gap", url=self.archive().url(span.key),
-                            span=f"{iso(span.start)}..{iso(span.end)}", stream=stream.label, why=why)
+                            span=f"{iso(span.start)}..{iso(span.end)}", stream=stream.label, why="heal = false")
                 self.count(stream, "archive_files_missing", 1)
             return
         rows = 0

@@ -58,10 +58,12 @@ COMMON_OPTIONS: dict[str, etl.Option] = {
 
 
 def market_status(market: dict[str, Any]) -> str:
-    """``trading``, or the exchange's own word for an inactive market; ccxt's ``active`` None means not known."""
+    """``trading``, or the exchange's own word for an inactive market (Binance COIN-M calls it ``contractStatus``);
+    ccxt's ``active`` None means not known."""
     if market.get("active") is not False:
         return "trading"
-    return str((market.get("info") or {}).get("status") or "inactive").lower()
+    info = market.get("info") or {}
+    return str(info.get("status") or info.get("contractStatus") or "inactive").lower()
 
 
 class ExchangeSource(etl.Source):

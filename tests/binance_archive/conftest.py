@@ -1,5 +1,5 @@
-"""Fixtures of the binance_archive tests: the fake archive and the fake REST API serving one market, and
-pipelines that backfill from them into DuckDB through the real CLI."""
+"""Fixtures of the binance_archive tests: the fake archive and the fake REST API serving one market (spot, USD-M
+and COIN-M alike), and pipelines that backfill from them into DuckDB through the real CLI."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def vision() -> Iterator[FakeBinanceVision]:
 
 @pytest.fixture
 def rest() -> Iterator[FakeBinance]:
-    with FakeBinance(trade_every_ms=TRADE_EVERY_MS) as fake:
+    with FakeBinance(trade_every_ms=TRADE_EVERY_MS, coinm=("BTCUSD_PERP",)) as fake:
         yield fake
 
 
