@@ -107,6 +107,8 @@ def _finish(ctx: click.Context, outcome: Any, project: Any) -> None:
                        f"{record.source} -> {record.fallback} ({_one_line(record.reason)})")
         if result.error:
             click.echo(f"FAILED {result.pipeline} {result.stream.label}: {_one_line(result.error)}")
+    for name, reason in outcome.failed.items():
+        click.echo(f"FAILED {name}: {_one_line(reason)}")
     for name, reason in outcome.locked.items():
         click.echo(f"LOCKED {name}: {reason}", err=True)
     if not quiet or outcome.exit_code:

@@ -61,11 +61,12 @@ class Outcome:
     results: list[StreamResult] = field(default_factory=list)
     # pipeline -> why it could not run: another run held its lock, or another process one of its sink files
     locked: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # pipeline -> why it stopped before any stream result
     duration: float = 0.0
 
     @property
     def exit_code(self) -> int:
-        if any(result.error for result in self.results):
+        if self.failed or any(result.error for result in self.results):
             return EXIT_FAILED
         return EXIT_LOCKED if self.locked else EXIT_OK
 
@@ -73,7 +74,7 @@ class Outcome:
         failed = [r for r in self.results if r.error]
         rows = sum(r.rows for r in self.results)
         quarantined = sum(r.counters.get("quarantined", 0) for r in self.results)
-        status = "failed" if failed else ("locked" if self.locked else "ok")
+        status = "failed" if failed or self.failed else ("locked" if self.locked else "ok")
         parts = [f"{len(self.results)} streams", f"{rows:,} rows", f"{quarantined:,} quarantined",
                  f"{len(failed)} failed", f"{self.duration:.1f}s"]
         counters: dict[str, int] = {}
@@ -166,15 +167,26 @@ def stream(project: Project, names: tuple[str, ...], stop: threading.Event) -> O
     for spec in specs:
         _require_live(spec)
     drive = follower_drive(stop, project.state_dir)
-    threads = [threading.Thread(target=_run_locked, name=f"etl-stream-{spec.name}", args=(
-        project, spec, "stream", _checkpoint_path(project, spec.name), {"pipeline": spec.name}, live(spec),
-        outcome, False, drive)) for spec in specs]
+    threads = [threading.Thread(target=_follow_pipeline, name=f"etl-stream-{spec.name}",
+                                args=(project, spec, outcome, drive)) for spec in specs]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     outcome.duration = time.monotonic() - began
     return outcome
+
+
+def _follow_pipeline(project: Project, spec: PipelineSpec, outcome: Outcome, drive: Drive) -> None:
+    """One pipeline of ``etl stream``, in a thread of its own: what escapes it is the pipeline's failure (and
+    the exit code's), not a traceback a thread prints and the process forgets."""
+    try:
+        _run_locked(project, spec, "stream", _checkpoint_path(project, spec.name), {"pipeline": spec.name},
+                    live(spec), outcome, False, drive)
+    except Exception as exc:
+        log.error("pipeline failed", pipeline=spec.name, error=describe(exc))
+        log_traceback(log, "pipeline traceback", exc, pipeline=spec.name)
+        outcome.failed[spec.name] = describe(exc)
 
 
 def _require_live(spec: PipelineSpec) -> None:

@@ -381,13 +381,21 @@ def follower_drive(stop: threading.Event, state_dir: Path) -> Callable[[Work], N
 
 
 def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Event, board: LiveBoard) -> None:
-    """Run the followers and the source's connections until ``stop``; the caller's committer drains after."""
+    """Run the followers and the source's connections until ``stop``; the caller's committer drains after. A
+    source that cannot describe its connections (a market it cannot follow) fails its streams, named, at once."""
+    from .committer import describe
+
+    try:
+        subscriptions = source.subscriptions(list(followers))
+    except Exception as exc:
+        for stream, follower in followers.items():
+            follower.committer.fail(stream, describe(exc))
+        return
     threads = [threading.Thread(target=follower.run, name=f"etl-follow-{stream.label}", daemon=True)
                for stream, follower in followers.items()]
     for thread in threads:
         thread.start()
-    connections = Connections(source, source.subscriptions(list(followers)), board.listener(listener_for(followers)),
-                              stop)
+    connections = Connections(source, subscriptions, board.listener(listener_for(followers)), stop)
     connections.start()
     board.watch(stop)
     for thread in threads:

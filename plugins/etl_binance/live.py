@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from etl_ccxt.frames import rows_to_frame
 
 import etl
+from etl.errors import ConfigError
 from etl.live import LiveRejected, Subscription, websocket_of
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ def stream_name(stream: etl.Stream) -> str:
 
 def subscriptions(settings: dict[str, Any], market: str, streams: list[etl.Stream]) -> list[Subscription]:
     """Combined-stream connections of at most 200 streams each."""
+    if market not in DEFAULT_URLS:
+        raise ConfigError(f"binance follows markets {', '.join(DEFAULT_URLS)} live, not {market!r} (its feed, "
+                          "dstream, is not built): use etl run for it")
     base = websocket_base(settings, market)
     chunks = [streams[index:index + STREAMS_PER_CONNECTION] for index in range(0, len(streams),
                                                                                  STREAMS_PER_CONNECTION)]
