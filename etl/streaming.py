@@ -42,6 +42,7 @@ class Follower:
     unit: WorkUnit
     work: Work
     stop: threading.Event
+    heals: threading.Semaphore  # shared by the pipeline's followers: ``concurrency`` REST heals at once
     inbox: queue.Queue[Any] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
@@ -82,13 +83,16 @@ class Follower:
             self.tally.drain().apply(self.work.report, self.stream)
 
     def heal(self, until: int) -> None:
-        """Fill ``[where the stream stands, until)`` from REST; the first heal reads the warm-up too."""
+        """Fill ``[where the stream stands, until)`` from REST; the first heal reads the warm-up too. At most
+        ``concurrency`` streams heal at once (``heals``): at a start or a reconnect every stream heals, and a
+        request in flight per stream would hold a client, and its memory, per stream."""
         start = self.expected if self.healed_once else self.execution.fetch_start
         self.healed_once = True
         if start >= until:
             return
         before = self.expected
-        self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
+        with self.heals:
+            self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
         if self.expected > before:
             log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}")
 
@@ -176,7 +180,8 @@ def follower_drive(stop: threading.Event) -> Callable[[Work], None]:
     def drive(work: Work) -> None:
         from .runner import start_unit
 
-        followers = {unit.stream: Follower(unit, work, stop) for unit in work.units if start_unit(unit, work)}
+        heals = threading.Semaphore(work.workers)
+        followers = {unit.stream: Follower(unit, work, stop, heals) for unit in work.units if start_unit(unit, work)}
         if followers:
             follow(work.sources.get(work.units[0].source), followers, stop)
 
