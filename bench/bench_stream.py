@@ -25,6 +25,8 @@ updates a second on top of the 200 closing frames.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -34,33 +36,153 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from etl.testing import single_pipeline, write_pipeline  # noqa: E402
+from etl.testing import Reply, single_pipeline, write_pipeline  # noqa: E402
 from etl.timeframes import iso, now_ms, timeframe_ms  # noqa: E402
 from fixtures.fake_binance import FakeBinance  # noqa: E402
 from fixtures.fake_binance_ws import FakeBinanceWebsocket  # noqa: E402
+from fixtures.fake_ws import FakeWebsocket  # noqa: E402
 
 SINKS = [{"plugin": "duckdb", "path": "market.duckdb"}]
 POLL_SECONDS = 0.01
+FIRST_TRADE = 5_000_000_000
 
 
 class TimedWebsocket(FakeBinanceWebsocket):
-    """The Binance websocket fake, noting the wall-clock instant each bar's closing frame was built (then sent)."""
+    """The Binance websocket fake, noting the wall-clock instant each bar's closing frame was built (then sent);
+    ``cut`` drops every open connection at once, without a close frame (the fake's own ``drop`` only cuts
+    connections yet to come)."""
 
     def __init__(self, rest: FakeBinance):
         super().__init__(rest)
         self.sent: dict[tuple[str, int], float] = {}
+        self._open: set[Any] = set()
+
+    async def _connection(self, socket: Any) -> None:
+        self._open.add(socket)
+        try:
+            await super()._connection(socket)
+        finally:
+            self._open.discard(socket)
+
+    def cut(self) -> None:
+        for socket in list(self._open):
+            self._loop.call_soon_threadsafe(socket.transport.abort)
 
     def frame(self, feed: Any, bar: int, now: int | None) -> str:
         text = super().frame(feed, bar, now)
         if now is None:
             self.sent.setdefault((feed.symbol, bar), time.time())
         return text
+
+
+@dataclass(frozen=True)
+class TradeTape:
+    """A market of ``per_second`` aggregate trades a second per symbol from ``origin`` (epoch ms) on: trade ``k``
+    of every symbol has id ``FIRST_TRADE + k`` and time ``origin + k * 1000 // per_second``. The REST fake and the
+    websocket fake both serve it, so a heal from REST brings exactly the trades the websocket sent (as on Binance)."""
+
+    origin: int
+    per_second: int
+
+    def index_at(self, ts: int) -> int:
+        """The first trade at or after ``ts``."""
+        return max(0, -(-(ts - self.origin) * self.per_second // 1000))
+
+    def trade(self, symbol: str, k: int, spot: bool = True) -> dict[str, Any]:
+        trade = FIRST_TRADE + k
+        return {"a": trade, "p": f"{100 + k % 1000 / 100:.2f}", "q": f"{0.001 + k % 7:.3f}", "f": 2 * trade,
+                "l": 2 * trade + 1, "T": self.origin + k * 1000 // self.per_second, "m": k % 2 == 1,
+                **({"M": True} if spot else {})}
+
+
+class TapeRest(FakeBinance):
+    """The Binance REST fake whose ``aggTrades`` serve the tape (published up to now), with the REST fake's
+    paging rules: by ``fromId``, or in ``[startTime, endTime]``, oldest first, at most ``limit``."""
+
+    def __init__(self, tape: TradeTape, symbols: list[str]):
+        super().__init__(spot=tuple(symbols))
+        self.tape = tape
+
+    def agg_trades(self, query: dict[str, str], family: str) -> Reply:
+        limit = int(query.get("limit", 500))
+        start, end, from_id = (int(query[name]) if name in query else None
+                               for name in ("startTime", "endTime", "fromId"))
+        newest = self.tape.index_at(now_ms() + 1)
+        if from_id is not None:
+            first = from_id - FIRST_TRADE
+        elif start is not None:
+            first = self.tape.index_at(start)
+            newest = min(newest, self.tape.index_at((end if end is not None else start + 3_600_000 - 1) + 1))
+        else:
+            first = newest - limit
+        trades = range(max(first, 0), min(first + limit, newest))
+        return Reply.json([self.tape.trade(query["symbol"], k, family == "spot") for k in trades])
+
+
+class TapeWebsocket(FakeWebsocket):
+    """Binance's ``<symbol>@aggTrade`` combined stream of the tape: every 5 ms, each symbol's trades that
+    happened since, one trade a message as Binance sends them. So that a Python fake can send 30,000 messages a
+    second on a shared core, it frames them itself (one standard unmasked text frame a trade) and writes each
+    tick's frames to the socket at once, holding back while the client has 4 MB unread; the server declines
+    permessage-deflate, so its CPU is not spent compressing either."""
+
+    def __init__(self, tape: TradeTape):
+        super().__init__(0)
+        self.tape = tape
+        self.sent: dict[str, int] = {}
+
+    def frame_of(self, symbol: str, k: int) -> str:
+        """Trade ``k`` as Binance's combined stream frames it (a template: 30,000 ``json.dumps`` a second would
+        make the fake, not the client, the limit)."""
+        trade = self.tape.trade(symbol, k)
+        return (f'{{"stream":"{symbol.lower()}@aggTrade","data":{{"e":"aggTrade","E":{now_ms()},"s":"{symbol}",'
+                f'"a":{trade["a"]},"p":"{trade["p"]}","q":"{trade["q"]}","f":{trade["f"]},"l":{trade["l"]},'
+                f'"T":{trade["T"]},"m":{"true" if trade["m"] else "false"},"M":true}}}}')
+
+    async def _serve(self) -> None:
+        import websockets
+
+        self._loop = asyncio.get_running_loop()
+        async with websockets.serve(self._connection, "127.0.0.1", 0, compression=None) as server:
+            self._server = server
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            self._ready.set()
+            await server.wait_closed()
+
+    async def _connection(self, socket: Any) -> None:
+        query = parse_qs(urlsplit(socket.request.path).query)
+        symbols = [name.partition("@")[0].upper() for part in query.get("streams", []) for name in part.split("/")]
+        at = self.tape.index_at(now_ms())
+        for symbol in symbols:
+            self.sent.setdefault(symbol, 0)
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.sleep(0.005)
+                due = self.tape.index_at(now_ms() + 1)
+                while socket.transport.get_write_buffer_size() > 4 << 20:
+                    await asyncio.sleep(0.005)
+                frames = [text_frame(self.frame_of(symbol, k)) for k in range(at, due) for symbol in symbols]
+                socket.transport.write(b"".join(frames))
+                for symbol in symbols:
+                    self.sent[symbol] += due - at
+                at = due
+
+
+def text_frame(text: str) -> bytes:
+    """A websocket text frame from the server (final, unmasked), RFC 6455 section 5.2."""
+    payload = text.encode()
+    size = len(payload)
+    header = bytes([0x81, size]) if size < 126 else bytes([0x81, 126]) + size.to_bytes(2, "big")
+    return header + payload
 
 
 class CheckpointWatch:
@@ -157,11 +279,19 @@ def pipeline(folder: Path, rest: FakeBinance, ws: Any, symbols: list[str], timef
     return write_pipeline(folder, single_pipeline(source, SINKS, name="bench"))
 
 
-def start_stream(path: Path, speed: float | None) -> subprocess.Popen[bytes]:
-    """``python -m etl stream``, its output in files beside the pipeline (a pipe nobody reads would block it)."""
+@contextlib.contextmanager
+def streaming(path: Path, speed: float | None) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m etl stream``, its output in files beside the pipeline (a pipe nobody reads would block it);
+    killed if the bench fails or is interrupted before ``stop``, so no stream outlives its fakes."""
     out, err = (open(path.parent / name, "wb") for name in ("stream.out", "stream.err"))  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "stream", str(path)],
-                            stdout=out, stderr=err, env=env(speed), cwd=path.parent)
+    process = subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "stream", str(path)],
+                               stdout=out, stderr=err, env=env(speed), cwd=path.parent)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def stop(process: subprocess.Popen[bytes], path: Path) -> float:
@@ -238,13 +368,14 @@ def run_klines(args: argparse.Namespace, seconds: float, during: Any = sleep) ->
         folder = Path(tmp) / "live"
         start = now_ms() // step * step - args.history * step
         path = pipeline(folder, rest, ws, symbols, args.timeframe, start)
-        process = start_stream(path, args.speed)
         checkpoint = folder / ".etl" / "checkpoints" / "bench.json"
-        with Sampler(process.pid, args.sample) as sampler, CheckpointWatch(checkpoint, step) as watch:
-            began = time.time()
-            during(ws, seconds)
-        took = stop(process, path)
-        report_latency(ws.sent, watch.committed, began + args.warmup, began + seconds - 1, args.warmup)
+        with streaming(path, args.speed) as process:
+            with Sampler(process.pid, args.sample) as sampler, CheckpointWatch(checkpoint, step) as watch:
+                began = time.time()
+                during(ws, seconds)
+                ended = time.time()
+            took = stop(process, path)
+        report_latency(ws.sent, watch.committed, began + args.warmup, ended - 1, args.warmup)
         report_process(sampler, args.warmup, took, ws)
         report_oracle(compare_with_backfill(folder, rest, ws, symbols, args.timeframe, start, args.speed))
         log = (path.parent / "stream.err").read_text()
@@ -281,18 +412,20 @@ def report_oracle(result: dict[str, int]) -> None:
 
 
 def forced_drops(drops: int, every: float) -> Any:
-    """During the run: cut the connection abruptly ``drops`` times, ``every`` seconds apart (after a reconnect)."""
+    """During the run: cut the connection abruptly ``drops`` times, each ``every`` seconds after the previous
+    reconnect; then stream on for ``seconds`` (the reconnect backoff grows while connections last under 30 s)."""
 
     def during(ws: Any, seconds: float) -> None:
         began = time.monotonic()
         for _ in range(drops):
             time.sleep(every)
             connections = ws.connections
-            ws.drop(1)
-            while ws.connections <= connections and time.monotonic() - began < seconds:
+            ws.cut()
+            while ws.connections <= connections:
                 time.sleep(0.05)
-        time.sleep(max(0.0, seconds - (time.monotonic() - began)))
-        print(f"forced disconnects: {drops} ({ws.connections} connections in all)")
+        print(f"forced disconnects: {drops} in {time.monotonic() - began:.0f}s ({ws.connections} connections in "
+              "all)")
+        time.sleep(seconds)
 
     return during
 
@@ -306,31 +439,90 @@ def report_soak(sampler: Sampler, minutes: float) -> None:
     print("RSS by minute (MB): " + " ".join(f"{sampler.rss_at(minute * 60 - 1):.0f}" for minute in minutes_seen))
 
 
+def committed_rows(checkpoint: Path) -> int:
+    """Rows committed so far, every stream of the checkpoint file together (0 before its first write)."""
+    try:
+        return sum(entry["rows"] for entry in json.loads(checkpoint.read_text())["streams"].values())
+    except (OSError, ValueError):
+        return 0
+
+
+def run_trades(args: argparse.Namespace) -> None:
+    """``--symbols`` aggTrade streams at ``--rate`` messages/s in all for ``--seconds``: rows committed per second
+    after the warm-up (from the checkpoint's row counts, every 0.5 s), the process's cores, and, after the stop,
+    each symbol's live trades in DuckDB against what the fake sent."""
+    symbols = symbol_names(args.symbols)
+    tape = TradeTape(now_ms(), int(args.rate / args.symbols))
+    with TapeRest(tape, symbols) as rest, TapeWebsocket(tape) as ws, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "live"
+        path = pipeline(folder, rest, ws, symbols, "", tape.origin, dataset="trades")
+        checkpoint = folder / ".etl" / "checkpoints" / "bench.json"
+        counts: list[tuple[float, int, int]] = []  # (seconds, rows committed, messages sent)
+        with streaming(path, None) as process:
+            with Sampler(process.pid, args.sample) as sampler:
+                while (elapsed := time.monotonic() - sampler.began) < args.seconds:
+                    time.sleep(0.5)
+                    counts.append((elapsed, committed_rows(checkpoint), sum(ws.sent.values())))
+            took, published = stop(process, path), tape.index_at(now_ms() + 1)
+        steady = [count for count in counts if count[0] >= args.warmup]
+        (t0, rows0, sent0), (t1, rows1, sent1) = steady[0], steady[-1]
+        rate, cores = (rows1 - rows0) / (t1 - t0), sampler.cores(args.warmup)
+        print(f"trades: {args.symbols} symbols, fake sent {(sent1 - sent0) / (t1 - t0):,.0f} messages/s (asked "
+              f"{args.rate:,.0f}); committed {rate:,.0f} rows/s from {args.warmup:g}s to {t1:.0f}s, behind by "
+              f"{sent1 - rows1:,} at the end (target >= 30,000/s)")
+        print(f"etl stream: {cores:.2f} cores from {args.warmup:g}s (target < 1.5): {rate / max(cores, 0.01):,.0f} "
+              f"rows per CPU-second (30,000/s in 1.5 cores needs 20,000); peak RSS "
+              f"{max(rss for _, rss, _ in sampler.samples):.0f} MB, SIGTERM -> exit {took:.1f}s")
+        report_live_trades(folder / "market.duckdb", symbols, published)
+        log = (path.parent / "stream.err").read_text()
+        print(f"log: {log.count('live heal')} 'live heal', {log.count('live disconnected')} 'live disconnected'")
+
+
+def report_live_trades(path: Path, symbols: list[str], published: int) -> None:
+    """Each symbol's trades in DuckDB against the tape: stored once each, none missing before the last stored."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as connection:
+        rows = [connection.execute("SELECT count(*), count(DISTINCT trade_id), coalesce(max(CAST(trade_id AS BIGINT))"
+                                   " + 1, ?) FROM trades WHERE symbol = ?", [FIRST_TRADE, symbol]).fetchone()
+                for symbol in symbols]
+    stored = sum(count for count, _, _ in rows)
+    duplicate = sum(count - distinct for count, distinct, _ in rows)
+    missing = sum(end - FIRST_TRADE - distinct for _, distinct, end in rows)
+    print(f"trades stored: {stored:,} of {published * len(symbols):,} on the tape at the stop (the last ones were "
+          f"in flight at SIGTERM: the next start heals them); duplicate {duplicate}, missing before the last "
+          f"stored {missing}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("latency", "disconnects", "soak", "trades"))
-    parser.add_argument("--symbols", type=int, default=200)
+    parser.add_argument("--symbols", type=int, help="streams (default 200 kline streams, 20 aggTrade streams)")
     parser.add_argument("--timeframe", default="1s")
     parser.add_argument("--speed", type=float, help="run the clock this many times faster (ETL_CLOCK), e.g. 60 "
                         "with --timeframe 1m")
-    parser.add_argument("--seconds", type=float, default=60, help="how long the stream runs (latency, disconnects)")
+    parser.add_argument("--seconds", type=float, default=60, help="how long the stream runs (disconnects: "
+                        "on after the last reconnect)")
     parser.add_argument("--warmup", type=float, default=10, help="seconds left out of latency and CPU figures "
                         "(start-up and the first heal)")
     parser.add_argument("--history", type=int, default=60, help="bars before now the pipeline starts at")
     parser.add_argument("--drops", type=int, default=20)
-    parser.add_argument("--drop-every", type=float, default=3.0)
+    parser.add_argument("--drop-every", type=float, default=5.0, help="seconds from a reconnect to the next cut")
     parser.add_argument("--minutes", type=float, default=30, help="soak length")
+    parser.add_argument("--rate", type=float, default=30_000, help="trades: aggTrade messages a second, in all")
     parser.add_argument("--sample", type=float, default=1.0, help="seconds between RSS/CPU samples")
     args = parser.parse_args()
+    args.symbols = args.symbols or (20 if args.mode == "trades" else 200)
     print(f"$ python bench/bench_stream.py {' '.join(sys.argv[1:])}  ({os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.2f})", flush=True)
     if args.mode == "latency":
         run_klines(args, args.seconds)
     elif args.mode == "disconnects":
-        run_klines(args, max(args.seconds, args.drops * args.drop_every * 1.5), forced_drops(args.drops,
-                                                                                          args.drop_every))
+        run_klines(args, args.seconds, forced_drops(args.drops, args.drop_every))
     elif args.mode == "soak":
         report_soak(run_klines(args, args.minutes * 60), args.minutes)
+    else:
+        run_trades(args)
 
 
 if __name__ == "__main__":
