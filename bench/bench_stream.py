@@ -18,7 +18,8 @@ start-up heal) or in the last second are left out.
 Why 1-second bars in real time, not 1-minute bars on the accelerated ``ETL_CLOCK``: 200 symbols x 1s bars close
 200 bars every second, the load of 200 x 1m bars times 60, while every duration the code reads (the fake's 334 ms
 close delay, the 10 s overdue heal, backoffs, the committer's 50 ms gather) stays a real duration; on the
-accelerated clock the venue-side ones shrink 60-fold. ``--timeframe 1m --speed 60`` runs that variant anyway.
+accelerated clock they shrink 60-fold, and the 10 s overdue heal (0.17 s of wall time) races the websocket: most
+bars then land by REST.
 The fake sends each stream's forming bar every 200 ms (Binance: every 1-2 s), so the socket carries 1,000 forming
 updates a second on top of the 200 closing frames.
 
@@ -280,11 +281,10 @@ def symbol_names(count: int) -> list[str]:
     return [f"S{index:03d}USDT" for index in range(count)]
 
 
-def env(speed: float | None) -> dict[str, str]:
-    """The child's environment: this worktree's code first; the accelerated clock if asked."""
+def env() -> dict[str, str]:
+    """The child's environment: this worktree's code first, on the wall clock."""
     paths = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])
-    extra = {"ETL_CLOCK": os.environ["ETL_CLOCK"]} if speed else {}
-    return {**os.environ, "PYTHONPATH": paths, **extra}
+    return {**{name: value for name, value in os.environ.items() if name != "ETL_CLOCK"}, "PYTHONPATH": paths}
 
 
 def pipeline(folder: Path, rest: FakeBinance, ws: Any, symbols: list[str], timeframe: str, start: int,
@@ -295,12 +295,12 @@ def pipeline(folder: Path, rest: FakeBinance, ws: Any, symbols: list[str], timef
 
 
 @contextlib.contextmanager
-def streaming(path: Path, speed: float | None) -> Iterator[subprocess.Popen[bytes]]:
+def streaming(path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m etl stream``, its output in files beside the pipeline (a pipe nobody reads would block it);
     killed if the bench fails or is interrupted before ``stop``, so no stream outlives its fakes."""
     out, err = (open(path.parent / name, "wb") for name in ("stream.out", "stream.err"))  # noqa: SIM115
     process = subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "stream", str(path)],
-                               stdout=out, stderr=err, env=env(speed), cwd=path.parent)
+                               stdout=out, stderr=err, env=env(), cwd=path.parent)
     try:
         yield process
     finally:
@@ -328,7 +328,7 @@ def stored_keys(path: Path, table: str = "ohlcv") -> Any:
 
 
 def compare_with_backfill(folder: Path, rest: FakeBinance, ws: Any, symbols: list[str], timeframe: str,
-                          start: int, speed: float | None) -> dict[str, int]:
+                          start: int) -> dict[str, int]:
     """Backfill the window the stream covered into a second DuckDB and compare, row for row, up to the earliest
     of the symbols' last stored bars (a stream stopped by SIGTERM may be a bar behind another: the next start
     heals it). Missing, duplicate and extra rows, and rows whose values differ."""
@@ -339,7 +339,7 @@ def compare_with_backfill(folder: Path, rest: FakeBinance, ws: Any, symbols: lis
     end = int(last.timestamp() * 1000) + timeframe_ms(timeframe)
     oracle_path = pipeline(folder.parent / "oracle", rest, ws, symbols, timeframe, start)
     done = subprocess.run([sys.executable, "-m", "etl", "-q", "backfill", str(oracle_path), "--pipeline", "bench",
-                           "--start", iso(start), "--end", iso(end)], env=env(speed), capture_output=True, text=True)
+                           "--start", iso(start), "--end", iso(end)], env=env(), capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"etl backfill failed ({done.returncode}):\n{done.stderr[-3000:]}")
     oracle = stored_keys(oracle_path.parent / "market.duckdb")
@@ -363,19 +363,12 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def clock(args: argparse.Namespace) -> None:
-    """Set the accelerated clock for the fakes (this process) and the stream (its environment)."""
-    if args.speed:
-        os.environ["ETL_CLOCK"] = f"{args.speed:g}@{int(time.time() * 1000)}"
-
-
 def sleep(ws: Any, seconds: float) -> None:
     time.sleep(seconds)
 
 
 def run_klines(args: argparse.Namespace, seconds: float, during: Any = sleep) -> Sampler:
     """One ``etl stream`` run of ``--symbols`` kline streams for ``seconds``: latency, CPU, RSS, and the oracle."""
-    clock(args)
     symbols = symbol_names(args.symbols)
     step = timeframe_ms(args.timeframe)
     with FakeBinance(spot=tuple(symbols)) as rest, TimedWebsocket(rest) as ws, \
@@ -384,7 +377,7 @@ def run_klines(args: argparse.Namespace, seconds: float, during: Any = sleep) ->
         start = now_ms() // step * step - args.history * step
         path = pipeline(folder, rest, ws, symbols, args.timeframe, start)
         checkpoint = folder / ".etl" / "checkpoints" / "bench.json"
-        with streaming(path, args.speed) as process:
+        with streaming(path) as process:
             with Sampler(process.pid, args.sample) as sampler, CheckpointWatch(checkpoint, step) as watch:
                 began = time.time()
                 during(ws, seconds)
@@ -392,7 +385,7 @@ def run_klines(args: argparse.Namespace, seconds: float, during: Any = sleep) ->
             took = stop(process, path)
         report_latency(ws.sent, watch.committed, began + args.warmup, ended - 1, args.warmup)
         report_process(sampler, args.warmup, took, ws)
-        report_oracle(compare_with_backfill(folder, rest, ws, symbols, args.timeframe, start, args.speed))
+        report_oracle(compare_with_backfill(folder, rest, ws, symbols, args.timeframe, start))
         log = (path.parent / "stream.err").read_text()
         print(f"log: {log.count('live heal')} 'live heal', {log.count('live disconnected')} 'live disconnected'")
     return sampler
@@ -473,7 +466,7 @@ def run_trades(args: argparse.Namespace) -> None:
         path = pipeline(folder, rest, ws, symbols, "", tape.origin, dataset="trades")
         checkpoint = folder / ".etl" / "checkpoints" / "bench.json"
         counts: list[tuple[float, int, int]] = []  # (seconds, rows committed, messages sent)
-        with streaming(path, None) as process:
+        with streaming(path) as process:
             with Sampler(process.pid, args.sample) as sampler:
                 while (elapsed := time.monotonic() - sampler.began) < args.seconds:
                     time.sleep(0.5)
@@ -514,8 +507,6 @@ def main() -> None:
     parser.add_argument("mode", choices=("latency", "disconnects", "soak", "trades"))
     parser.add_argument("--symbols", type=int, help="streams (default 200 kline streams, 20 aggTrade streams)")
     parser.add_argument("--timeframe", default="1s")
-    parser.add_argument("--speed", type=float, help="run the clock this many times faster (ETL_CLOCK), e.g. 60 "
-                        "with --timeframe 1m")
     parser.add_argument("--seconds", type=float, default=60, help="how long the stream runs (disconnects: "
                         "on after the last reconnect)")
     parser.add_argument("--warmup", type=float, default=10, help="seconds left out of latency and CPU figures "
