@@ -77,6 +77,11 @@ class Source:
     options: ClassVar[dict[str, Option]] = {}
     network: ClassVar[bool] = False
     live: ClassVar[tuple[str, ...]] = ()  # datasets it can follow live (``etl stream``)
+    # Of those, the ones ``fetch`` cannot serve (no REST history: liquidations): a disconnect is a recorded gap.
+    live_only: ClassVar[tuple[str, ...]] = ()
+    # Per live dataset, an id column whose integer values are consecutive (Binance's aggregate trade id): a jump
+    # between live rows is a hole the follower heals from ``fetch`` at once.
+    live_sequence: ClassVar[dict[str, str]] = {}
     requires_symbols: ClassVar[bool] = True
 
     def __init__(self, config: SourceConfig):
@@ -197,7 +202,15 @@ class Source:
 
         Acknowledgements, pings and forming bars give nothing; raise ``etl.live.LiveRejected`` naming the
         streams the venue refused. Rows may repeat or come late: the core keeps each stream in order.
+
+        Instead of a frame, a pair may carry a list of the venue's raw records (a trade's dict): the core
+        gathers the records of many messages and makes them one frame with ``live_frame``, so a venue that
+        sends one trade a message costs one DataFrame a batch, not one a message.
         """
+        raise NotImplementedError
+
+    def live_frame(self, stream: Stream, records: list[Any]) -> pl.DataFrame:
+        """The rows of records ``parse_live`` gave as a list, in ``fetch``'s format, in one go."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ Its progress goes to a checkpoint file of the heal alone (``heals/``, removed wh
 checkpoint never moves, backwards or forwards, and no span runs past it.
 A gap the venue answers with no rows again is ``confirmed`` and never fetched again; one it now has bars for is
 ``filled``, and bars still missing inside it are recorded as a smaller gap, open, by the heal run itself.
+The gaps of a dataset the source cannot fetch (``Source.live_only``: live liquidations) stay open, untouched.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .config import PipelineSpec, Project
 from .gapbook import open_gaps
 from .gaps import Gap
 from .ledger import Ledger
+from .log import get_logger
 from .report import StreamResult
 from .runner import Drive, Outcome, _run_locked
 from .stream import Stream
@@ -36,10 +38,21 @@ def heal(project: Project, names: tuple[str, ...], since: int | None = None, pro
         ledger = Ledger(project.state_dir)
         gaps = open_gaps(ledger, spec.name, since)
         ledger.close()
-        if gaps:
+        if gaps and _fetchable(spec):
             _heal_pipeline(project, spec, gaps, outcome, progress, drive)
     outcome.duration = time.monotonic() - began
     return outcome
+
+
+def _fetchable(spec: PipelineSpec) -> bool:
+    """False (and a log line) for a dataset its source only follows live: there is nothing to ask again."""
+    from .plugins import registry
+
+    if spec.source.dataset not in registry().get("source", spec.source.plugin).live_only:
+        return True
+    get_logger("etl.heal").info("gaps left open", pipeline=spec.name,
+                                reason=f"{spec.source.plugin} serves no {spec.source.dataset} history")
+    return False
 
 
 def _heal_pipeline(project: Project, spec: PipelineSpec, gaps: dict[str, list[Gap]], outcome: Outcome,

@@ -5,7 +5,7 @@ frames to send once connected, an application-level ping if the venue wants one)
 (``Source.parse_live``: the closed rows it holds, per stream). Everything else is the core's, so every venue
 gets it the same way: reconnects with exponential backoff and jitter, replacing a connection that has gone
 silent, protocol pings, and telling the stream followers (``etl.streaming``) that a connection came up, so they
-heal from REST whatever its absence cost.
+heal from REST whatever its absence cost, or, for what REST cannot serve, record the window it was away.
 """
 
 from __future__ import annotations
@@ -53,11 +53,20 @@ class LiveRejected(EtlError):
 
 @dataclass
 class Listener:
-    """Where a connection's news goes: closed rows, a (re)connection, a refused stream."""
+    """Where a connection's news goes: closed rows, a (re)connection, a refused stream, and the window a
+    connection was away (epoch ms of the last frame before it dropped and of the first frame after)."""
 
-    rows: Callable[[Stream, pl.DataFrame], None]
+    rows: Callable[[Stream, pl.DataFrame | list[Any]], None]
     connected: Callable[[Subscription], None]
     rejected: Callable[[Stream, str], None]
+    interrupted: Callable[[Subscription, int, int], None] = lambda subscription, start, end: None
+
+
+@dataclass
+class Heard:
+    """When a subscription's connections last heard a frame (epoch ms), across reconnections."""
+
+    last: int | None = None
 
 
 class Connections:
@@ -87,11 +96,11 @@ class Connections:
 
     async def _keep(self, subscription: Subscription) -> None:
         """Connect, read until the connection fails or falls silent, wait (backoff with jitter), again."""
-        attempt = 0
+        attempt, heard = 0, Heard()
         while not self.stop.is_set():
             began = time.monotonic()
             try:
-                await self._session(subscription)
+                await self._session(subscription, heard)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -100,7 +109,7 @@ class Connections:
             attempt = 1 if time.monotonic() - began > BACKOFF_MOST else attempt + 1
             await asyncio.sleep(backoff(attempt))
 
-    async def _session(self, subscription: Subscription) -> None:
+    async def _session(self, subscription: Subscription, heard: Heard) -> None:
         import websockets
 
         async with websockets.connect(subscription.url, open_timeout=10, ping_interval=20, ping_timeout=20,
@@ -111,22 +120,30 @@ class Connections:
             self.listener.connected(subscription)
             pinger = asyncio.create_task(self._ping(socket, subscription)) if subscription.ping else None
             try:
-                await self._read(socket, subscription)
+                await self._read(socket, subscription, heard)
             finally:
                 if pinger is not None:
                     pinger.cancel()
 
-    async def _read(self, socket: Any, subscription: Subscription) -> None:
+    async def _read(self, socket: Any, subscription: Subscription, heard: Heard) -> None:
+        """Frames to the listener; the first one after a reconnection first reports the window away."""
+        from .timeframes import now_ms
+
+        away = heard.last
         while True:
             try:
                 message = await asyncio.wait_for(socket.recv(), subscription.silence_seconds)
             except TimeoutError:
                 silent = f"no frame for {subscription.silence_seconds:g}s: replacing the connection"
                 raise TimeoutError(silent) from None
+            heard.last = now_ms()
+            if away is not None:
+                self.listener.interrupted(subscription, away, heard.last)
+                away = None
             for stream, frame in self._parsed(message, subscription):
                 self.listener.rows(stream, frame)
 
-    def _parsed(self, message: str | bytes, subscription: Subscription) -> list[tuple[Stream, pl.DataFrame]]:
+    def _parsed(self, message: str | bytes, subscription: Subscription) -> list[tuple[Stream, Any]]:
         """A frame's closed rows; a refusal fails its streams, an unreadable frame is logged and skipped."""
         try:
             return list(self.source.parse_live(message, subscription))

@@ -8,13 +8,22 @@ REST; a row already delivered (a repeated or late frame) is dropped. Every (re)c
 where the stream stands, and so does a stream whose next bar is overdue on the clock (a stalled connection, a
 venue that closes a bar only by the next one). Checkpoints advance only when the committer has written every
 sink, so a SIGKILL loses nothing: the next start heals from the checkpoint.
+
+Point datasets (trades, liquidations: no timeframe) have no next bar to expect. Their checkpoint is the last
+committed millisecond with the keys committed at it, so a heal or a live row of that millisecond is delivered
+once (``Execution`` drops the keys it committed). A hole shows only where the source numbers its rows
+consecutively (``Source.live_sequence``: Binance's aggregate trade ids), and is healed at once; otherwise every
+(re)connection heals. What REST cannot serve (``Source.live_only``) is never healed: the window a connection
+was away is recorded as a gap. A busy stream's inbox is drained in bulk, its frames made one batch.
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +42,20 @@ log = get_logger("etl.streaming")
 
 _RECONNECTED = object()
 OVERDUE_MS = 10_000  # past a bar's end, well beyond a venue's usual closing frame: then REST is asked
+DRAIN_MOST = 50_000  # inbox items made one batch at most (a point stream's frames of about a second at full rate)
+_ID = "__live_id"
+# A venue pushes an event up to this long after it happened (Binance's liquidations once a second, Bybit's every
+# 500 ms, plus the wire): a connection's last frame does not vouch for the second before it.
+PUSH_MARGIN_MS = 1_000
+HOLE_PAUSES = (0.2, 0.5, 0.0)  # seconds after each heal that leaves a hole in a sequence, before the next try
+
+
+@dataclass(frozen=True)
+class Away:
+    """A connection was away from the last frame before it dropped to the first after it came back (epoch ms)."""
+
+    start: int
+    end: int
 
 
 @dataclass
@@ -57,6 +80,14 @@ class Follower:
         self.healed_once = False
         self.overdue_heal_at = 0
         self.quiet_heals = 0
+        self.point = not self.stream.timeframe
+        self.healable = self.stream.dataset not in self.source.live_only
+        self.sequence = self.source.live_sequence.get(self.stream.dataset)
+        self.last_id: int | None = None  # the highest ``sequence`` id committed
+        self.last_row_ms: int | None = None  # the newest live row received
+        # A stream REST cannot heal, resumed from a checkpoint: what happened while it was stopped is a gap.
+        self.stopped_gap = not self.healable and bool(self.unit.committed_keys)
+        self.halted = False  # stopping, and a batch went to the committer since: nothing more may follow it
 
     @property
     def stream(self) -> Stream:
@@ -69,26 +100,94 @@ class Follower:
             self.heal(last_closed(self.stream))
             while not self.stop.is_set():
                 try:
-                    item = self.inbox.get(timeout=0.1)
+                    first = self.inbox.get(timeout=0.1)
                 except queue.Empty:
                     self.heal_if_overdue()
                     continue
-                if item is _RECONNECTED:
-                    self.heal(last_closed(self.stream))
-                else:
-                    self.take(item)
+                for item in self.drained(first):
+                    if self.stop.is_set():
+                        break
+                    if item is _RECONNECTED:
+                        self.heal(last_closed(self.stream))
+                    elif isinstance(item, Away):
+                        self.away(item)
+                    else:
+                        self.take_points(item) if self.point else self.take(item)
+            if not self.healable:
+                self.keep_received()
         except Exception as exc:
             self.committer.fail(self.stream, describe(exc))
         finally:
             self.tally.drain().apply(self.work.report, self.stream)
 
+    def keep_received(self) -> None:
+        """At stop, a stream REST cannot heal keeps the rows already received: no restart could fetch them."""
+        try:
+            first = self.inbox.get_nowait()
+        except queue.Empty:
+            return
+        for item in self.drained(first):
+            if isinstance(item, Away):
+                self.away(item)
+            elif item is not _RECONNECTED:
+                self.take_points(item)
+
+    def drained(self, first: Any) -> Iterator[Any]:
+        """``first`` and what else waits in the inbox, in order: a point stream's rows between two events (a
+        reconnection, a connection away) come as one frame; a bar stream's frames one by one."""
+        items = [first]
+        while len(items) < DRAIN_MOST:
+            try:
+                items.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        rows: list[Any] = []
+        for item in items:
+            if item is not _RECONNECTED and not isinstance(item, Away) and self.point:
+                rows.append(item)
+                continue
+            if rows:
+                yield self.frame_of(rows)
+                rows = []
+            yield item if item is _RECONNECTED or isinstance(item, Away) else self.frame_of([item])
+        if rows:
+            yield self.frame_of(rows)
+
+    def frame_of(self, items: list[Any]) -> pl.DataFrame:
+        """One frame of what ``parse_live`` gave: frames, and lists of records made a frame by the source."""
+        import polars as pl
+
+        records = [record for item in items if isinstance(item, list) for record in item]
+        frames = [item for item in items if not isinstance(item, list)]
+        if records:
+            frames.append(self.records_frame(records))
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    def records_frame(self, records: list[Any]) -> pl.DataFrame:
+        """The records as one frame; when one of them is unreadable, the others, one by one, and a log line
+        for each that is not (a frame the venue garbled must not fail the stream)."""
+        import polars as pl
+
+        try:
+            return self.source.live_frame(self.stream, records)
+        except Exception:
+            readable = []
+            for record in records:
+                try:
+                    readable.append(self.source.live_frame(self.stream, [record]))
+                except Exception as exc:
+                    log.warning("live record unreadable", stream=self.stream.label,
+                                error=f"{type(exc).__name__}: {exc}", record=str(record)[:120])
+            return pl.concat(readable, how="diagonal_relaxed") if readable else self.source.live_frame(self.stream, [])
+
     def heal(self, until: int) -> None:
-        """Fill ``[where the stream stands, until)`` from REST; the first heal reads the warm-up too. At most
-        ``concurrency`` streams heal at once (``heals``): at a start or a reconnect every stream heals, and a
-        request in flight per stream would hold a client, and its memory, per stream."""
+        """Fill ``[where the stream stands, until)`` from REST; the first heal reads the warm-up too. A stream
+        REST cannot serve is not healed (``away`` records what its connections missed). At most ``concurrency``
+        streams heal at once (``heals``): at a start or a reconnect every stream heals, and a request in flight
+        per stream would hold a client, and its memory, per stream."""
         start = self.expected if self.healed_once else self.execution.fetch_start
         self.healed_once = True
-        if start >= until:
+        if start >= until or not self.healable:
             return
         before = self.expected
         with self.heals:
@@ -127,13 +226,96 @@ class Follower:
         if fresh.height:
             self.submit(self.execution.feed([fresh.sort(pl.col("ts"))], 1))
 
+    def take_points(self, frame: pl.DataFrame) -> None:
+        """Live rows of a point dataset: rows before the last committed millisecond are old (that millisecond's
+        committed keys the execution drops); with a sequence, repeated ids go and a jump heals first."""
+        import polars as pl
+
+        if not frame.height:
+            return
+        ms = epoch_ms(frame)
+        if self.stopped_gap:
+            self.stopped_gap = False
+            self.record_gap(self.unit.start, int(ms.min()), self.unhealable("the stream was stopped"))
+        self.last_row_ms = max(self.last_row_ms or 0, int(ms.max()))
+        if int(ms.min()) < self.expected:
+            frame = frame.filter(ms >= self.expected)
+        if self.sequence:
+            self.take_sequenced(frame.with_columns(pl.col(self.sequence).cast(pl.Int64).alias(_ID)))
+        elif frame.height:
+            self.submit(self.execution.feed([frame.sort("ts", maintain_order=True)], 1))
+
+    def take_sequenced(self, frame: pl.DataFrame) -> None:
+        """Rows in id order, each once; where an id jumps (missed or out-of-order frames), REST first heals
+        through the millisecond of the row after the jump (the hole's trades may share it)."""
+        import polars as pl
+
+        frame = frame.unique(_ID, keep="first").sort(_ID)
+        if self.last_id is not None:
+            frame = frame.filter(pl.col(_ID) > self.last_id)
+        if not frame.height:
+            return
+        ids = frame[_ID]
+        before = ids.shift(1, fill_value=ids[0] - 1 if self.last_id is None else self.last_id)
+        holes = (ids - before > 1).arg_true().to_list()
+        for low, high in itertools.pairwise(dict.fromkeys([0, *holes, frame.height])):
+            part = frame.slice(low, high - low)
+            if low in holes:
+                self.heal_hole(int(part[_ID][0]), int(epoch_ms(part)[0]) + 1)
+                if self.last_id is not None:
+                    part = part.filter(pl.col(_ID) > self.last_id)
+            if part.height:
+                self.submit(self.execution.feed([part.drop(_ID)], 1))
+
+    def heal_hole(self, next_id: int, until: int) -> None:
+        """Heal the ids before ``next_id`` from REST, through ``until``. REST may lag the stream by a moment, so
+        a heal that leaves the hole is tried again, twice, after a pause; a hole REST still does not fill is a
+        recorded gap, never a silent one."""
+        log.info("live hole", stream=self.stream.label, after=self.last_id, next=next_id)
+        for pause in HOLE_PAUSES:
+            before = self.expected
+            self.heal(until)
+            if self.last_id is None or self.last_id >= next_id - 1 or self.stop.is_set():
+                return
+            time.sleep(pause)
+        self.record_gap(before, until, f"REST did not serve the ids {self.last_id + 1}..{next_id - 1} the stream "
+                                       "skipped: recorded as a gap")
+
+    def away(self, window: Away) -> None:
+        """A connection was away: a stream REST heals is healed by the reconnection; for one it cannot, the
+        window is a recorded gap (ledger, ``etl status --gaps``) and a log line. It starts ``PUSH_MARGIN_MS``
+        before the last frame heard (events of that second may not have been pushed yet), but not before the
+        last row received."""
+        if not self.healable:
+            self.record_gap(max(window.start - PUSH_MARGIN_MS, self.last_row_ms or 0), window.end,
+                            self.unhealable("its connection was away"))
+
+    def unhealable(self, why: str) -> str:
+        return f"{why}, and {self.unit.source.plugin} serves no {self.stream.dataset} history: recorded as a gap"
+
+    def record_gap(self, start: int, end: int, reason: str) -> None:
+        from .gaps import Gap
+
+        self.tally.gaps(self.stream, [Gap(start, end, 0)])
+        log.warning("live gap", stream=self.stream.label, window=f"{iso(start)}..{iso(end)}", reason=reason)
+
     def submit(self, batches: Any) -> None:
+        """Hand ``batches`` to the committer, in order. Once stopping, the batch in hand is the last: the rest of
+        a heal cut short waits for the next start, and no later row may land after it (a hole behind the
+        checkpoint that no heal would see)."""
+        import polars as pl
+
+        if self.halted:
+            return
         for batch in batches:
             batch.tally.apply(self.work.report, self.stream)
             if not self.committer.submit(self.stream, batch, batch.next_ms):
                 raise StreamStopped(self.stream.label)
             self.expected = max(self.expected, batch.next_ms)
+            if self.sequence and batch.frame.height:
+                self.last_id = max(self.last_id or 0, int(batch.frame[self.sequence].cast(pl.Int64).max()))
             if self.stop.is_set():
+                self.halted = True
                 return
 
 
@@ -158,7 +340,7 @@ def epoch_ms(frame: pl.DataFrame) -> pl.Series:
 def listener_for(followers: dict[Stream, Follower]) -> Listener:
     """Routes a connection's news to the followers of its streams."""
 
-    def rows(stream: Stream, frame: pl.DataFrame) -> None:
+    def rows(stream: Stream, frame: pl.DataFrame | list[Any]) -> None:
         if stream in followers:
             followers[stream].inbox.put(frame)
 
@@ -171,7 +353,12 @@ def listener_for(followers: dict[Stream, Follower]) -> Listener:
         if stream in followers:
             followers[stream].committer.fail(stream, reason)
 
-    return Listener(rows, connected, rejected)
+    def interrupted(subscription: Subscription, start: int, end: int) -> None:
+        for stream in subscription.streams:
+            if stream in followers:
+                followers[stream].inbox.put(Away(start, end))
+
+    return Listener(rows, connected, rejected, interrupted)
 
 
 def follower_drive(stop: threading.Event) -> Callable[[Work], None]:

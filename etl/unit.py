@@ -174,7 +174,7 @@ class Execution:
             self.tally.count(self.stream, "future_rows_dropped", int((ts > now).sum()))
         if first < from_ms(self.fetch_start) or last >= from_ms(self.unit.end):
             frame = frame.filter(between(self.fetch_start, self.unit.end))
-        if self.unit.committed_keys and frame.height and first <= from_ms(self.unit.start):
+        if self.committed[1] and frame.height and first <= from_ms(self.committed[0]):
             frame = self._without_committed(frame)
         return frame if frame.height else None
 
@@ -187,17 +187,19 @@ class Execution:
         return frame
 
     def _without_committed(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Rows of the checkpoint's instant that an earlier run committed are not delivered again."""
+        """Rows of the last committed instant are not delivered again: those the checkpoint names (an earlier
+        run), and those this execution committed since (``etl stream`` feeds a heal, then live rows, through it)."""
         import polars as pl
 
         from .timeframes import ts_literal
 
-        committed = pl.DataFrame([list(key) for key in self.unit.committed_keys], orient="row",
+        instant, keys = self.committed
+        committed = pl.DataFrame([list(key) for key in keys], orient="row",
                                  schema={name: frame.schema[name] for name in self.instant_keys})
         done = pl.lit(True).alias("__committed")
         marked = frame.join(committed.with_columns(done), on=self.instant_keys, how="left", nulls_equal=True,
                             maintain_order="left")
-        again = (pl.col("ts") == ts_literal(self.unit.start)) & pl.col("__committed").fill_null(False)
+        again = (pl.col("ts") == ts_literal(instant)) & pl.col("__committed").fill_null(False)
         return marked.filter(~again).drop("__committed")
 
     def _flush(self, pending: list[pl.DataFrame]) -> Iterator[Batch]:

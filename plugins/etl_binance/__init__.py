@@ -3,7 +3,7 @@
     [pipelines.btc.source]
     plugin = "binance"
     market = "usdm"                 # spot (default) | usdm (USD-M perpetual futures)
-    dataset = "ohlcv"               # ohlcv | funding | open_interest (market = "usdm") | trades
+    dataset = "ohlcv"               # ohlcv | funding | open_interest | liquidations (usdm) | trades
     symbols = ["BTCUSDT", "ETHUSDT"]
     timeframes = ["1m", "1h"]
     start = "2024-01-01"
@@ -16,6 +16,8 @@
   means the buyer was the maker, so the taker sold). Read in hour windows by time while a window holds less than
   a page of 1000, and by ``fromId`` after a full page, so no busy hour is cut at its 1000th trade. Weight 4 a
   request on spot, 20 on USD-M.
+- ``liquidations`` (USD-M, ``etl stream`` only: no REST serves them): ``<symbol>@forceOrder`` orders,
+  ``side`` the order's (``sell`` closes a long); the windows a connection missed are recorded gaps.
 - ``funding``: every settlement (``ts`` is Binance's ``fundingTime``, often a few ms after the hour), with
   ``mark_price``. Pages of 1000 from ``startTime``.
 - ``open_interest``: ``openInterestHist`` sampled every ``period`` (default ``1h``), with

@@ -86,8 +86,10 @@ def futures_kline_weight(limit: int) -> int:
 class BinanceSource(ExchangeSource):
     name = "binance"
     exchange_id = "binance"
-    datasets = ("ohlcv", "funding", "open_interest", "trades")
-    live = ("ohlcv",)
+    datasets = ("ohlcv", "funding", "open_interest", "trades", "liquidations")
+    live = ("ohlcv", "trades", "liquidations")
+    live_only = ("liquidations",)
+    live_sequence = {"trades": "trade_id"}  # aggregate trade ids are consecutive
     timeframes = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w", "1M")
     market_types = {"spot": "spot", "usdm": "linear"}
     derivative_markets = ("usdm",)
@@ -239,3 +241,8 @@ class BinanceSource(ExchangeSource):
         from . import live
 
         return live.parse(message, subscription)
+
+    def live_frame(self, stream: etl.Stream, records: list[Any]) -> pl.DataFrame:
+        from . import live
+
+        return live.frame(stream, records)

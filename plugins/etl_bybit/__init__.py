@@ -27,8 +27,11 @@ Bybit's "too many visits" (retCode 10006), HTTP 403 "access too frequent",
 (retCode 10001) fails that stream at once, with Bybit's message.
 
 Live (``etl stream``): ``ohlcv`` of every market from the public websocket's ``kline.<interval>.<symbol>``
-topics, a bar stored once Bybit confirms it (``confirm: true``); ``ws_url`` is the whole endpoint (default:
-``base_url`` as ``ws://.../v5/public/<market>``, or ``wss://stream.bybit.com/v5/public/<market>``).
+topics, a bar stored once Bybit confirms it (``confirm: true``); ``trades`` (``publicTrade.<symbol>``, every
+market) and ``liquidations`` (``allLiquidation.<symbol>``, linear and inverse), live only: Bybit serves no
+history of either, so the windows a connection missed are recorded gaps, and ``etl run`` refuses them;
+``ws_url`` is the whole endpoint (default: ``base_url`` as ``ws://.../v5/public/<market>``, or
+``wss://stream.bybit.com/v5/public/<market>``).
 """
 
 import etl

@@ -1,4 +1,5 @@
-"""Bybit's v5 public websocket streams for ``etl stream``: closed klines of spot, linear and inverse markets.
+"""Bybit's v5 public websocket streams for ``etl stream``: closed klines of spot, linear and inverse markets,
+trades of every market, liquidations of linear and inverse ones.
 
 A direct client, as for Binance (ccxt.pro hides the ``confirm`` flag); the core owns the connection
 (``etl.live``), this module says where to connect and reads a frame (``../shared/wire-formats-2.md`` A.2).
@@ -10,6 +11,13 @@ A direct client, as for Binance (ccxt.pro hides the ``confirm`` flag); the core 
   does not make the connection look silent.
 - A kline frame is stored only when ``confirm`` is true; its fields are the REST kline's, so a live bar and the
   same bar from ``/v5/market/kline`` are one row (the REST row is rebuilt and parsed by the same code).
+- ``trades``: ``publicTrade.<symbol>``, a frame's ``data`` a list of trades (``i`` the trade id, ``S`` the
+  taker's side). ``liquidations``: ``allLiquidation.<symbol>`` (linear, inverse), every liquidation, pushed
+  every 500 ms; ``S`` is the side of the position liquidated (``Buy``: a long), so ``side`` is the order that
+  closed it (``sell``), as Binance's ``forceOrder`` says it. Neither has a REST history to heal from: Bybit's
+  ``recent-trade`` gives only the last 1000 trades (60 on spot), a second or two of a busy symbol, with no
+  way to page back, so it could not vouch for a window a connection missed. The core records that window as
+  a gap instead (``Source.live_only``). The records go to ``live_frame`` many messages at once.
 - A subscribe answer with ``success: false`` fails the topics it names (``error:handler not found,topic:...``),
   or, naming none, every topic of that request (acks carry the request's ``req_id``); the others stream on.
 """
@@ -45,9 +53,14 @@ def websocket_url(settings: dict[str, Any], market: str) -> str:
     return f"{DEFAULT_URL}/{market}"
 
 
+TOPICS = {"trades": "publicTrade", "liquidations": "allLiquidation"}
+
+
 def topic(stream: etl.Stream) -> str:
     from .source import INTERVALS
 
+    if stream.dataset in TOPICS:
+        return f"{TOPICS[stream.dataset]}.{stream.symbol}"
     return f"kline.{INTERVALS[stream.timeframe or '']}.{stream.symbol}"
 
 
@@ -66,16 +79,17 @@ def subscriptions(settings: dict[str, Any], market: str, streams: list[etl.Strea
     return found
 
 
-def parse(message: str | bytes, subscription: Subscription) -> Iterable[tuple[etl.Stream, pl.DataFrame]]:
-    """The confirmed klines of a frame, as their streams' rows; nothing for forming bars, acks and pongs."""
+def parse(message: str | bytes, subscription: Subscription) -> Iterable[tuple[etl.Stream, Any]]:
+    """The confirmed klines of a frame (a frame), or its trades or liquidations (records, for ``frame``);
+    nothing for forming bars, acks and pongs."""
     frame = json.loads(message)
     if frame.get("op") == "subscribe" and frame.get("success") is False:
         raise LiveRejected(_refused(frame, subscription), f"bybit refused the subscription: {frame.get('ret_msg')}")
-    if not str(frame.get("topic", "")).startswith("kline."):
-        return ()
-    stream = _by_topic(subscription).get(frame["topic"])
+    stream = _by_topic(subscription).get(frame.get("topic", ""))
     if stream is None:
         return ()
+    if stream.dataset in TOPICS:
+        return ((stream, frame["data"]),) if frame["data"] else ()
     from .source import KLINE_FIELDS
 
     rows = [[str(bar[key]) for key in KLINE_KEYS] for bar in frame["data"] if bar.get("confirm") is True]
@@ -99,3 +113,19 @@ def _refused(frame: dict[str, Any], subscription: Subscription) -> tuple[etl.Str
 @cache
 def _by_topic(subscription: Subscription) -> dict[str, etl.Stream]:
     return {topic(stream): stream for stream in subscription.streams}
+
+
+def frame(stream: etl.Stream, records: list[dict[str, Any]]) -> pl.DataFrame:
+    """Trades (``T``, ``i``, ``p``, ``v``, ``S``: the taker's side) or liquidations (``S``: the position's side)."""
+    import polars as pl
+
+    raw = pl.from_dicts(records, schema={"T": pl.Int64, "i": pl.String, "p": pl.String, "v": pl.String,
+                                         "S": pl.String})
+    side = pl.col("S").str.to_lowercase()
+    if stream.dataset == "liquidations":
+        side = pl.when(side == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))
+    columns = [pl.col("T").alias("ts"), side.alias("side"), pl.col("p").cast(pl.Float64).alias("price"),
+               pl.col("v").cast(pl.Float64).alias("size")]
+    if stream.dataset == "trades":
+        columns.insert(1, pl.col("i").alias("trade_id"))
+    return raw.select(columns)

@@ -53,8 +53,9 @@ def _ts(row: Any, key: int | str) -> int:
 class BybitSource(ExchangeSource):
     name = "bybit"
     exchange_id = "bybit"
-    datasets = ("ohlcv", "funding", "open_interest")
-    live = ("ohlcv",)
+    datasets = ("ohlcv", "funding", "open_interest", "trades", "liquidations")
+    live = ("ohlcv", "trades", "liquidations")
+    live_only = ("trades", "liquidations")  # no REST history: see ``live``
     timeframes = tuple(INTERVALS)
     market_types = {"spot": "spot", "linear": "linear", "inverse": "inverse"}
     derivative_markets = ("linear", "inverse")
@@ -183,6 +184,11 @@ class BybitSource(ExchangeSource):
         from . import live
 
         return live.parse(message, subscription)
+
+    def live_frame(self, stream: etl.Stream, records: list[Any]) -> pl.DataFrame:
+        from . import live
+
+        return live.frame(stream, records)
 
 
 def _has_list(answer: Any) -> bool:

@@ -113,7 +113,7 @@ class ExchangeSource(etl.Source):
 
     def check(self) -> None:
         dataset = self.config.dataset
-        if dataset in ("funding", "open_interest") and self.market not in self.derivative_markets:
+        if dataset in ("funding", "open_interest", "liquidations") and self.market not in self.derivative_markets:
             raise ConfigError(
                 f"{self.name} dataset {dataset!r} needs a perpetual-futures market: set market to "
                 f"{' or '.join(repr(m) for m in self.derivative_markets)} (it is {self.market!r})"
@@ -214,6 +214,8 @@ class ExchangeSource(etl.Source):
     # --- fetching ---
 
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
+        if stream.dataset in self.live_only:
+            raise PermanentError(f"{self.name} serves no {stream.dataset} history: follow it live with etl stream")
         market = self.resolve(stream.symbol)
         fetcher = getattr(self, f"fetch_{stream.dataset}")
         yield from fetcher(stream, market, start, end)

@@ -12,8 +12,9 @@
     and timeouts are retried up to ``attempts`` (8) times, a 422 fails the stream at once. An unknown
     coin fails its stream by name. Options: ``base_url``, ``weight_per_minute``, ``attempts``.
     Live (``etl stream``): ``ohlcv`` from the websocket's ``candle`` subscriptions; a candle is stored when
-    the next one begins (there is no closed flag; see ``live.py``). ``ws_url`` is the whole endpoint
-    (default: ``base_url`` as ``ws://.../ws``, or ``wss://api.hyperliquid.xyz/ws``).
+    the next one begins (there is no closed flag; see ``live.py``); ``trades`` from ``trades`` subscriptions,
+    live only (no trade history to heal from: the windows a connection missed are recorded gaps). ``ws_url``
+    is the whole endpoint (default: ``base_url`` as ``ws://.../ws``, or ``wss://api.hyperliquid.xyz/ws``).
 
 ``hyperliquid_archive`` (``s3://hyperliquid-archive``, requester pays)
     ``l2_top``: per L2 book snapshot, ``ts`` (exchange time), ``bid_px``, ``bid_sz``, ``ask_px``,

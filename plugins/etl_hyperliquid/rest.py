@@ -44,8 +44,9 @@ def _advance(cursor: int, following: int, query: str) -> int:
 
 class HyperliquidSource(etl.Source):
     name = "hyperliquid"
-    datasets = ("ohlcv", "funding")
-    live = ("ohlcv",)
+    datasets = ("ohlcv", "funding", "trades")
+    live = ("ohlcv", "trades")
+    live_only = ("trades",)  # Hyperliquid serves no public trade history
     timeframes = INTERVALS
     network = True
     options = {
@@ -86,6 +87,8 @@ class HyperliquidSource(etl.Source):
                 for asset, state in self.client().perps(volumes)]
 
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
+        if stream.dataset in self.live_only:
+            raise PermanentError(f"hyperliquid serves no {stream.dataset} history: follow it live with etl stream")
         try:
             for page in self._pages(stream, start, end):
                 yield parsing.within(page, start, end)
@@ -182,6 +185,11 @@ class HyperliquidSource(etl.Source):
 
             self._closer = CandleCloser()
         return self._closer.parse(message, subscription)
+
+    def live_frame(self, stream: etl.Stream, records: list[Any]) -> pl.DataFrame:
+        from .live import trades_frame
+
+        return trades_frame(records)
 
     def close(self) -> None:
         with self._lock:

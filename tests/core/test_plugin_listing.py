@@ -38,8 +38,9 @@ def test_core_datasets_and_plugin_datasets_side_by_side_in_json():
 def test_sources_that_follow_a_venue_live_say_which_datasets():
     listing = run_cli("plugins")
     rows = {line.split()[0]: line.split() for line in listing.stdout.splitlines()[1:] if " source " in line}
-    assert rows["binance"][5:] == ["ohlcv"] and rows["bybit"][5:] == ["ohlcv"]
+    assert rows["binance"][5:] == rows["bybit"][5:] == ["ohlcv,", "trades,", "liquidations"]
+    assert rows["hyperliquid"][5:] == ["ohlcv,", "trades"]
     assert rows["files"][5:] == [], "a source that cannot follow live shows nothing"
     registered = {entry["name"]: entry for plugin in json.loads(run_cli("plugins", "--json").stdout)
                   for entry in plugin["registered"]}
-    assert registered["binance"]["live"] == ["ohlcv"] and "live" not in registered["files"]
+    assert registered["binance"]["live"] == ["ohlcv", "trades", "liquidations"] and "live" not in registered["files"]

@@ -77,9 +77,16 @@ def stream_for(path: Path, seconds: float, how: int = signal.SIGTERM) -> tuple[i
     return stop(process, how)
 
 
-def stored(folder: Path) -> pl.DataFrame:
+def wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def stored(folder: Path, table: str = "ohlcv") -> pl.DataFrame:
     with duckdb.connect(str(folder / "market.duckdb"), read_only=True) as connection:
-        return connection.sql("SELECT * FROM ohlcv ORDER BY symbol, ts").pl()
+        return connection.sql(f"SELECT * FROM {table} ORDER BY ALL").pl()
 
 
 def check_closed_bars_equal_a_backfill_and_sigterm_exits(venue: Venue, folder: Path) -> None:
@@ -105,7 +112,8 @@ def check_faults_change_nothing(venue: Venue, folder: Path) -> None:
     ws.repeat_closing = ws.late_closing = ws.garbage = True
     ws.drop(2)
     process = start_stream(venue.pipeline(folder, start, ws_silence=1.5))
-    time.sleep(5)
+    wait_for(lambda: ws.connections >= 3, 20)  # the two dropped ones and the next, however busy the machine
+    time.sleep(2)
     ws.stall(3)
     time.sleep(6)
     code, _, _, err = stop(process)
@@ -142,3 +150,61 @@ def accelerate_clock(monkeypatch: Any, speed: int = 60) -> None:
     """From now on, ``etl.timeframes.now_ms`` runs ``speed`` times the wall clock (``ETL_CLOCK``) in this test,
     its fakes, its backfills and the ``etl stream`` it starts: minute bars close every second."""
     monkeypatch.setenv("ETL_CLOCK", f"{speed}@{int(time.time() * 1000)}")
+
+
+def recorded_gaps(folder: Path) -> dict[str, list[tuple[int, int]]]:
+    """The gaps the ledger holds for the pipeline "live", by stream label, as (start, end) epoch ms."""
+    from etl.ledger import Ledger
+    from etl.timeframes import parse_time
+
+    ledger = Ledger(folder / ".etl")
+    found: dict[str, list[tuple[int, int]]] = {}
+    for gap in ledger.gaps("live"):
+        found.setdefault(gap["stream"], []).append((parse_time(gap["start"]), parse_time(gap["end"])))
+    ledger.close()
+    return found
+
+
+def check_live_only_rows_and_gaps(folder: Path, path: Path, ws: Any, table: str,
+                                  published: Callable[[], pl.DataFrame]) -> None:
+    """For a dataset the venue serves no history of: through a dropped and a silent connection (``path`` sets
+    ``ws_silence`` 1.5), ``etl stream`` stores what the fake published, once, except in the windows it recorded
+    as gaps, which ``etl status --gaps`` lists; SIGTERM exits 0 within 5 s."""
+    ws.drop(1)
+    ws.repeat_closing = ws.late_closing = ws.garbage = True
+    process = start_stream(path)
+    wait_for(lambda: ws.connections >= 2, 20)
+    time.sleep(1.5)
+    ws.stall(2.5)
+    time.sleep(4)
+    code, took, out, err = stop(process)
+
+    assert code == 0, err
+    assert took < 5
+    assert out.strip().splitlines()[-1].startswith("etl stream ok:"), out
+    assert '"event": "live gap"' in err
+    live = stored(folder, table).with_columns(pl.col("ts").dt.epoch("ms"))
+    sent = published()
+    columns = sent.columns
+    assert not live.select(columns).is_duplicated().any(), "no row stored twice"
+    assert not live.join(sent, on=columns, how="anti").height, "every row stored was published"
+    gaps = recorded_gaps(folder)
+    dataset = table  # the pipelines' sinks name their tables after the dataset
+    for symbol, rows in sent.partition_by("symbol", as_dict=True).items():
+        label = f"{dataset}/{symbol[0]}"
+        assert len(gaps.get(label, [])) >= 2, f"{label}: the dropped and the silent connection are gaps"
+        mine = live.filter(pl.col("symbol") == symbol[0])
+        outside = rows.filter(pl.col("ts") <= mine["ts"].max(), ~in_any(pl.col("ts"), gaps[label]))
+        missing = outside.join(mine, on=columns, how="anti")
+        assert not missing.height, f"{label}: published outside the gaps {gaps[label]} but not stored: {missing}"
+        assert mine.height > 10
+    listing = run_cli("status", str(path), "--gaps")
+    assert f"{dataset}/{sent['symbol'][0]}" in listing.stdout, listing.stdout
+
+
+def in_any(ts: pl.Expr, windows: list[tuple[int, int]]) -> pl.Expr:
+    """``ts`` inside one of ``windows`` (both ends included)."""
+    inside = pl.lit(False)
+    for start, end in windows:
+        inside = inside | ts.is_between(start, end)
+    return inside
