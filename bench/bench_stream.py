@@ -149,7 +149,8 @@ class TapeWebsocket(FakeWebsocket):
     happened since, one trade a message as Binance sends them. So that a Python fake can send 30,000 messages a
     second on a shared core, it frames them itself (one standard unmasked text frame a trade) and writes each
     tick's frames to the socket at once, holding back while the client has 4 MB unread; the server declines
-    permessage-deflate, so its CPU is not spent compressing either."""
+    permessage-deflate, so its CPU is not spent compressing either, and sends no keepalive ping, so a client that
+    falls behind is measured, not disconnected (its ping would wait behind the backlog)."""
 
     def __init__(self, tape: TradeTape):
         super().__init__(0)
@@ -168,7 +169,7 @@ class TapeWebsocket(FakeWebsocket):
         import websockets
 
         self._loop = asyncio.get_running_loop()
-        async with websockets.serve(self._connection, "127.0.0.1", 0, compression=None) as server:
+        async with websockets.serve(self._connection, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
             self._server = server
             self.port = next(iter(server.sockets)).getsockname()[1]
             self._ready.set()

@@ -42,6 +42,9 @@ log = get_logger("etl.streaming")
 
 _RECONNECTED = object()
 OVERDUE_MS = 10_000  # past a bar's end, well beyond a venue's usual closing frame: then REST is asked
+# A point stream's follower waits this long after a first row for the rows that follow it: a batch costs ~2 ms of
+# polars work whatever its size, so at one trade a message, batches of one would cap a stream at ~500 trades/s.
+POINT_GATHER_SECONDS = 0.25
 DRAIN_MOST = 50_000  # inbox items made one batch at most (a point stream's frames of about a second at full rate)
 _ID = "__live_id"
 # A venue pushes an event up to this long after it happened (Binance's liquidations once a second, Bybit's every
@@ -104,6 +107,8 @@ class Follower:
                 except queue.Empty:
                     self.heal_if_overdue()
                     continue
+                if self.point:
+                    self.stop.wait(POINT_GATHER_SECONDS)
                 for item in self.drained(first):
                     if self.stop.is_set():
                         break
