@@ -45,6 +45,9 @@ log = get_logger("etl.streaming")
 
 _RECONNECTED = object()
 OVERDUE_MS = 10_000  # past a bar's end, well beyond a venue's usual closing frame: then REST is asked
+# A point stream's follower waits this long after a first row for the rows that follow it: a batch costs ~2 ms of
+# polars work whatever its size, so at one trade a message, batches of one would cap a stream at ~500 trades/s.
+POINT_GATHER_SECONDS = 0.25
 DRAIN_MOST = 50_000  # inbox items made one batch at most (a point stream's frames of about a second at full rate)
 _ID = "__live_id"
 # A venue pushes an event up to this long after it happened (Binance's liquidations once a second, Bybit's every
@@ -68,6 +71,7 @@ class Follower:
     unit: WorkUnit
     work: Work
     stop: threading.Event
+    heals: threading.Semaphore  # shared by the pipeline's followers: ``concurrency`` REST heals at once
     inbox: queue.Queue[Any] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
@@ -106,6 +110,8 @@ class Follower:
                 except queue.Empty:
                     self.heal_if_overdue()
                     continue
+                if self.point:
+                    self.stop.wait(POINT_GATHER_SECONDS)
                 for item in self.drained(first):
                     if self.stop.is_set():
                         break
@@ -184,13 +190,16 @@ class Follower:
 
     def heal(self, until: int) -> None:
         """Fill ``[where the stream stands, until)`` from REST; the first heal reads the warm-up too. A stream
-        REST cannot serve is not healed (``away`` records what its connections missed)."""
+        REST cannot serve is not healed (``away`` records what its connections missed). At most ``concurrency``
+        streams heal at once (``heals``): at a start or a reconnect every stream heals, and a request in flight
+        per stream would hold a client, and its memory, per stream."""
         start = self.expected if self.healed_once else self.execution.fetch_start
         self.healed_once = True
         if start >= until or not self.healable:
             return
         before = self.expected
-        rows = self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
+        with self.heals:
+            rows = self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
         if self.expected > before:
             log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}", rows=rows)
 
@@ -373,7 +382,8 @@ def follower_drive(stop: threading.Event, state_dir: Path) -> Callable[[Work], N
         from .liveboard import LiveBoard
         from .runner import start_unit
 
-        followers = {unit.stream: Follower(unit, work, stop) for unit in work.units if start_unit(unit, work)}
+        heals = threading.Semaphore(work.workers)
+        followers = {unit.stream: Follower(unit, work, stop, heals) for unit in work.units if start_unit(unit, work)}
         if followers:
             follow(work.sources.get(work.units[0].source), followers, stop, LiveBoard(state_dir, work.report.pipeline))
 

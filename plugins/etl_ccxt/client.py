@@ -5,10 +5,13 @@
 - ccxt's own throttle is off; every request ccxt sends, including the ones inside ``load_markets``, first
   takes its documented weight from the shared ``etl.http`` token buckets (``meter``), and its answer (or its
   failure) is shown to ``answered``, which reads the budget the exchange advertises and reports.
-- ccxt's sync exchanges keep per-request state (the last response's headers carry Retry-After), so each
-  stream thread gets its own instance. Markets and the exchange's clock are read once per run, by the
-  first thread, under a lock, and handed to the other threads; a failure to load them is kept too, so
-  the other streams fail with the same message instead of asking again.
+- ccxt's sync exchanges keep per-request state (the last response's headers carry Retry-After), so a
+  request borrows an instance no other thread is using, and gives it back after: there are as many instances
+  as requests ever ran at once, not one per thread (``etl stream`` has a thread per stream: 200 instances
+  with their copies of 200 markets took 150 MB). Markets and the exchange's clock are read once per run, by
+  the first request, under a lock, and the other instances share its tables (the same objects, not copies);
+  a failure to load them is kept too, so the other streams fail with the same message instead of asking
+  again.
 """
 
 from __future__ import annotations
@@ -65,10 +68,11 @@ class ExchangeClient:
         self.base_delay = base_delay
         self.time_params = time_params
         self.circuit = Circuit(urlsplit(base_url).netloc if base_url else exchange_id)
-        self._local = threading.local()
         self._lock = threading.Lock()
         self._exchanges: list[Any] = []
+        self._idle: list[Any] = []  # instances no request is using
         self._markets: dict[str, Any] | None = None
+        self._loaded: Any = None  # the exchange that loaded the markets: the others share its tables
         self._markets_by_id: dict[str, list[dict[str, Any]]] = {}
         self._clock_offset = 0
         self._failure: SourceError | None = None
@@ -76,21 +80,20 @@ class ExchangeClient:
 
     # --- the exchange objects ---
 
-    def exchange(self) -> Any:
-        """This thread's ccxt exchange, with markets loaded."""
-        exchange = getattr(self._local, "exchange", None)
-        if exchange is None:
-            exchange = self._thread_exchange()
-            self._local.exchange = exchange
-        return exchange
+    def _borrow(self) -> Any:
+        """A ccxt exchange with markets loaded that no other request is using (``list.pop`` is atomic)."""
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._loaded_exchange()
 
-    def _thread_exchange(self) -> Any:
+    def _loaded_exchange(self) -> Any:
         with self._lock:
             if self._failure is not None:
                 raise self._failure
             exchange = self._new_exchange()
-            if self._markets is not None:
-                exchange.set_markets(self._markets)
+            if self._loaded is not None:
+                exchange.set_markets_from_exchange(self._loaded)
                 return exchange
             try:
                 self._load(exchange)
@@ -118,6 +121,7 @@ class ExchangeClient:
     def _load(self, exchange: Any) -> None:
         self._markets = self._retry(exchange, lambda ex: ex.load_markets(), f"{self.exchange_id} load markets")
         self._markets_by_id = exchange.markets_by_id
+        self._loaded = exchange
         params = self.time_params(exchange)
         if params is None:
             return
@@ -135,30 +139,43 @@ class ExchangeClient:
 
     # --- what sources use ---
 
+    def _ensure_loaded(self) -> None:
+        """The first exchange built reads markets and clock: build it if no request has yet."""
+        if self._loaded is None:
+            self._give_back(self._borrow())
+
     def markets(self) -> dict[str, Any]:
         """Loaded markets by ccxt's unified symbol (``BTC/USDT``)."""
-        self.exchange()
+        self._ensure_loaded()
         return self._markets or {}
 
     def markets_by_id(self) -> dict[str, list[dict[str, Any]]]:
         """Loaded markets by the exchange's own id (``BTCUSDT``); one id can name several market types."""
-        self.exchange()
+        self._ensure_loaded()
         return self._markets_by_id
 
     def server_now(self) -> int:
         """Now on the exchange's clock (the local clock corrected by the offset measured at load)."""
-        self.exchange()
+        self._ensure_loaded()
         return now_ms() + self._clock_offset
 
     def call(self, function: Callable[[Any], T], what: str) -> T:
         """Run ``function(exchange)``, retrying transient failures; ``what`` names the request in errors."""
-        return self._retry(self.exchange(), function, what)
+        exchange = self._borrow()
+        try:
+            return self._retry(exchange, function, what)
+        finally:
+            self._give_back(exchange)
+
+    def _give_back(self, exchange: Any) -> None:
+        self._idle.append(exchange)
 
     def close(self) -> None:
         with self._lock:
             for exchange in self._exchanges:
                 exchange.session.close()
             self._exchanges.clear()
+            self._idle.clear()
 
     # --- retries and error mapping ---
 
