@@ -57,4 +57,4 @@ def test_a_source_that_cannot_list_its_symbols_refuses_a_selector(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith(
         f"Error: {path}: Source 'files' cannot list its symbols, so pipelines.sel.source.symbols must be a list of "
-        "symbols, not a selector; sources that can: binance, bybit, ccxt, hyperliquid")
+        "symbols, not a selector; sources that can: binance, binance_archive, bybit, ccxt, hyperliquid")
