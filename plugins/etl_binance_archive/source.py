@@ -3,18 +3,15 @@ with REST for what it lacks."""
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import etl
-from etl.cache import FileCache, default_cache_dir, human_size
+from etl.cache import FileCache, human_size
+from etl.downloads import Downloads, archive_options
 from etl.errors import ConfigError, PermanentError
 from etl.log import get_logger
-from etl.options import positive
 from etl.timeframes import DAY, iso, next_bar, now_ms
 
 from . import funding, klines, metrics, symbols, trades
@@ -51,10 +48,7 @@ class BinanceArchiveSource(etl.Source):
         "market": etl.Option(str, "spot", help="spot, usdm (USD-M futures) or coinm (COIN-M futures)",
                             choices=tuple(MARKETS)),
         "rest_url": etl.Option(str, None, help="Binance's REST API for what the archive lacks; default Binance's"),
-        "cache_dir": etl.Option(Path, None, help="where verified zips are kept; default ~/.cache/market-etl"),
-        "cache_max_mb": etl.Option(float, 4096, help="size cap of the zip cache in MiB", check=positive),
-        "downloads": etl.Option(int, 4, help="zips downloaded at once, across all streams", check=positive),
-        "timeout": etl.Option(float, 30.0, help="seconds to wait for the archive", check=positive),
+        **archive_options("zips"),
         "heal": etl.Option(bool, True, help="read what the archive lacks from the REST API; false: leave gaps "
                            "(where the REST API is out of reach, e.g. geo-blocked, and the archive is not)"),
     }
@@ -62,9 +56,10 @@ class BinanceArchiveSource(etl.Source):
     def __init__(self, config: etl.SourceConfig):
         super().__init__(config)
         self.rest = Rest(config, self.settings["market"], self.settings["rest_url"])
-        self._lock = threading.Lock()
-        self._archive: Archive | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self.downloads = Downloads(self.settings, CACHE_FOLDER, self._client, "binance-archive")
+
+    def _client(self, cache: FileCache) -> Archive:
+        return Archive(self.base_url, cache, self.settings["timeout"])
 
     @property
     def stored_name(self) -> str:
@@ -92,13 +87,7 @@ class BinanceArchiveSource(etl.Source):
         return "bars" if stream.dataset == "ohlcv" else "rows"
 
     def archive(self) -> Archive:
-        with self._lock:
-            if self._archive is None:
-                root = (self.settings["cache_dir"] or default_cache_dir()) / CACHE_FOLDER
-                cache = FileCache(root, int(self.settings["cache_max_mb"] * 2**20))
-                self._archive = Archive(self.base_url, cache, self.settings["timeout"])
-                self._pool = ThreadPoolExecutor(self.settings["downloads"], thread_name_prefix="binance-archive")
-            return self._archive
+        return self.downloads.client()
 
     def list_symbols(self, volumes: bool = False) -> list[etl.Listing]:
         return symbols.list_symbols(self, volumes)
@@ -181,22 +170,9 @@ class BinanceArchiveSource(etl.Source):
             yield from self._heal(stream, piece, exc, start, end)
 
     def _download_ahead(self, pieces: list[File | Span]) -> Iterator[tuple[File | Span, Future[bytes] | None]]:
-        """Each piece with its download, started up to ``2 * downloads`` pieces ahead of the reader."""
-        archive, ahead = self.archive(), 2 * self.settings["downloads"]
-        assert self._pool is not None
-        queue: deque[tuple[File | Span, Future[bytes] | None]] = deque()
-        remaining = iter(pieces)
-        try:
-            for piece in remaining:
-                queue.append((piece, self._pool.submit(archive.fetch, piece.key) if isinstance(piece, File) else None))
-                while len(queue) > ahead:
-                    yield queue.popleft()
-            while queue:
-                yield queue.popleft()
-        finally:
-            for _, download in queue:
-                if download is not None:
-                    download.cancel()
+        """Each piece with its download (files; REST spans have none), a few ahead of the reader."""
+        return self.downloads.ahead(pieces, lambda piece: self.archive().fetch(piece.key),
+                                    lambda piece: isinstance(piece, File))
 
     def _heal(self, stream: etl.Stream, piece: File, error: Unusable, start: int, end: int) -> Iterator[pl.DataFrame]:
         """``[start, end)`` of an unusable file, from the REST API."""
@@ -246,12 +222,7 @@ class BinanceArchiveSource(etl.Source):
                f"({download:,} bytes); {len(pieces) - len(files)} spans from the REST API")
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-            if self._archive is not None:
-                self._archive.close()
-            self._archive = self._pool = None
+        self.downloads.close()
         self.rest.close()
 
 

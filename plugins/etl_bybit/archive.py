@@ -42,20 +42,16 @@ are not read.
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import etl
-from etl.cache import FileCache, default_cache_dir, human_size
+from etl.cache import FileCache, human_size
+from etl.downloads import Downloads, archive_options
 from etl.errors import ConfigError
 from etl.gaps import Gap
 from etl.log import get_logger
-from etl.options import positive
 from etl.timeframes import DAY, from_ms, iso, now_ms, parse_time
 
 from .archive_trades import read_day
@@ -90,18 +86,14 @@ class BybitArchiveSource(etl.Source):
     name = "bybit_archive"
     datasets = ("trades",)
     network = True
-    options = {
-        "cache_dir": etl.Option(Path, None, help="where read files are kept; default ~/.cache/market-etl"),
-        "cache_max_mb": etl.Option(float, 4096, help="size cap of the file cache in MiB", check=positive),
-        "downloads": etl.Option(int, 4, help="files downloaded at once, across all streams", check=positive),
-        "timeout": etl.Option(float, 30.0, help="seconds to wait for the archive", check=positive),
-    }
+    options = archive_options("files")
 
     def __init__(self, config: etl.SourceConfig):
         super().__init__(config)
-        self._lock = threading.Lock()
-        self._archive: PublicArchive | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self.downloads = Downloads(self.settings, CACHE_FOLDER, self._client, "bybit-archive")
+
+    def _client(self, cache: FileCache) -> PublicArchive:
+        return PublicArchive(self.base_url, cache, self.settings["timeout"])
 
     @property
     def stored_name(self) -> str:
@@ -113,13 +105,7 @@ class BybitArchiveSource(etl.Source):
                 raise ConfigError(f"Symbol {symbol!r}: the archive names symbols as Bybit does (BTCUSDT, BTCUSD)")
 
     def archive(self) -> PublicArchive:
-        with self._lock:
-            if self._archive is None:
-                root = (self.settings["cache_dir"] or default_cache_dir()) / CACHE_FOLDER
-                cache = FileCache(root, int(self.settings["cache_max_mb"] * 2**20))
-                self._archive = PublicArchive(self.base_url, cache, self.settings["timeout"])
-                self._pool = ThreadPoolExecutor(self.settings["downloads"], thread_name_prefix="bybit-archive")
-            return self._archive
+        return self.downloads.client()
 
     def day_files(self, stream: etl.Stream, start: int, end: int) -> list[DayFile]:
         """The days of ``[start, end)`` from the symbol's first file on, each listed or why not."""
@@ -141,7 +127,7 @@ class BybitArchiveSource(etl.Source):
     def fetch(self, stream: etl.Stream, start: int, end: int) -> Iterator[pl.DataFrame]:
         files = self.day_files(stream, start, end)
         listed = [file for file in files if not file.why]
-        loads = ahead(self._pool_of(), listed, lambda file: self._load(stream, file), 2 * self.settings["downloads"])
+        loads = self.downloads.ahead(listed, lambda file: self._load(stream, file))
         for file in files:
             if file.why:
                 self._absent(stream, file, start, end)
@@ -156,11 +142,6 @@ class BybitArchiveSource(etl.Source):
                 self.count(stream, "archive_files_reordered", 1)
                 frame = frame.sort("ts", maintain_order=True)
             yield _between(frame, start, end)
-
-    def _pool_of(self) -> ThreadPoolExecutor:
-        self.archive()
-        assert self._pool is not None
-        return self._pool
 
     def _load(self, stream: etl.Stream, file: DayFile) -> pl.DataFrame:
         """The day's rows from the cached copy, else downloaded (twice at most); ``Unusable`` if neither reads."""
@@ -231,29 +212,7 @@ class BybitArchiveSource(etl.Source):
                f"{len(files) - len(listed)} days absent")
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-            if self._archive is not None:
-                self._archive.close()
-            self._archive = self._pool = None
-
-
-def ahead(pool: ThreadPoolExecutor, items: Iterable[T], work: Callable[[T], object],
-          depth: int) -> Iterator[tuple[T, Future]]:
-    """Each item with its ``work`` submitted to ``pool``, started up to ``depth`` items ahead of the reader;
-    what is still queued when the reader stops is cancelled."""
-    queue: deque[tuple[T, Future]] = deque()
-    try:
-        for item in items:
-            queue.append((item, pool.submit(work, item)))
-            while len(queue) > depth:
-                yield queue.popleft()
-        while queue:
-            yield queue.popleft()
-    finally:
-        for _, future in queue:
-            future.cancel()
+        self.downloads.close()
 
 
 def _day_of(name: str, symbol: str) -> int:
