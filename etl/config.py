@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from .plugins import registry
 from .selectors import Selector, parse_selector
 from .symbol_map import load_symbol_map
 from .timeframes import TIMEFRAMES, parse_duration, parse_time
+from .tomlfile import read_toml
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BASE_URL_OPTION = Option(str, None, "send every request of this source to this address (proxy, testnet, tests)")
@@ -116,15 +116,7 @@ class Project:
 def load(path: str | Path) -> Project:
     """Read and validate a pipeline file; raise ConfigError naming the file on any problem."""
     path = Path(path).absolute()
-    try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such pipeline file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    raw = read_toml(path, str(path), "pipeline file")
     try:
         return _project(path, _substitute_env(raw, ""))
     except ConfigError as exc:

@@ -11,13 +11,13 @@ name where the map has none. A file is read once, when the pipeline file is load
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 from .options import shown
+from .tomlfile import read_toml
 
 SymbolMap = dict[str, dict[str, str]]
 
@@ -30,25 +30,14 @@ def load_symbol_map(value: Any, where: str, base_dir: Path, plugins: Iterable[st
     entry_where = f"{where}.{{}}"
     if isinstance(value, str):
         path = base_dir / Path(value).expanduser()
-        value, entry_where = _read(path, where), f"key {{!r}} of symbol map {path} ({where})"
+        value = read_toml(path, where, f"symbol map file {path}")
+        entry_where = f"key {{!r}} of symbol map {path} ({where})"
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a table of symbols or a path to a TOML file, not {shown(value)}")
     known = set(plugins)
     for symbol, entry in value.items():
         _check_entry(entry, entry_where.format(symbol), known)
     return {symbol: dict(entry) for symbol, entry in value.items()}
-
-
-def _read(path: Path, where: str) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such symbol map file {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: invalid TOML in {path}: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
 
 
 def _check_entry(entry: Any, where: str, plugins: set[str]) -> None:
