@@ -91,8 +91,10 @@ class Follower:
         self.sequence = self.source.live_sequence.get(self.stream.dataset)
         self.last_id: int | None = None  # the highest ``sequence`` id committed
         self.last_row_ms: int | None = None  # the newest live row received
-        # A stream REST cannot heal, resumed from a checkpoint: what happened while it was stopped is a gap.
-        self.stopped_gap = not self.healable and bool(self.unit.committed_keys)
+        # A stream REST cannot heal, resumed from a checkpoint or asked to start at a ``start``: what happened
+        # from there to its first connection nobody heard, a gap.
+        resumed_or_asked = self.unit.committed_keys or self.unit.start == self.unit.source.start
+        self.unheard_since = self.unit.start if not self.healable and resumed_or_asked else None
         self.halted = False  # stopping, and a batch went to the committer since: nothing more may follow it
 
     @property
@@ -116,7 +118,7 @@ class Follower:
                     if self.stop.is_set():
                         break
                     if item is _RECONNECTED:
-                        self.heal(last_closed(self.stream))
+                        self.connected()
                     elif isinstance(item, Away):
                         self.away(item)
                     else:
@@ -188,6 +190,18 @@ class Follower:
                                 error=f"{type(exc).__name__}: {exc}", record=str(record)[:120])
             return pl.concat(readable, how="diagonal_relaxed") if readable else self.source.live_frame(self.stream, [])
 
+    def connected(self) -> None:
+        """A connection came up: heal from REST what its absence cost; for a stream REST cannot heal, the time
+        before its first connection (since its checkpoint, or its ``start``) is a recorded gap."""
+        from .timeframes import now_ms
+
+        if self.unheard_since is not None:
+            since, self.unheard_since, now = self.unheard_since, None, now_ms()
+            why = "the stream was stopped" if self.unit.committed_keys else "nothing listened before the stream began"
+            if since < now:
+                self.record_gap(since, now, self.unhealable(why))
+        self.heal(last_closed(self.stream))
+
     def heal(self, until: int) -> None:
         """Fill ``[where the stream stands, until)`` from REST; the first heal reads the warm-up too. A stream
         REST cannot serve is not healed (``away`` records what its connections missed). At most ``concurrency``
@@ -242,9 +256,6 @@ class Follower:
         if not frame.height:
             return
         ms = epoch_ms(frame)
-        if self.stopped_gap:
-            self.stopped_gap = False
-            self.record_gap(self.unit.start, int(ms.min()), self.unhealable("the stream was stopped"))
         self.last_row_ms = max(self.last_row_ms or 0, int(ms.max()))
         if int(ms.min()) < self.expected:
             frame = frame.filter(ms >= self.expected)

@@ -81,6 +81,23 @@ def test_a_restart_records_the_time_it_was_stopped_as_a_gap(fakes: tuple[Any, An
     assert "trades/BTCUSDT" in run_cli("status", str(path), "--gaps").stdout, "the gaps stay open"
 
 
+def test_a_first_start_records_the_time_before_its_first_connection_as_a_gap(fakes: tuple[Any, Any],
+                                                                             tmp_path: Path) -> None:
+    """Nobody heard the trades from the pipeline's ``start`` to the first connection: a gap, not silence (an
+    enriched bar must not count 0 liquidations for minutes nobody listened to)."""
+    begun = now_ms()
+    path = pipeline(tmp_path / "live", fakes, "trades", start=iso(begun - 60_000))
+    process = start_stream(path)
+    wait_for((tmp_path / "live" / ".etl" / "checkpoints" / "live.json").exists, 30)  # it committed trades
+    code, _, _, err = stop(process)
+
+    assert code == 0, err
+    assert "nothing listened before the stream began" in err
+    for symbol in SYMBOLS:
+        first = recorded_gaps(tmp_path / "live")[f"trades/{symbol}"][0]
+        assert first[0] == begun - 60_000 and begun <= first[1] < now_ms()
+
+
 def test_a_batch_run_of_bybit_trades_says_there_is_no_history(fakes: tuple[Any, Any], tmp_path: Path) -> None:
     result = run_cli("run", str(pipeline(tmp_path / "live", fakes, "trades")))
     assert result.exit_code == 1
