@@ -58,10 +58,10 @@ def test_coinm_daily_klines_stay_within_200_days_a_request(coinm, backfill_exact
 
 def test_coinm_trades_land_exactly(coinm, pipeline, fast):
     market = pipeline(source(coinm, fast, dataset="trades", timeframes=None))
-    result = market.backfill("2024-01-01T00:00:00", "2024-01-01T01:00:00")
+    result = market.backfill("2024-01-01T00:00:00", "2024-01-01T00:10:00")  # 13,000 trades: 14 pages
 
     assert result.exit_code == 0, result
-    expected = coinm.expected_trades(SYMBOL, parse_time("2024-01-01"), parse_time("2024-01-01T01:00:00"))
+    expected = coinm.expected_trades(SYMBOL, parse_time("2024-01-01"), parse_time("2024-01-01T00:10:00"))
     stored = market.rows("trades", SYMBOL, ("ts", "trade_id", "price", "size", "side"))
     assert sorted(stored, key=lambda row: int(row[1])) == expected
     assert coinm.requests_to("/dapi/v1/aggTrades") and not coinm.requests_to("/fapi/v1/aggTrades")
