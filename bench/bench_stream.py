@@ -55,7 +55,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,23 +202,34 @@ def text_frame(text: str) -> bytes:
     return header + payload
 
 
-class CheckpointWatch:
-    """Polls a checkpoint file; notes the wall-clock instant each stream's checkpoint first passed each bar."""
+class Poller:
+    """A thread that runs ``_run`` while the ``with`` block lasts; ``_run`` waits on ``_stop`` between polls."""
 
-    def __init__(self, path: Path, step: int, interval: float = POLL_SECONDS):
-        self.path, self.step, self.interval = path, step, interval
-        self.committed: dict[tuple[str, int], float] = {}
-        self._next: dict[str, int] = {}
+    def __init__(self, interval: float):
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> CheckpointWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class CheckpointWatch(Poller):
+    """Polls a checkpoint file; notes the wall-clock instant each stream's checkpoint first passed each bar."""
+
+    def __init__(self, path: Path, step: int, interval: float = POLL_SECONDS):
+        super().__init__(interval)
+        self.path, self.step = path, step
+        self.committed: dict[tuple[str, int], float] = {}
+        self._next: dict[str, int] = {}
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -236,23 +247,14 @@ class CheckpointWatch:
                     self.committed.setdefault((symbol, bar), seen)
 
 
-class Sampler:
+class Sampler(Poller):
     """RSS and CPU time of a process, every ``interval`` seconds, from /proc."""
 
     def __init__(self, pid: int, interval: float):
-        self.pid, self.interval = pid, interval
+        super().__init__(interval)
+        self.pid = pid
         self.samples: list[tuple[float, float, float]] = []  # (seconds since start, RSS MB, CPU seconds)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self.began = time.monotonic()
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def _run(self) -> None:
         ticks = os.sysconf("SC_CLK_TCK")
