@@ -12,8 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .gaps import Gap
 from .report import StreamResult, UnitRun
-from .timeframes import iso, now_ms
+from .timeframes import iso, now_ms, parse_time
 
 # Plain sqlite3 for a handful of statements: sqlite-utils imports pandas and numpy when they are installed
 # (half a second of a cron run's start-up) only to map types the ledger never stores.
@@ -28,9 +29,10 @@ create table if not exists stream_runs (
 );
 create index if not exists idx_stream_runs_pipeline_stream on stream_runs (pipeline, stream);
 create table if not exists gaps (
-    run_id text references runs(id), pipeline text, stream text, start text, "end" text, bars integer
+    run_id text references runs(id), pipeline text, stream text, start text, "end" text, bars integer, source text
 );
 create index if not exists idx_gaps_pipeline_stream on gaps (pipeline, stream);
+create index if not exists idx_gaps_stream on gaps (stream);
 create table if not exists gap_checks (
     pipeline text, stream text, start text, "end" text, outcome text, checked text
 );
@@ -52,7 +54,7 @@ create index if not exists idx_fallbacks_pipeline_stream on fallbacks (pipeline,
 """
 _STREAM_RUN_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "rows", "counters",
                        "duration_s", "finished", "status", "error")
-_GAP_COLUMNS = ("run_id", "pipeline", "stream", "start", "end", "bars")
+_GAP_COLUMNS = ("run_id", "pipeline", "stream", "start", "end", "bars", "source")
 _UNIT_RUN_COLUMNS = ("run_id", "pipeline", "unit", "window_start", "window_end", "worker", "seconds", "rows",
                      "status", "error")
 _FALLBACK_COLUMNS = ("run_id", "pipeline", "stream", "window_start", "window_end", "source", "fallback", "reason")
@@ -69,6 +71,7 @@ class Ledger:
         self._lock = threading.Lock()
         with self._lock:
             self.db.executescript(_SCHEMA)
+            _add_missing_columns(self.db)
 
     def start_run(self, command: str, pipeline: str) -> str:
         run_id = uuid.uuid4().hex
@@ -80,9 +83,10 @@ class Ledger:
         return run_id
 
     def record_streams(self, run_id: str, results: list[StreamResult]) -> None:
-        """One row per stream, one per gap and one per window a fallback fetched, each table in one commit: a
-        commit per stream (a sync each) made a 250-stream run wait about half a second at its end."""
-        rows, gaps, fallbacks = [], [], []
+        """One row per stream and one per window a fallback fetched, each table in one commit: a commit per
+        stream (a sync each) made a 250-stream run wait about half a second at its end. Gaps are not among them:
+        ``record_gaps`` writes each as it is found."""
+        rows, fallbacks = [], []
         for result in results:
             rows.append({
                 "run_id": run_id,
@@ -97,11 +101,6 @@ class Ledger:
                 "status": "failed" if result.error else ("skipped" if result.skipped else "ok"),
                 "error": result.error or result.skipped,
             })
-            gaps.extend(
-                {"run_id": run_id, "pipeline": result.pipeline, "stream": result.stream.label,
-                 "start": iso(gap.start), "end": iso(gap.end), "bars": gap.bars}
-                for gap in result.gaps
-            )
             fallbacks.extend(
                 {"run_id": run_id, "pipeline": result.pipeline, "stream": result.stream.label,
                  "window_start": iso(record.start), "window_end": iso(record.end), "source": record.source,
@@ -110,8 +109,17 @@ class Ledger:
             )
         with self._lock, self.db:
             _insert(self.db, "stream_runs", _STREAM_RUN_COLUMNS, rows)
-            _insert(self.db, "gaps", _GAP_COLUMNS, gaps)
             _insert(self.db, "fallbacks", _FALLBACK_COLUMNS, fallbacks)
+
+    def record_gaps(self, run_id: str, pipeline: str, source: str, stream: str, gaps: list[Gap]) -> None:
+        """Record gaps of ``stream`` as they are found, before the rows after them are committed: a reader that
+        sees those rows (``enrich`` in another process, while ``etl stream`` runs) sees the gaps too. ``source``
+        is the name the stream's rows are stored under."""
+        with self._lock, self.db:
+            _insert(self.db, "gaps", _GAP_COLUMNS, [
+                {"run_id": run_id, "pipeline": pipeline, "stream": stream, "start": iso(gap.start),
+                 "end": iso(gap.end), "bars": gap.bars, "source": source} for gap in gaps
+            ])
 
     def record_units(self, run_id: str, pipeline: str, units: list[UnitRun]) -> None:
         """Where each unit of the run ran (a worker's address, or ``local``) and how long it took."""
@@ -157,6 +165,13 @@ class Ledger:
             pipeline,
         )
 
+    def gaps_of(self, stream: str, source: str) -> list[tuple[int, int]]:
+        """The windows (epoch ms) of every gap any pipeline recorded for ``stream`` of rows stored under
+        ``source``, whoever captured them, in time order."""
+        rows = self._query('select distinct start, "end" from gaps where stream = ? and source = ? order by start',
+                           stream, source)
+        return [(parse_time(row["start"]), parse_time(row["end"])) for row in rows]
+
     def gap_outcomes(self, pipeline: str) -> dict[tuple[str, str, str], dict[str, Any]]:
         """What ``etl heal`` found of each gap it fetched again, by (stream, start, end): ``filled`` or
         ``confirmed`` (the venue answered with no rows again), and when."""
@@ -171,6 +186,7 @@ class Ledger:
             self.db.executemany('insert into gap_checks (pipeline, stream, start, "end", outcome, checked) '
                                 'values (?, ?, ?, ?, ?, ?)',
                                 [(pipeline, *outcome, checked) for outcome in outcomes])
+
     def record_symbols(self, run_id: str, pipeline: str, rows: list[dict[str, Any]]) -> None:
         """What a selector resolved to at the start of a run: each symbol with its listing status and 24h quote
         volume, ``selected`` 1, and each symbol of the previous run it dropped, ``selected`` 0 with the reason."""
@@ -202,6 +218,12 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns added since a ledger was created: an older state dir keeps its history and gains them."""
+    if "source" not in {row[1] for row in db.execute("pragma table_info(gaps)")}:
+        db.execute("alter table gaps add column source text")
 
 
 def _insert(db: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:

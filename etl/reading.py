@@ -71,8 +71,12 @@ def _typed(frame: pl.LazyFrame, schema: Dataset) -> pl.LazyFrame:
             typed.append(pl.lit(None, polars_type(kind)).alias(name))
         elif kind == "ts":
             column = pl.col(name)
-            column = column.str.to_datetime(time_unit="ms", time_zone="UTC") if have[name] == pl.String else \
-                column.dt.convert_time_zone("UTC").dt.cast_time_unit("ms")
+            if have[name] == pl.Null:  # no rows, and a store that does not type an empty result (PostgreSQL)
+                column = column.cast(pl.Datetime("ms", "UTC"))
+            elif have[name] == pl.String:
+                column = column.str.to_datetime(time_unit="ms", time_zone="UTC")
+            else:
+                column = column.dt.convert_time_zone("UTC").dt.cast_time_unit("ms")
             typed.append(column.alias(name))
         else:
             typed.append(pl.col(name).cast(polars_type(kind)))

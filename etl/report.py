@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from .gaps import Gap
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import polars as pl
 
     from .stream import Stream
@@ -122,9 +124,11 @@ def count_into(tally: Tally) -> None:
 class Report:
     """Collects results of one pipeline run from its stream threads."""
 
-    def __init__(self, pipeline: str, quarantine_dir: Path):
+    def __init__(self, pipeline: str, quarantine_dir: Path,
+                 record_gaps: Callable[[Stream, list[Gap]], None] | None = None):
         self.pipeline = pipeline
         self.quarantine_dir = quarantine_dir
+        self.record_gaps = record_gaps  # the ledger's, for a run: gaps are recorded the moment they are found
         self.streams: dict[Stream, StreamResult] = {}
         self.units: list[UnitRun] = []
         self._lock = threading.Lock()
@@ -144,6 +148,8 @@ class Report:
 
     def gaps(self, stream: Stream, gaps: list[Gap]) -> None:
         result = self.result(stream)
+        if self.record_gaps is not None:
+            self.record_gaps(stream, gaps)
         with self._lock:
             result.gaps.extend(gaps)
             result.counters["gaps"] = result.counters.get("gaps", 0) + len(gaps)

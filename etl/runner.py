@@ -245,10 +245,12 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
 
     ledger = Ledger(project.state_dir)
     run_id = ledger.start_run(command, spec.name)
-    report = Report(spec.name, project.state_dir / "quarantine")
+    sources = SourcePool()
+    stored_as = sources.get(spec.source).stored_name
+    report = Report(spec.name, project.state_dir / "quarantine",
+                    lambda stream, gaps: ledger.record_gaps(run_id, spec.name, stored_as, stream.label, gaps))
     began = time.monotonic()
     schema = dataset(spec.source.dataset)
-    sources = SourcePool()
     others: list[Stream] = []  # results that are not units: symbols that left a selector, a failed listing
     if spec.source.selector is not None:
         spec, others = universe.for_run(spec, sources, ledger, run_id, report)

@@ -313,9 +313,10 @@ class Follower:
         return f"{why}, and {self.unit.source.plugin} serves no {self.stream.dataset} history: recorded as a gap"
 
     def record_gap(self, start: int, end: int, reason: str) -> None:
+        """The ledger has the gap before any row after it is committed (``Report.record_gaps``)."""
         from .gaps import Gap
 
-        self.tally.gaps(self.stream, [Gap(start, end, 0)])
+        self.work.report.gaps(self.stream, [Gap(start, end, 0)])
         log.warning("live gap", stream=self.stream.label, window=f"{iso(start)}..{iso(end)}", reason=reason)
 
     def submit(self, batches: Any) -> int:

@@ -17,7 +17,8 @@ on OHLCV bars, ``ENRICH`` lists its columns) count their windows in bars:
 - ``funding_rate_percentile_N``: share (0-100) of the last N rows whose funding rate is at or below the current
   one; on bars, the rate in force at each of the last N bars.
 - ``open_interest_change_N``, ``open_interest_change_pct_N``: open interest minus (relative to) N rows earlier.
-- ``liquidation_intensity``: size liquidated in the bar (both sides) over the bar's volume; null without volume.
+- ``liquidation_intensity``: size liquidated in the bar (both sides) over the bar's volume; null without volume,
+  and where nobody listened to the whole bar (its liquidation columns are null: ``enrich``).
 - ``long_short_ratio_change_N``: the long/short account ratio minus its value N rows earlier.
 - ``long_short_ratio_zscore_N``: (ratio - mean) / sample std over the last N rows, the current one included;
   null until N rows, and where the window is flat (std at most 1e-12 of the mean, where rounding decides).

@@ -11,6 +11,7 @@ already holds, brought onto each OHLCV bar as of the bar's time.
     # positioning_timeframe = "5m"    # default: the bars' timeframe
     # wait = ["funding", "open_interest", "positioning"]   # the inputs a bar waits for; default: all of them
     # every = { funding = "8h" }      # rows come this often: a stored row at T proves none is missing before T + every
+    # gaps_from = "../capture/.etl"   # state dir whose ledger records the liquidation capture; default: this one's
 
 For a bar starting at ``ts`` (``catalog.ENRICH`` lists the columns):
 
@@ -18,7 +19,7 @@ For a bar starting at ``ts`` (``catalog.ENRICH`` lists the columns):
 - ``open_interest`` and the positioning columns of the last row at or before ``ts``, null when older than
   ``tolerance``; positioning rows of ``positioning_timeframe`` only;
 - ``liquidation_{buy,sell}_{size,notional}``: size and price * size of the liquidations with ``ts`` in the bar,
-  per side, 0 when there were none.
+  per side, 0 when there were none; null when nobody listened to the whole bar (see below).
 
 A column whose name the bars already have comes as ``<dataset>_<name>`` (positioning's ``taker_buy_volume``).
 
@@ -31,6 +32,14 @@ computed again with the next batch (``etl stream`` stores them once their inputs
 The run summary counts them (``held rows``); a backfill that ends holding some stays unfinished, for
 ``etl backfill --resume``. So the stored table always equals a one-shot as-of join of the complete inputs. A
 dataset stored late or never (a quiet symbol's liquidations) holds every bar: leave it out of ``wait``.
+
+Liquidations exist only where a capture listened (``etl stream``: no venue serves their history), so a bar with
+no liquidation is 0 only when one listened to all of it. Two things tell where nobody did, and a bar that
+overlaps either gets null liquidation columns: the time before the first liquidation of the symbol stored (the
+bar holding it too: the capture may have begun in it), and the gaps the ledger recorded for the liquidations
+stream of that symbol and source, by whichever pipeline captured it (a connection away, a stream stopped). The
+ledger has a gap before any liquidation after it is stored, so a bar complete by the rule above never learns of
+a gap later. The ledger is this project's state dir's, or ``gaps_from``'s when another project captures.
 
 Inputs are read per stream through the sink's ``Sink.read``: funding whole, the others in windows of at least a
 month of bars (see ``EnrichTransform._read``), again only when a batch reaches past what was read. The joins are
@@ -52,6 +61,8 @@ LIQUIDATIONS = "liquidations"
 KEYS = ("source", "symbol", "timeframe", "ts")
 DAY_MS = 86_400_000
 WINDOW_MS = 31 * DAY_MS  # the least span of bars one read of open interest, positioning or liquidations serves
+_LOOK_BACK = (DAY_MS, 8 * DAY_MS, 64 * DAY_MS, 512 * DAY_MS)  # how far back a liquidation before the bars is sought
+_EARLIEST, _LATEST = -(2**62), 2**62
 
 
 def _check_datasets(value: list[str]) -> None:
@@ -90,11 +101,14 @@ class EnrichTransform(etl.Transform):
                                             help="the positioning period to bring; default: the bars' timeframe"),
         "wait": etl.Option(list, None, item_type=str, help="the inputs whose lag holds bars back; default: all"),
         "every": etl.Option(dict, {}, help="how often each as-of dataset's rows come, e.g. { funding = \"8h\" }"),
+        "gaps_from": etl.Option(str, None, help="the state dir whose ledger records the liquidation capture's gaps; "
+                                                "default: this project's"),
     }
 
     def __init__(self, settings: dict[str, Any], context: etl.PluginContext):
         super().__init__(settings, context)
         self._inputs: dict[str, _Input] = {}  # what was read of each dataset for this stream
+        self._heard_before: int | None = None  # a liquidation stored before this instant: no bar after is unheard
 
     def check(self) -> None:
         from etl.errors import ConfigError
@@ -140,7 +154,7 @@ class EnrichTransform(etl.Transform):
         self._read(bars)
         enriched = frame
         for name in self.settings["datasets"]:
-            enriched = _join(name, enriched, self._inputs[name].rows, bars, self.settings)
+            enriched = _join(name, enriched, self._inputs[name], bars, self.settings)
         held = self._incomplete_from(bars, batch)
         if held is not None:
             batch.hold(held)
@@ -164,6 +178,8 @@ class EnrichTransform(etl.Transform):
                 self._inputs[name] = _read(sink, name, self.settings, bars, start, end)
                 if end is not None and not self._covers([name], bars.last_start, bars.last_end):
                     self._inputs[name] = _read(sink, name, self.settings, bars, start, None)
+                if name == LIQUIDATIONS:
+                    self._inputs[name].unheard = self._unheard(sink, bars, self._inputs[name])
 
     def _serves(self, name: str, bars: _Bars) -> bool:
         """Whether what was read of input ``name`` reaches over this batch and proves its last bar complete."""
@@ -171,6 +187,40 @@ class EnrichTransform(etl.Transform):
         if read is None or (read.end is not None and read.end < bars.last_end):
             return False
         return bool(self._covers([name], bars.last_start, bars.last_end))
+
+    def _unheard(self, sink: etl.Sink, bars: _Bars, read: _Input) -> Any:
+        """The windows (epoch ms, merged, in order) of the bars' symbol that no capture listened to: from the
+        beginning to the first liquidation stored, unless one precedes the bars, and the ledger's gaps."""
+        from etl.ledger import Ledger
+
+        windows = []
+        if not self._stored_before(sink, bars):
+            windows.append((_EARLIEST, read.first if read.first is not None else _LATEST))
+        ledger = Ledger(self._ledger_dir())
+        try:
+            windows += ledger.gaps_of(f"{LIQUIDATIONS}/{bars.symbol}", bars.source)
+        finally:
+            ledger.close()
+        return _merged(windows)
+
+    def _stored_before(self, sink: etl.Sink, bars: _Bars) -> bool:
+        """Whether a liquidation of the symbol is stored before the first bar: windows ever wider back from it
+        (a read materializes its rows, and the whole history before a late chunk may be large), then all before."""
+        if self._heard_before is not None and self._heard_before <= bars.first:
+            return True
+        for back in (*_LOOK_BACK, None):
+            start = None if back is None else bars.first - back
+            earlier = _read(sink, LIQUIDATIONS, self.settings, bars, start, bars.first)
+            if earlier.first is not None:
+                self._heard_before = earlier.first + 1
+                return True
+        return False
+
+    def _ledger_dir(self) -> Any:
+        from pathlib import Path
+
+        given = self.settings["gaps_from"]
+        return self.context.state_dir if given is None else Path(self.context.base_dir, given)
 
     def _lookback(self, name: str) -> int:
         from etl.timeframes import parse_duration
@@ -205,13 +255,16 @@ class EnrichTransform(etl.Transform):
         return int(late.min()) if late.len() else None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Input:
-    """What was read of one input: its rows with ``ts`` before ``end`` (None: all stored), the last one's ts."""
+    """What was read of one input: its rows with ``ts`` before ``end`` (None: all stored), the first and last
+    one's ts; of liquidations, the windows nobody listened to as well (``EnrichTransform._unheard``)."""
 
     rows: Any
     end: int | None
+    first: int | None
     last: int | None
+    unheard: Any = None
 
 
 def _read(sink: etl.Sink, name: str, settings: dict[str, Any], bars: _Bars, start: int | None,
@@ -225,7 +278,9 @@ def _read(sink: etl.Sink, name: str, settings: dict[str, Any], bars: _Bars, star
     if rows is None:
         raise etl.PermanentError(f"enrich: sink {sink.name!r} cannot read back table {table!r}")
     frame = _usable(rows.collect(), name, settings, bars)
-    return _Input(frame, end, _ms(frame["ts"].max()) if frame.height else None)
+    if not frame.height:
+        return _Input(frame, end, None, None)
+    return _Input(frame, end, _ms(frame["ts"].min()), _ms(frame["ts"].max()))
 
 
 class _Bars:
@@ -289,10 +344,12 @@ def _span(rows: Any, start: int, end: int, before: bool) -> Any:
     return rows.slice(first, ts.search_sorted(from_ms(end), side="left") - first)
 
 
-def _join(name: str, frame: Any, rows: Any, bars: _Bars, settings: dict[str, Any]) -> Any:
+def _join(name: str, frame: Any, read: _Input, bars: _Bars, settings: dict[str, Any]) -> Any:
     if name == LIQUIDATIONS:
-        return _liquidations(frame, _span(rows, bars.first, bars.last_end, before=False), bars)
-    rows = _span(rows, bars.first, bars.last_end, before=True)
+        columns = [_free_name(LIQUIDATIONS, column, frame) for column in catalog.ENRICH[LIQUIDATIONS]]
+        summed = _liquidations(frame, _span(read.rows, bars.first, bars.last_end, before=False), bars)
+        return _unheard_nulled(summed, columns, bars, read.unheard)
+    rows = _span(read.rows, bars.first, bars.last_end, before=True)
     values = [column for column in rows.columns if column not in KEYS]
     renamed = {column: _free_name(name, column, frame) for column in values}
     right = rows.select("ts", *values).rename(renamed)
@@ -320,6 +377,30 @@ def _liquidations(frame: Any, rows: Any, bars: _Bars) -> Any:
     window = rows.group_by_dynamic("ts", every=every, closed="left", label="left").agg(sums)
     joined = frame.join(window, on="ts", how="left", maintain_order="left")
     return joined.with_columns(pl.col(column).fill_null(0.0) for column in window.columns if column != "ts")
+
+
+def _unheard_nulled(frame: Any, columns: list[str], bars: _Bars, unheard: Any) -> Any:
+    """The liquidation ``columns`` null on bars that overlap a window nobody listened to. The windows are merged,
+    so only the last one starting before a bar's end can overlap it."""
+    import polars as pl
+
+    if not unheard.height:
+        return frame
+    starts = bars.starts.dt.epoch("ms")
+    last = unheard["start"].search_sorted(bars.ends(), side="left").cast(pl.Int64) - 1
+    overlaps = (last >= 0) & (unheard["end"].gather(last.clip(0)) > starts)
+    return frame.with_columns(pl.when(overlaps).then(None).otherwise(pl.col(column)).alias(column)
+                              for column in columns)
+
+
+def _merged(windows: list[tuple[int, int]]) -> Any:
+    """``(start, end)`` windows as a frame of disjoint ones in time order."""
+    import polars as pl
+
+    frame = pl.DataFrame(windows, schema={"start": pl.Int64, "end": pl.Int64}, orient="row").sort("start")
+    reach = pl.col("end").cum_max().shift(1)
+    return (frame.with_columns((pl.col("start") > reach).fill_null(True).cum_sum().alias("group"))
+            .group_by("group", maintain_order=True).agg(pl.col("start").min(), pl.col("end").max()).drop("group"))
 
 
 def _free_name(dataset: str, column: str, frame: Any) -> str:

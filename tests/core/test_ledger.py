@@ -19,6 +19,7 @@ def test_ledger_records_runs_streams_and_gaps(tmp_path):
     run_id = ledger.start_run("run", "btc")
     stream = Stream("ohlcv", "BTCUSDT", "1h")
     result = StreamResult("btc", stream, rows=24, gaps=[Gap(3_600_000, 10_800_000, 2)], counters={"gaps": 1})
+    ledger.record_gaps(run_id, "btc", "binance", stream.label, result.gaps)
     ledger.record_streams(run_id, [result])
     ledger.finish_run(run_id, "ok", [result], 1.5)
     assert ledger.last_stream_runs("btc")["ohlcv/BTCUSDT/1h"]["rows"] == 24
@@ -29,6 +30,32 @@ def test_ledger_records_runs_streams_and_gaps(tmp_path):
         assert db.execute("select command, status, streams, rows, duration_s from runs").fetchall() == [
             ("run", "ok", 1, 24, 1.5)
         ]
+
+
+def test_gaps_of_a_stream_come_from_every_pipeline_that_captured_it_under_that_source(tmp_path):
+    ledger = Ledger(tmp_path)
+    label = "liquidations/BTCUSDT"
+    ledger.record_gaps(ledger.start_run("stream", "live"), "live", "binance", label, [Gap(5_000, 9_000, 0)])
+    ledger.record_gaps(ledger.start_run("stream", "other"), "other", "binance", label,
+                       [Gap(1_000, 2_000, 0), Gap(5_000, 9_000, 0)])
+    ledger.record_gaps(ledger.start_run("stream", "bybit"), "bybit", "bybit", label, [Gap(3_000, 4_000, 0)])
+    assert ledger.gaps_of(label, "binance") == [(1_000, 2_000), (5_000, 9_000)]
+    assert ledger.gaps_of(label, "okx") == []
+    ledger.close()
+
+
+def test_a_ledger_whose_gaps_have_no_source_gains_the_column_and_keeps_its_gaps(tmp_path):
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        db.execute('create table gaps (run_id text, pipeline text, stream text, start text, "end" text, bars integer)')
+        db.execute("insert into gaps values ('old', 'btc', 'ohlcv/BTCUSDT/1h', '1970-01-01T01:00:00Z', "
+                   "'1970-01-01T03:00:00Z', 2)")
+    db.close()
+    ledger = Ledger(tmp_path)
+    assert ledger.gaps("btc") == [{"stream": "ohlcv/BTCUSDT/1h", "start": "1970-01-01T01:00:00Z",
+                                   "end": "1970-01-01T03:00:00Z", "bars": 2}]
+    ledger.record_gaps("new", "btc", "binance", "ohlcv/BTCUSDT/1h", [Gap(0, 3_600_000, 1)])
+    assert ledger.gaps_of("ohlcv/BTCUSDT/1h", "binance") == [(0, 3_600_000)]
+    ledger.close()
 
 
 def test_a_ledger_written_by_sqlite_utils_stays_readable(tmp_path):

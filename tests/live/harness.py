@@ -169,7 +169,8 @@ def check_live_only_rows_and_gaps(folder: Path, path: Path, ws: Any, table: str,
                                   published: Callable[[], pl.DataFrame]) -> None:
     """For a dataset the venue serves no history of: through a dropped and a silent connection (``path`` sets
     ``ws_silence`` 1.5), ``etl stream`` stores what the fake published, once, except in the windows it recorded
-    as gaps, which ``etl status --gaps`` lists; SIGTERM exits 0 within 5 s."""
+    as gaps, which the ledger holds while the stream still runs and ``etl status --gaps`` lists; SIGTERM exits 0
+    within 5 s."""
     ws.drop(1)
     ws.repeat_closing = ws.late_closing = ws.garbage = True
     process = start_stream(path)
@@ -177,6 +178,9 @@ def check_live_only_rows_and_gaps(folder: Path, path: Path, ws: Any, table: str,
     time.sleep(1.5)
     ws.stall(2.5)
     time.sleep(4)
+    labels = [f"{table}/{symbol}" for symbol in published()["symbol"].unique()]
+    wait_for(lambda: all(len(recorded_gaps(folder).get(label, [])) >= 2 for label in labels), 5)
+    assert process.poll() is None, "the gaps are in the ledger before the stream stops"
     code, took, out, err = stop(process)
 
     assert code == 0, err

@@ -102,8 +102,10 @@ def store(folder: Path, sink: dict[str, Any], frames: dict[str, pl.DataFrame]) -
 
 
 def one_shot(bars: pl.DataFrame, frames: dict[str, pl.DataFrame], tolerance: str = "8h",
-             positioning_timeframe: str = "5m") -> pl.DataFrame:
-    """The expected enriched bars: plain as-of joins on the bar's start, liquidations summed per bar start."""
+             positioning_timeframe: str = "5m", gaps: tuple[tuple[int, int], ...] = ()) -> pl.DataFrame:
+    """The expected enriched bars: plain as-of joins on the bar's start, liquidations summed per bar start; null
+    on the bars nobody listened to whole: those that start before the first liquidation, or overlap one of
+    ``gaps`` (epoch ms)."""
     tolerance_td = pl.duration(milliseconds=parse_duration(tolerance))
     out = bars.sort("ts")
     for name in ("funding", "open_interest", "positioning"):
@@ -131,4 +133,18 @@ def one_shot(bars: pl.DataFrame, frames: dict[str, pl.DataFrame], tolerance: str
                                                          pl.col("notional").alias(f"liquidation_{side}_notional"))
         out = out.join(one, on="ts", how="left").with_columns(
             pl.col(f"liquidation_{side}_size", f"liquidation_{side}_notional").fill_null(0.0))
-    return out
+    return out.with_columns(pl.when(unheard(out, frames["liquidations"], gaps)).then(None).otherwise(pl.col(column))
+                            .alias(column) for column in out.columns if column.startswith("liquidation_"))
+
+
+def unheard(bars: pl.DataFrame, liquidations: pl.DataFrame, gaps: tuple[tuple[int, int], ...]) -> pl.Series:
+    """Per bar, whether nobody listened to all of it, bar by bar in plain Python."""
+    first = liquidations["ts"].min()
+    first_ms = None if first is None else int(first.timestamp() * 1000)
+    timeframe = bars["timeframe"][0]
+    ends = bars.select(pl.col("ts").dt.offset_by(timeframe).dt.epoch("ms"))["ts"].to_list()
+    flags = []
+    for start, end in zip(bars["ts"].dt.epoch("ms").to_list(), ends, strict=True):
+        before_first = first_ms is None or start < first_ms
+        flags.append(before_first or any(start < gap_end and end > gap_start for gap_start, gap_end in gaps))
+    return pl.Series(flags)

@@ -35,12 +35,12 @@ def enrich(**settings: Any) -> dict[str, Any]:
 
 
 def expected(bars: pl.DataFrame, frames: dict[str, pl.DataFrame], timeframe: str = "1m",
-             tolerance: str = "30m") -> pl.DataFrame:
+             tolerance: str = "30m", gaps: tuple[tuple[int, int], ...] = ()) -> pl.DataFrame:
     table = bars.with_columns(pl.from_epoch("ts", "ms").dt.replace_time_zone("UTC").dt.cast_time_unit("ms"),
                               pl.lit("files").alias("source"), pl.lit("BTC").alias("symbol"),
                               pl.lit(timeframe).alias("timeframe"))
     table = table.select("source", "symbol", "timeframe", pl.all().exclude("source", "symbol", "timeframe"))
-    return one_shot(table, frames, tolerance=tolerance)
+    return one_shot(table, frames, tolerance=tolerance, gaps=gaps)
 
 
 def assert_equal(actual: pl.DataFrame, wanted: pl.DataFrame) -> None:
@@ -157,6 +157,52 @@ def test_wait_leaves_out_an_input_that_may_lag(tmp_path: Path) -> None:
     result = run(pipeline(tmp_path, [enrich(wait=["funding", "open_interest", "positioning"])]))
     assert result.exit_code == 0 and "held" not in result.summary, str(result)
     assert_equal(stored(tmp_path), expected(bars, frames))
+
+
+def record_liquidation_gaps(state_dir: Path, source: str, gaps: list[tuple[int, int]]) -> None:
+    """Gaps of the liquidations stream of BTC in the ledger of ``state_dir``, as ``etl stream`` records them."""
+    from etl.gaps import Gap
+    from etl.ledger import Ledger
+
+    ledger = Ledger(state_dir)
+    run_id = ledger.start_run("stream", "btc_liquidations")
+    ledger.record_gaps(run_id, "btc_liquidations", source, "liquidations/BTC", [Gap(*gap, 0) for gap in gaps])
+    ledger.close()
+
+
+def test_bars_nobody_listened_to_get_null_liquidations_not_zero(tmp_path: Path) -> None:
+    """Before the first liquidation stored, and in the gaps the ledger recorded for the liquidations of the same
+    source and symbol, nobody listened: those bars' liquidation columns are null; a bar that overlaps a gap by a
+    millisecond too. The other source's gaps do not count. Small batches: the windows serve several of them."""
+    bars = candles(BARS)
+    frames = inputs(START, END + 30 * MINUTE)
+    gaps = [(START + 300 * MINUTE + 59_999, START + 340 * MINUTE), (START + 330 * MINUTE, START + 360 * MINUTE + 1),
+            (START + 900 * MINUTE, START + 900 * MINUTE + 5)]
+    record_liquidation_gaps(tmp_path / ".etl", "binance", gaps)
+    record_liquidation_gaps(tmp_path / ".etl", "bybit", [(START + 1000 * MINUTE, START + 1100 * MINUTE)])
+    store(tmp_path, SINK, frames)
+    write_input(tmp_path, bars)
+    result = run(pipeline(tmp_path, [enrich()], batch_rows=200))
+    assert result.exit_code == 0 and "held" not in result.summary, str(result)
+    table = stored(tmp_path)
+    assert_equal(table, expected(bars, frames, gaps=tuple(gaps)))
+    first = int(frames["liquidations"]["ts"].min().timestamp() * 1000)
+    nulls = table.filter(pl.col("liquidation_sell_size").is_null())["ts"].dt.epoch("ms").to_list()
+    assert nulls == [*range(START, first, MINUTE), *range(START + 300 * MINUTE, START + 361 * MINUTE, MINUTE),
+                     START + 900 * MINUTE]
+
+
+def test_gaps_from_reads_the_ledger_of_the_project_that_captures(tmp_path: Path) -> None:
+    bars = candles(400)
+    frames = inputs(START, END + 30 * MINUTE)
+    record_liquidation_gaps(tmp_path / "capture" / ".etl", "binance", [(START + 100 * MINUTE, START + 110 * MINUTE)])
+    store(tmp_path, SINK, frames)
+    write_input(tmp_path, bars)
+    assert run(pipeline(tmp_path, [enrich(gaps_from="capture/.etl")])).exit_code == 0
+    table = stored(tmp_path).with_columns(pl.col("ts").dt.epoch("ms"))
+    assert table.filter(pl.col("ts").is_between(START + 100 * MINUTE, START + 109 * MINUTE))[
+        "liquidation_buy_size"].null_count() == 10
+    assert table.filter(pl.col("ts") == START + 110 * MINUTE)["liquidation_buy_size"].null_count() == 0
 
 
 def test_every_lets_funding_cover_the_hours_to_its_next_settlement(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ columns must equal the stored liquidations summed per bar.
 from __future__ import annotations
 
 import statistics
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -201,10 +202,12 @@ def test_the_example_validates_as_shipped() -> None:
 
 
 def test_liquidations_streamed_into_the_file_are_summed_onto_the_bars(tmp_path: Path, binance, monkeypatch) -> None:
-    """Minute bars close every second (``ETL_CLOCK``): five seconds of ``etl stream`` store minutes of forced
-    orders; ``etl run`` of the bars then stores each bar whose liquidations have arrived (one stored at or after
-    its end), and holds the minutes that closed after the stream stopped. The bars start at the first minute the
-    stream listened to whole: enrich cannot tell a minute nobody listened to from a quiet one (it sums to 0)."""
+    """Minute bars close every second (``ETL_CLOCK``): ``etl stream`` of forced orders runs four seconds, stops for
+    two (minutes nobody listened to, which its restart records as a gap in the ledger), and runs four more;
+    ``etl run`` of the bars then stores each bar whose liquidations have arrived (one stored at or after its
+    end), and holds the minutes that closed after the stream stopped. Bars nobody listened to whole (before the
+    first liquidation stored, or overlapping the gap) have null liquidations, not a sum of what was heard."""
+    from etl.ledger import Ledger
     from fixtures.fake_binance_ws import FakeBinanceWebsocket
 
     accelerate_clock(monkeypatch)
@@ -215,12 +218,15 @@ def test_liquidations_streamed_into_the_file_are_summed_onto_the_bars(tmp_path: 
         live = write_pipeline(tmp_path, single_pipeline(
             {**usdm, "dataset": "liquidations", "start": iso(now_ms()), "ws_url": f"{ws.url}/market"}, sinks,
             name="btc_liquidations"), "live.toml")
-        code, _, _, err = stream_for(live, 5)
-    assert code == 0, err
+        first_run = stream_for(live, 4)
+        time.sleep(2)
+        second_run = stream_for(live, 4)
+    assert (first_run[0], second_run[0]) == (0, 0), first_run[3] + second_run[3]
     liquidations = table(tmp_path, "liquidations")
-    start = floor_ts(int(liquidations["ts"].min()), "1m") + MINUTE
+    first = int(liquidations["ts"].min())
+    start = floor_ts(first, "1m") - MINUTE
     bars_path = write_pipeline(tmp_path, single_pipeline({**usdm, "start": iso(start), "timeframes": ["1m"]}, sinks, [
-        {"plugin": "enrich", "from_sink": "duckdb", "datasets": ["liquidations"]},
+        {"plugin": "enrich", "from_sink": "duckdb", "datasets": ["liquidations"], "gaps_from": ".etl"},
         {"plugin": "features", "include": ["liquidation_intensity"]}], name="btc_1m"), "bars.toml")
 
     result = run_cli("run", str(bars_path))
@@ -229,7 +235,18 @@ def test_liquidations_streamed_into_the_file_are_summed_onto_the_bars(tmp_path: 
     bars = table(tmp_path, "ohlcv")
     arrived = int(liquidations["ts"].max())  # the bars that end by then are complete; the later ones are held
     assert bars["ts"].to_list() == list(range(start, arrived - MINUTE + 1, MINUTE))
-    assert bars.height >= 3
+    ledger = Ledger(tmp_path / ".etl")
+    gaps = ledger.gaps_of("liquidations/BTCUSDT", "binance")
+    ledger.close()
+    stopped = [(gap_start, end) for gap_start, end in gaps if gap_start > first]
+    assert len(stopped) == 1 and stopped[0][1] - stopped[0][0] >= 2 * MINUTE, gaps
+    heard = ~((pl.col("ts") < first) | pl.any_horizontal(
+        (pl.col("ts") < end) & (pl.col("ts") + MINUTE > gap_start) for gap_start, end in gaps))
+    unheard = bars.filter(~heard)
+    assert unheard.height >= 4 and unheard["liquidation_buy_size"].null_count() == unheard.height
+    assert unheard["liquidation_intensity"].null_count() == unheard.height
+    bars = bars.filter(heard)
+    assert bars.height >= 4
     sums = per_bar(bars, liquidations)
     assert sums["liquidation_buy_size"].sum() > 0 and sums["liquidation_sell_size"].sum() > 0
     check_same_values(bars.select(sums.columns), sums, "btc_1m liquidations", 1e-12)

@@ -84,7 +84,7 @@ def percentile(values: list[float | None], n: int) -> list[float | None]:
 
 
 def intensity(buy: list[float], sell: list[float], volume: list[float]) -> list[float | None]:
-    return [(b + s) / v if v else None for b, s, v in zip(buy, sell, volume, strict=True)]
+    return [(b + s) / v if v and b is not None else None for b, s, v in zip(buy, sell, volume, strict=True)]
 
 
 def assert_close(actual: list[Any], wanted: list[Any], name: str) -> None:
@@ -119,7 +119,9 @@ def test_enriched_features_follow_their_definitions(tmp_path: Path) -> None:
     assert_close(rows["open_interest_change_pct_5"], change(rows["open_interest"], 5, relative=True),
                  "open_interest_change_pct_5")
     assert rows["market_structure_4"] == market_structure(rows["high"], rows["low"], 4)
-    assert table["liquidation_intensity"].null_count() == (table["volume"] == 0).sum() > 0
+    unheard = table["liquidation_buy_size"].is_null()  # the bars before the first liquidation stored
+    assert unheard.sum() > 0
+    assert table["liquidation_intensity"].null_count() == ((table["volume"] == 0) | unheard).sum() > unheard.sum()
     assert table["long_short_ratio_zscore_10"].drop_nulls().abs().max() < 4  # the flat stretch gave null, not 1e15
     assert table["open_interest_change_5"].null_count() > 90  # the outage and the NaN: null, never NaN
     for name in ENRICHED:
