@@ -217,3 +217,21 @@ def test_drains_cut_between_frames_and_a_reconnection_among_them(monkeypatch, tm
     assert assert_every_trade_once(tmp_path, start)["trade_id"].max() == slot + 6
     rest.trades_published = None
     restart(monkeypatch, tmp_path, rest, start, now_ms())
+
+
+def test_a_restart_whose_heal_brings_nothing_checks_the_first_live_trade_against_the_checkpoint(
+        monkeypatch, tmp_path, rest, start, slot):
+    """Resumed at a millisecond whose three trades were stored, the restart's heal finds nothing newer (REST
+    lags), and the connection's first trades come two ids later: that is a hole after the checkpoint's last id,
+    healed, not a first row to take as it comes."""
+    follow(monkeypatch, tmp_path, rest, start, lambda follower: follower.heal(ms(slot) + 1))
+    assert checkpoint(tmp_path)["committed_at_next"] == [[str(slot)], [str(slot + 1)], [str(slot + 2)]]
+
+    def script(follower: Any) -> None:
+        rest.trades_published = slot + 2
+        follower.heal(now_ms())
+        rest.trades_published = None
+        live(follower, [slot + 5, slot + 6])
+
+    follow(monkeypatch, tmp_path, rest, start, script)
+    assert assert_every_trade_once(tmp_path, start)["trade_id"].max() == slot + 6
