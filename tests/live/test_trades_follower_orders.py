@@ -101,7 +101,8 @@ def restart(monkeypatch: pytest.MonkeyPatch, folder: Path, rest: Any, start: int
     assert assert_every_trade_once(folder, start)["ts"].max() >= until - synthetic.TRADE_EVERY_MS
 
 
-def test_a_millisecond_split_over_live_drains_committed_in_one_group(monkeypatch, tmp_path, rest, start, slot):
+def test_a_millisecond_split_over_live_drains_committed_in_one_group(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
     """Drains end between the trades of a millisecond, twice, and the committer merges the batches into one
     commit: the checkpoint holds all three trades of the last millisecond, not the last batch's alone."""
 
@@ -117,7 +118,8 @@ def test_a_millisecond_split_over_live_drains_committed_in_one_group(monkeypatch
     restart(monkeypatch, tmp_path, rest, start, now_ms())
 
 
-def test_a_heal_rest_served_only_part_of_its_last_millisecond(monkeypatch, tmp_path, rest, start, slot):
+def test_a_heal_rest_served_only_part_of_its_last_millisecond(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
     """REST had published one trade of the heal's last millisecond: the other two come live, at the very
     millisecond the stream now stands at, with no later trade to show a hole, and are stored."""
 
@@ -132,7 +134,8 @@ def test_a_heal_rest_served_only_part_of_its_last_millisecond(monkeypatch, tmp_p
     restart(monkeypatch, tmp_path, rest, start, now_ms())
 
 
-def test_a_reconnection_whose_heal_lags_then_a_hole_inside_a_millisecond(monkeypatch, tmp_path, rest, start, slot):
+def test_a_reconnection_whose_heal_lags_then_a_hole_inside_a_millisecond(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
     """A reconnection's heal finds REST one trade into a millisecond; the new connection's first trade is the
     last of the next millisecond: the hole (two trades, then two more) is healed through that millisecond."""
 
@@ -149,7 +152,8 @@ def test_a_reconnection_whose_heal_lags_then_a_hole_inside_a_millisecond(monkeyp
     restart(monkeypatch, tmp_path, rest, start, now_ms())
 
 
-def test_frames_of_the_old_connection_after_the_reconnections_heal(monkeypatch, tmp_path, rest, start, slot):
+def test_frames_of_the_old_connection_after_the_reconnections_heal(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
     """Trades the reconnection's heal already stored come again, out of order, beside later ones: the stored
     ones are dropped by id, the later ones stored, none twice."""
 
@@ -164,7 +168,8 @@ def test_frames_of_the_old_connection_after_the_reconnections_heal(monkeypatch, 
     restart(monkeypatch, tmp_path, rest, start, now_ms())
 
 
-def test_a_stop_between_two_drains_of_a_millisecond_then_a_restart(monkeypatch, tmp_path, rest, start, slot):
+def test_a_stop_between_two_drains_of_a_millisecond_then_a_restart(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
     """Stopped with two of a millisecond's trades stored: the restart stores the third, from the checkpoint's
     trade ids, and nothing twice."""
 
@@ -179,7 +184,8 @@ def test_a_stop_between_two_drains_of_a_millisecond_then_a_restart(monkeypatch, 
     restart(monkeypatch, tmp_path, rest, start, now_ms())
 
 
-def test_a_stop_during_a_holes_heal_stores_nothing_after_it(monkeypatch, tmp_path, rest, start, slot):
+def test_a_stop_during_a_holes_heal_stores_nothing_after_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
     """The stop comes as a hole is healed: the heal's batch is the last stored, the live trades after the hole
     wait for the restart, and no hole is left behind the checkpoint."""
 
@@ -193,7 +199,8 @@ def test_a_stop_during_a_holes_heal_stores_nothing_after_it(monkeypatch, tmp_pat
     restart(monkeypatch, tmp_path, rest, start, now_ms())
 
 
-def test_drains_cut_between_frames_and_a_reconnection_among_them(monkeypatch, tmp_path, rest, start, slot):
+def test_drains_cut_between_frames_and_a_reconnection_among_them(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
     """The follower's own loop, its drains two frames long: a millisecond's trades arrive in three drains, a
     reconnection (whose heal brings nothing: REST lags) sits between them, and a trade already stored comes
     again after it. One frame per trade, as Binance sends them."""
@@ -220,7 +227,7 @@ def test_drains_cut_between_frames_and_a_reconnection_among_them(monkeypatch, tm
 
 
 def test_a_restart_whose_heal_brings_nothing_checks_the_first_live_trade_against_the_checkpoint(
-        monkeypatch, tmp_path, rest, start, slot):
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
     """Resumed at a millisecond whose three trades were stored, the restart's heal finds nothing newer (REST
     lags), and the connection's first trades come two ids later: that is a hole after the checkpoint's last id,
     healed, not a first row to take as it comes."""
