@@ -89,7 +89,7 @@ class Follower:
         self.point = not self.stream.timeframe
         self.healable = self.stream.dataset not in self.source.live_only
         self.sequence = self.source.live_sequence.get(self.stream.dataset)
-        self.last_id: int | None = None  # the highest ``sequence`` id committed
+        self.last_id = self.resumed_id()  # the highest ``sequence`` id committed
         self.last_row_ms: int | None = None  # the newest live row received
         # A stream REST cannot heal, resumed from a checkpoint or asked to start at a ``start``: what happened
         # from there to its first connection nobody heard, a gap.
@@ -100,6 +100,15 @@ class Follower:
     @property
     def stream(self) -> Stream:
         return self.unit.stream
+
+    def resumed_id(self) -> int | None:
+        """The highest id the checkpoint names at its millisecond: a resumed stream whose heal brings nothing new
+        (REST lagging, a quiet market) checks its first live row against it, so trades between the checkpoint and
+        that row are a hole to heal, not a silent one."""
+        keys = self.execution.instant_keys
+        if self.sequence not in keys or not self.unit.committed_keys:
+            return None
+        return max(int(key[keys.index(self.sequence)]) for key in self.unit.committed_keys)
 
     def run(self) -> None:
         from .committer import describe

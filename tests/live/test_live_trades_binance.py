@@ -44,24 +44,35 @@ def pipeline(folder: Path, fakes: tuple[Any, Any], start: int, market: str = "sp
 
 
 def assert_equals_backfill(folder: Path, fakes: tuple[Any, Any], start: int, market: str = "spot") -> pl.DataFrame:
-    """The trades stored before the last stored millisecond (its other trades may not have landed yet) are the
-    trades ``etl backfill`` stores for that window, and no trade is stored twice."""
+    """Per symbol, the trades stored before its last stored millisecond (its other trades may not have landed
+    yet) are the trades ``etl backfill`` stores for that window, and no trade is stored twice. Each stream ends
+    at its own millisecond: a stop finds one follower with its frames committed and another with them still in
+    hand (the next start heals them), so one symbol's end says nothing of the other's trades."""
     live = stored(folder, "trades")
     assert not live.select("symbol", "trade_id").is_duplicated().any(), "no trade stored twice"
-    end = int(live["ts"].max().timestamp() * 1000)
+    ends = live.group_by("symbol").agg(pl.col("ts").max().alias("end"))
+    end = int(ends["end"].max().timestamp() * 1000)
     oracle_path = pipeline(folder.parent / f"{folder.name}-oracle", fakes, start, market)
     result = run_cli("backfill", str(oracle_path), "--pipeline", "live", "--start", iso(start), "--end", iso(end))
     assert result.exit_code == 0, str(result)
-    oracle = stored(oracle_path.parent, "trades")
-    window = live.filter(pl.col("ts").dt.epoch("ms") < end)
+    window, oracle = (frame.join(ends, on="symbol", maintain_order="left").filter(pl.col("ts") < pl.col("end"))
+                      .drop("end") for frame in (live, stored(oracle_path.parent, "trades")))
     keys = ["symbol", "trade_id"]
     missing, extra = oracle.join(window, on=keys, how="anti"), window.join(oracle, on=keys, how="anti")
     assert not missing.height and not extra.height, f"missing {missing.select(*keys, 'ts').rows()}, extra {extra}"
     assert window.drop("ingested_at", strict=False).equals(oracle.drop("ingested_at", strict=False))
-    for symbol in SYMBOLS:
-        expected = fakes[0].expected_trades(symbol, start, end)
+    for symbol, last in ends.iter_rows():
+        expected = fakes[0].expected_trades(symbol, start, int(last.timestamp() * 1000))
         assert window.filter(pl.col("symbol") == symbol).height == len(expected) > 0
+    assert ends.height == len(SYMBOLS)
     return live
+
+
+def committed_ms(folder: Path, label: str) -> int:
+    """Where the checkpoint of stream ``label`` of the pipeline "live" stands (0 before its first commit)."""
+    checkpoints = folder / ".etl" / "checkpoints" / "live.json"
+    streams = json.loads(checkpoints.read_text())["streams"] if checkpoints.exists() else {}
+    return streams.get(label, {}).get("next_ms", 0)
 
 
 def test_trades_equal_a_backfill_whatever_the_connection_does_and_sigterm_exits(fakes: tuple[Any, Any],
@@ -78,6 +89,8 @@ def test_trades_equal_a_backfill_whatever_the_connection_does_and_sigterm_exits(
     ws.stall(3)
     time.sleep(5)
     stall_ended = now_ms() - 2_000
+    muted_at, ws.muted = now_ms(), {"ETHUSDT"}  # its stream ends before the other's: each is compared to its end
+    wait_for(lambda: committed_ms(tmp_path / "live", "trades/BTCUSDT") > muted_at + 500, 20)
     code, took, out, err = stop(process)
     (tmp_path / "stream.log").write_text(err)
 
@@ -92,6 +105,8 @@ def test_trades_equal_a_backfill_whatever_the_connection_does_and_sigterm_exits(
     assert err.count('"event": "live heal"') >= 2 * 4, "each stream: its start, three reconnections, its holes"
     live = assert_equals_backfill(tmp_path / "live", fakes, start)
     assert live["ts"].max().timestamp() * 1000 > stall_ended, "trades landed after the silent connection too"
+    last = dict(live.group_by("symbol").agg(pl.col("ts").max()).iter_rows())
+    assert last["ETHUSDT"] < last["BTCUSDT"], "the muted stream ended first"
     assert ws.events_sent > 30
 
 
