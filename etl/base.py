@@ -62,12 +62,14 @@ class Listing(NamedTuple):
 @dataclass(frozen=True)
 class PluginContext:
     """Where a transform or sink runs: its pipeline, the pipeline file's folder, the state dir, and the pipeline's
-    sinks (``SinkSpec``s), for a transform that reads back what they stored (``enrich``)."""
+    sinks (``SinkSpec``s), for a transform that reads back what they stored (``enrich``), with how long it waits
+    for one another process holds (``sink_wait``)."""
 
     pipeline: str
     base_dir: Path
     state_dir: Path
     sinks: tuple[Any, ...] = ()
+    sink_wait: float = 0.0
 
 
 def with_defaults(options: dict[str, Option], settings: dict[str, Any]) -> dict[str, Any]:
@@ -360,6 +362,12 @@ class Sink:
 
     def close(self) -> None:
         """Flush and disconnect; called once per run."""
+
+    def request_file(self) -> Path | None:
+        """For a store one process writes at a time (it raises ``SinkBusyError`` for the others): the file a process
+        waiting for it keeps fresh, so that ``etl stream`` hands it over (``etl.handoff``). None (the default)
+        where writers share the store."""
+        return None
 
     def stored(self, dataset: Dataset, table: str) -> list[StoredStream] | None:
         """What ``table`` holds per stream (``etl status --stored``): rows, first and last ``ts``, and bytes

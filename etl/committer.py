@@ -9,7 +9,9 @@ its own, so a bad batch fails its own stream and no other.
 The sinks open at the first write and close after the pipeline's run, so a run whose source is still
 retrying holds no file another run needs. A file another process holds (``SinkBusyError``) is waited for,
 up to the pipeline's ``sink_wait``; past that the pipeline is locked: its streams stop, nothing is written,
-no checkpoint moves, and the runner reports it once instead of failing every stream.
+no checkpoint moves, and the runner reports it once instead of failing every stream. A committer that
+``yields`` (``etl stream``'s, which would otherwise hold its files all day) hands them over after a commit to a
+process that asks for them, and takes them back when it is done (``etl.handoff``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import faults
+from . import faults, handoff
 from .errors import SinkBusyError
 from .log import get_logger, log_traceback
 
@@ -52,13 +54,11 @@ _STOP = object()
 # How long a group short of commit_rows waits for the next batch. Streams that deliver batches faster than this
 # fill whole groups (a DuckDB commit of 20k rows writes as much as one of 500k); slow sources commit at once.
 GATHER_SECONDS = 0.05
-# How often a run waiting for a sink file that another process holds tries to open it again.
-SINK_RETRY_SECONDS = 1.0
-
+IDLE_LOOK_SECONDS = 0.5  # how often a yielding committer with nothing to write looks for a request for its files
 
 class Committer:
     def __init__(self, slots: list[SinkSlot], dataset: Any, checkpoints: Checkpoints, report: Report,
-                 progress: Progress, commit_rows: int, commit_bytes: int, sink_wait: float):
+                 progress: Progress, commit_rows: int, commit_bytes: int, sink_wait: float, yields: bool = False):
         self.slots = slots
         self.dataset = dataset
         self.checkpoints = checkpoints
@@ -67,6 +67,8 @@ class Committer:
         self.commit_rows = commit_rows
         self.commit_bytes = commit_bytes
         self.sink_wait = sink_wait
+        self.yields = yields
+        self._closing = threading.Event()  # the run is over: a yielding committer stops waiting for its files
         # Why the sinks could not be had while another process held them: the pipeline did not run.
         self.locked: str | None = None
         # Why the sinks failed to open otherwise: every stream that brings a batch fails with it.
@@ -92,6 +94,7 @@ class Committer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         self._queue.put(_STOP)
         self._thread.join()
         if self._opened:
@@ -129,7 +132,11 @@ class Committer:
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            try:  # a yielding committer with its files open looks for a request while no batch comes as well
+                item = self._queue.get(timeout=IDLE_LOOK_SECONDS) if self.yields and self._opened else self._queue.get()
+            except queue.Empty:
+                self._hand_over_if_asked()
+                continue
             if item is _STOP:
                 return
             group, rows, size = [item], item.batch.frame.height, item.size
@@ -147,6 +154,7 @@ class Committer:
             live = [item for item in group if item.stream not in self._refused]
             if live and self._open():
                 self._commit(live)
+                self._hand_over_if_asked()
             elif self._unusable:
                 for item in live:
                     self.fail(item.stream, self._unusable)
@@ -155,10 +163,23 @@ class Committer:
                 self._queued_bytes -= size
                 self._room.notify_all()
 
+    def _hand_over_if_asked(self) -> None:
+        """A yielding committer closes its sinks when another process asks for their files."""
+        if self.yields and handoff.requested(self._requests()):
+            close_sinks(self.slots)
+            self._opened = False
+            log.info("sinks handed over", pipeline=self.report.pipeline)
+
+    def _requests(self) -> list[Any]:
+        return [slot.sink.request_file() for slot in self.slots]
+
     def _open(self) -> bool:
-        """Open the sinks for the first write; True once they are open, False if they cannot be."""
+        """Open the sinks for the first write; True once they are open, False if they cannot be. A yielding
+        committer that handed its files over first waits until nobody asks for them."""
         if self._opened or self.locked or self._unusable:
             return self._opened
+        if self.yields:
+            handoff.wait_unrequested(self._requests(), self._closing)
         try:
             self._open_waiting()
         except SinkBusyError as exc:
@@ -172,22 +193,15 @@ class Committer:
         return self._opened
 
     def _open_waiting(self) -> None:
-        """Open every sink, trying again while another process holds one, until ``sink_wait`` has passed."""
-        deadline = time.monotonic() + self.sink_wait
-        waited = False
-        while True:
-            try:
-                open_sinks(self.slots)
-                return
-            except SinkBusyError as exc:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise
-                if not waited:
-                    log.warning("sink held by another process; waiting", pipeline=self.report.pipeline,
-                                error=str(exc), wait_s=self.sink_wait)
-                waited = True
-                time.sleep(min(SINK_RETRY_SECONDS, left))
+        """Open every sink, trying again while another process holds one, until ``sink_wait`` has passed (or
+        the run is over)."""
+        def waiting(exc: SinkBusyError) -> None:
+            log.warning("sink held by another process; waiting", pipeline=self.report.pipeline, error=str(exc),
+                        wait_s=self.sink_wait)
+
+        # A batch run's last batches wait for the file as long as its first; a stream stops waiting when it stops.
+        closing = self._closing if self.yields else None
+        handoff.while_busy(lambda: open_sinks(self.slots), self.sink_wait, self._requests(), waiting, closing)
 
     def _commit(self, group: list[_Item]) -> None:
         try:

@@ -8,6 +8,7 @@ which the sinks upsert to the same rows.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -257,8 +258,10 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     units = plan_units(project, spec, sources, checkpoints, window)
     bar = Progress(enabled=progress, label=f"{command} {spec.name}",
                    total=sum(max(unit.end - unit.start, 0) for unit in units), streams=len(units))
+    # A stream waits for its files as long as it runs, and hands them to a process that asks (``etl.handoff``).
+    live_run = command == "stream"
     committer = Committer(_sink_slots(project, spec, schema.name), schema, checkpoints, report, bar,
-                          spec.commit_rows, spec.commit_mb * 2**20, spec.sink_wait)
+                          spec.commit_rows, spec.commit_mb * 2**20, math.inf if live_run else spec.sink_wait, live_run)
     try:
         with bar, committer:
             drive(Work(units, sources, committer, report, max(1, min(spec.concurrency, len(units))),
@@ -292,7 +295,8 @@ def plan_units(project: Project, spec: PipelineSpec, sources: SourcePool, checkp
                 spec.name, spec.source, spec.transforms, stream, span.start, span.end, warmup_rows,
                 span.start - source.warmup_start(stream, span.start, warmup_rows) if warmup_rows else 0,
                 spec.batch_rows, project.base_dir, project.state_dir, _previous(stream, span),
-                checkpoints.committed_at_next(key) if span.resumed else (), span.chunk_start, spec.sinks))
+                checkpoints.committed_at_next(key) if span.resumed else (), span.chunk_start, spec.sinks,
+                spec.sink_wait))
     return units
 
 

@@ -39,6 +39,7 @@ class WorkUnit:
     committed_keys: tuple[tuple[Any, ...], ...] = ()
     chunk_start: int | None = None  # set when the unit is one chunk of a longer backfill window
     sinks: tuple[Any, ...] = ()  # the pipeline's SinkSpecs, for transforms that read what they stored
+    sink_wait: float = 0.0  # how long such a transform waits for a sink file another process holds
 
     @property
     def key(self) -> str:
@@ -93,10 +94,10 @@ class SourcePool:
 
 
 def build_transforms(pipeline: str, specs: tuple[PluginSpec, ...], base_dir: Path, state_dir: Path,
-                     sinks: tuple[Any, ...] = ()) -> list[Transform]:
+                     sinks: tuple[Any, ...] = (), sink_wait: float = 0.0) -> list[Transform]:
     from .plugins import registry
 
-    context = PluginContext(pipeline, base_dir, state_dir, sinks)
+    context = PluginContext(pipeline, base_dir, state_dir, sinks, sink_wait)
     return [registry().get("transform", spec.plugin)(spec.settings, context) for spec in specs]
 
 
@@ -130,7 +131,8 @@ class Execution:
 
         self.unit, self.tally, self.stream = unit, tally, unit.stream
         self.source = Chain(unit.source, sources, tally)
-        self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir, unit.sinks)
+        self.transforms = build_transforms(unit.pipeline, unit.transforms, unit.base_dir, unit.state_dir, unit.sinks,
+                                           unit.sink_wait)
         self.schema = dataset(self.stream.dataset)
         self.fetch_start = unit.start - unit.warmup_ms
         self.instant_keys = instant_keys(self.schema)

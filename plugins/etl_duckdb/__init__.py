@@ -25,7 +25,9 @@ within a batch (the runner guarantees it).
 DuckDB lets one process at a time open a database file for writing. The runner opens the sink at its
 first write and closes it after the pipeline's run; while another process (a second ``etl run``, a
 notebook) holds the file, opening raises SinkBusyError naming the file and the holder's PID, and the
-runner waits for it (the pipeline's ``sink_wait``). Within one process DuckDB shares a file between connections
+runner waits for it (the pipeline's ``sink_wait``), asking for it beside the file (``request_file``): an
+``etl stream`` that holds it hands it over after its commit (``etl.handoff``). Within one process DuckDB shares
+a file between connections
 of one configuration only: ``read`` (the ``enrich`` transform reading what its own pipeline stored) opens it
 read-only, or, while this process writes it, with the writer's configuration; and a writer that finds it open
 read-only for a moment waits like it does for another process.
@@ -85,6 +87,11 @@ class DuckDBSink(etl.Sink):
 
     def close(self) -> None:
         self.connection.close()
+
+    def request_file(self) -> Path:
+        """Beside the database file: a process waiting for it asks an ``etl stream`` holding it to let go."""
+        path: Path = self.settings["path"]
+        return path.with_name(path.name + ".wanted")
 
     def stored(self, dataset: etl.Dataset, table: str) -> list[etl.StoredStream]:
         """Per stream of ``table``, through a read-only connection (which a writing process blocks)."""

@@ -165,11 +165,16 @@ class EnrichTransform(etl.Transform):
         the others from the first bar (less the tolerance) over a window of at least a month, so a run reads
         each about once a month of bars, never the rest of a long history for every chunk of a backfill. A
         window that shows no row late enough to prove the last bar complete is read again to the end of what is
-        stored: the input lags, or has a gap."""
+        stored: the input lags, or has a gap. A sink file another process holds (``etl stream`` writing it) is
+        waited for, up to the pipeline's ``sink_wait``, and asked for (``etl.handoff``)."""
+        from etl.handoff import while_busy
+
         stale = [name for name in self.settings["datasets"] if not self._serves(name, bars)]
-        if not stale:
-            return
-        sink = self._sink()
+        if stale:
+            sink = self._sink()
+            while_busy(lambda: self._read_stale(sink, bars, stale), self.context.sink_wait, [sink.request_file()])
+
+    def _read_stale(self, sink: etl.Sink, bars: _Bars, stale: list[str]) -> None:
         with sink.reading():
             for name in stale:
                 start = None if name == "funding" else bars.first - self._lookback(name)

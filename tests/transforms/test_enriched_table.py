@@ -23,7 +23,7 @@ import pytest
 from etl.testing import run_cli, single_pipeline, write_pipeline
 from etl.testing.checks import check_same_values
 from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, now_ms
-from tests.live.harness import accelerate_clock, stream_for
+from tests.live.harness import accelerate_clock, start_stream, stop, stream_for
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "enriched.toml"
 BARS = "btc_1h"
@@ -203,10 +203,11 @@ def test_the_example_validates_as_shipped() -> None:
 
 def test_liquidations_streamed_into_the_file_are_summed_onto_the_bars(tmp_path: Path, binance, monkeypatch) -> None:
     """Minute bars close every second (``ETL_CLOCK``): ``etl stream`` of forced orders runs four seconds, stops for
-    two (minutes nobody listened to, which its restart records as a gap in the ledger), and runs four more;
-    ``etl run`` of the bars then stores each bar whose liquidations have arrived (one stored at or after its
-    end), and holds the minutes that closed after the stream stopped. Bars nobody listened to whole (before the
-    first liquidation stored, or overlapping the gap) have null liquidations, not a sum of what was heard."""
+    two (minutes nobody listened to, which its restart records as a gap in the ledger), and runs again; while it
+    runs, ``etl run`` of the bars into the same DuckDB file (the stream hands it over) stores each bar whose
+    liquidations have arrived (one stored at or after its end), and holds the later ones. Bars nobody listened
+    to whole (before the first liquidation stored, or overlapping the gap) have null liquidations, not a sum of
+    what was heard."""
     from etl.ledger import Ledger
     from fixtures.fake_binance_ws import FakeBinanceWebsocket
 
@@ -219,22 +220,26 @@ def test_liquidations_streamed_into_the_file_are_summed_onto_the_bars(tmp_path: 
             {**usdm, "dataset": "liquidations", "start": iso(now_ms()), "ws_url": f"{ws.url}/market"}, sinks,
             name="btc_liquidations"), "live.toml")
         first_run = stream_for(live, 4)
+        first = int(table(tmp_path, "liquidations")["ts"].min())
+        start = floor_ts(first, "1m") - MINUTE
+        bars_path = write_pipeline(tmp_path, single_pipeline(
+            {**usdm, "start": iso(start), "timeframes": ["1m"]}, sinks,
+            [{"plugin": "enrich", "from_sink": "duckdb", "datasets": ["liquidations"], "gaps_from": ".etl"},
+             {"plugin": "features", "include": ["liquidation_intensity"]}], name="btc_1m"), "bars.toml")
         time.sleep(2)
-        second_run = stream_for(live, 4)
+        streaming = start_stream(live)
+        time.sleep(4)
+        result = run_cli("run", str(bars_path))  # reads and writes the file the stream writes: it hands it over
+        time.sleep(1)
+        second_run = stop(streaming)
     assert (first_run[0], second_run[0]) == (0, 0), first_run[3] + second_run[3]
-    liquidations = table(tmp_path, "liquidations")
-    first = int(liquidations["ts"].min())
-    start = floor_ts(first, "1m") - MINUTE
-    bars_path = write_pipeline(tmp_path, single_pipeline({**usdm, "start": iso(start), "timeframes": ["1m"]}, sinks, [
-        {"plugin": "enrich", "from_sink": "duckdb", "datasets": ["liquidations"], "gaps_from": ".etl"},
-        {"plugin": "features", "include": ["liquidation_intensity"]}], name="btc_1m"), "bars.toml")
-
-    result = run_cli("run", str(bars_path))
-
+    assert '"event": "sinks handed over"' in second_run[3]
     assert result.exit_code == 0, str(result)
+    liquidations = table(tmp_path, "liquidations")
     bars = table(tmp_path, "ohlcv")
-    arrived = int(liquidations["ts"].max())  # the bars that end by then are complete; the later ones are held
-    assert bars["ts"].to_list() == list(range(start, arrived - MINUTE + 1, MINUTE))
+    last = int(bars["ts"].max())
+    assert bars["ts"].to_list() == list(range(start, last + 1, MINUTE))
+    assert last + MINUTE <= int(liquidations["ts"].max()), "the bars whose liquidations had not arrived were held"
     ledger = Ledger(tmp_path / ".etl")
     gaps = ledger.gaps_of("liquidations/BTCUSDT", "binance")
     ledger.close()
