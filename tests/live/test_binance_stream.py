@@ -7,17 +7,11 @@ that window: no forming bar, no duplicate, nothing missing, whatever the connect
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from etl.testing import single_pipeline, write_pipeline
-from etl.timeframes import iso
 from tests.live.harness import (
-    FEATURES,
-    SINKS,
     Venue,
     check_closed_bars_equal_a_backfill_and_sigterm_exits,
     check_faults_change_nothing,
@@ -25,22 +19,10 @@ from tests.live.harness import (
     check_sigkill_then_restart_loses_nothing,
 )
 
-SYMBOLS = ["BTCUSDT", "ETHUSDT"]
-
 
 @pytest.fixture
-def venue() -> Iterator[Venue]:
-    from fixtures.fake_binance import FakeBinance
-    from fixtures.fake_binance_ws import FakeBinanceWebsocket
-
-    with FakeBinance() as rest, FakeBinanceWebsocket(rest) as ws:
-
-        def pipeline(folder: Path, start: int, **source: Any) -> Path:
-            config = {"plugin": "binance", "symbols": SYMBOLS, "timeframes": ["1s"], "start": iso(start),
-                      "base_url": rest.url, "ws_url": ws.url, "retry_base_delay": 0.01, **source}
-            return write_pipeline(folder, single_pipeline(config, SINKS, FEATURES, name="live"))
-
-        yield Venue(rest, ws, pipeline, SYMBOLS, 1000)
+def venue(binance_venue: Venue) -> Venue:
+    return binance_venue
 
 
 def test_stream_stores_closed_bars_equal_to_a_backfill_and_exits_on_sigterm(venue: Venue, tmp_path: Path) -> None:

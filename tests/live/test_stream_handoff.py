@@ -8,33 +8,19 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
 
 from etl.testing import run_cli, single_pipeline, write_pipeline
-from etl.timeframes import iso, now_ms
-from tests.live.harness import SINKS, Venue, start_stream, stop, stored, stream_for, wait_for
-
-SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+from etl.timeframes import now_ms
+from tests.live.harness import Venue, start_stream, stop, stored, stream_for, wait_for
 
 
 @pytest.fixture
-def venue() -> Iterator[Venue]:
-    from fixtures.fake_binance import FakeBinance
-    from fixtures.fake_binance_ws import FakeBinanceWebsocket
-
-    with FakeBinance() as rest, FakeBinanceWebsocket(rest) as ws:
-
-        def pipeline(folder: Path, start: int, **source: Any) -> Path:
-            config = {"plugin": "binance", "symbols": SYMBOLS, "timeframes": ["1s"], "start": iso(start),
-                      "base_url": rest.url, "ws_url": ws.url, "retry_base_delay": 0.01, **source}
-            return write_pipeline(folder, single_pipeline(config, SINKS, name="live"))
-
-        yield Venue(rest, ws, pipeline, SYMBOLS, 1000)
+def venue(binance_venue: Venue) -> Venue:
+    return binance_venue
 
 
 def cron_pipeline(folder: Path) -> Path:
@@ -69,7 +55,7 @@ def test_a_run_into_the_file_a_stream_writes_gets_it_and_the_stream_goes_on(venu
     assert '"event": "sinks handed over"' in err
     assert not (folder / "market.duckdb.wanted").exists()
     live = venue.assert_equals_backfill(folder, start)
-    for symbol in SYMBOLS:
+    for symbol in venue.symbols:
         last = live.filter(pl.col("symbol") == symbol)["ts"].max()
         assert last.timestamp() * 1000 >= ran + 1000, f"{symbol}: bars that closed after the run landed"
 
