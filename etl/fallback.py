@@ -123,6 +123,15 @@ class Chain:
         return frame.with_columns(source.alias("source"))
 
 
+def stored_names(config: SourceConfig) -> tuple[str, ...]:
+    """The ``source`` values a pipeline's rows may carry: its source's stored name, then each fallback's (they
+    deliver the windows the primary failed). ``etl.read``, ``etl status --stored`` and ``etl prune`` cover all."""
+    from .plugins import registry
+
+    return tuple(dict.fromkeys(registry().get("source", item.plugin)(item).stored_name
+                               for item in (config, *config.fallbacks)))
+
+
 def _following(ts: int, stream: Stream) -> int:
     """Where a fallback starts after a source's last row: the next bar, or the next millisecond."""
     from .timeframes import next_bar

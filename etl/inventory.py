@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import PluginContext, Source, Stream
+from .base import PluginContext, Stream
 from .checkpoint import Checkpoints
 from .config import PipelineSpec, Project
 from .datasets import Dataset, dataset
@@ -39,8 +39,10 @@ def _pipeline_rows(project: Project, spec: PipelineSpec, schema: Dataset, stream
                    ) -> list[tuple[Any, ...]]:
     """For each sink of the pipeline, a row per stream (a selector's as the last run chose them), or one row
     saying why the sink could not answer."""
+    from .fallback import stored_names
+
     checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{spec.name}.json")
-    source = registry().get("source", spec.source.plugin)(spec.source)
+    names = stored_names(spec.source)
     outputs = {stream: _stored_stream(spec, project, stream) for stream in streams}
     context = PluginContext(spec.name, project.base_dir, project.state_dir)
     rows: list[tuple[Any, ...]] = []
@@ -58,7 +60,8 @@ def _pipeline_rows(project: Project, spec: PipelineSpec, schema: Dataset, stream
             continue
         held = {item.key: item for item in found}
         for stream, output in outputs.items():
-            item = held.get(_key(source, output, schema.stream_key))
+            item = _merged([held[key] for key in (_key(name, output, schema.stream_key) for name in names)
+                            if key in held])
             rows.append((where[0], stream.label, *where[1:], *_shown(item), _checkpoint(checkpoints, stream),
                          verdict(item, checkpoints.next(stream.label), output.timeframe)))
     return rows
@@ -73,9 +76,18 @@ def _stored_stream(spec: PipelineSpec, project: Project, stream: Stream) -> Stre
     return stream
 
 
-def _key(source: Source, stream: Stream, columns: tuple[str, ...]) -> tuple[str | None, ...]:
-    values = {"source": source.stored_name, "symbol": stream.symbol, "timeframe": stream.timeframe}
+def _key(source: str, stream: Stream, columns: tuple[str, ...]) -> tuple[str | None, ...]:
+    values = {"source": source, "symbol": stream.symbol, "timeframe": stream.timeframe}
     return tuple(values[column] for column in columns)
+
+
+def _merged(items: list[StoredStream]) -> StoredStream | None:
+    """One stream's rows under each source it was stored as (its fallbacks deliver some), as one."""
+    if len(items) < 2:
+        return items[0] if items else None
+    sizes = [item.bytes for item in items]
+    return StoredStream(items[0].key, sum(item.rows for item in items), min(item.first_ms for item in items),
+                        max(item.last_ms for item in items), None if None in sizes else sum(sizes))
 
 
 def _shown(item: StoredStream | None) -> tuple[Any, ...]:

@@ -35,6 +35,7 @@ def prune(project: Project, pipeline: str, symbol: str, before: int | None = Non
     checkpoint entries, quarantine and gaps."""
     from . import faults
     from .datasets import dataset
+    from .fallback import stored_names
     from .ledger import Ledger
 
     (spec,) = project.select([pipeline])
@@ -46,12 +47,12 @@ def prune(project: Project, pipeline: str, symbol: str, before: int | None = Non
     if unable:
         raise ConfigError(f"pipelines.{pipeline}: sink {', '.join(unable)} cannot remove rows, so nothing was pruned")
     source = registry().get("source", spec.source.plugin)(spec.source)
-    match = {column: value for column, value in (("source", source.stored_name), ("symbol", symbol))
-             if column in schema.stream_key}
+    matches = [{column: value for column, value in (("source", name), ("symbol", symbol))
+                if column in schema.stream_key} for name in stored_names(spec.source)]  # the fallbacks' rows too
     pruned = Pruned()
     with PipelineLock(project.state_dir, pipeline):
         for sink, table in sinks:
-            pruned.rows[(sink.name, table)] = sink.prune(schema, table, match, before)
+            pruned.rows[(sink.name, table)] = sum(sink.prune(schema, table, match, before) for match in matches)
             faults.point("between_sinks")
         checkpoints = Checkpoints(project.state_dir / "checkpoints" / f"{pipeline}.json")
         labels = [label for label in checkpoints.data["streams"] if _of_symbol(label, schema.name, symbol)]

@@ -30,23 +30,34 @@ def read(file: str | Path, pipeline: str, symbols: str | Iterable[str] | None = 
     from .base import PluginContext
     from .datasets import dataset
     from .errors import ConfigError
+    from .fallback import stored_names
     from .plugins import registry
     from .stored import Selection
 
     project = config.load(file)
     (spec,) = project.select([pipeline])
     schema = dataset(spec.source.dataset)
-    source = registry().get("source", spec.source.plugin)(spec.source)
     chosen = (symbols,) if isinstance(symbols, str) else tuple(symbols) if symbols is not None else None
-    selection = Selection(source.stored_name, chosen, _ms(start, "start"), _ms(end, "end"))
+    selections = [Selection(name, chosen, _ms(start, "start"), _ms(end, "end")) for name in stored_names(spec.source)]
     context = PluginContext(spec.name, project.base_dir, project.state_dir)
     for sink_spec in spec.sinks:
         sink = registry().get("sink", sink_spec.plugin)(dict(sink_spec.settings), context)
-        typed = stored_rows(sink, schema, sink_spec.table or schema.name, selection)
+        typed = _of_sources(sink, schema, sink_spec.table or schema.name, selections)
         if typed is not None:
             return typed.select(list(columns)) if columns is not None else typed
     plugins = ", ".join(sink.plugin for sink in spec.sinks)
     raise ConfigError(f"pipelines.{pipeline}: none of its sinks ({plugins}) can be read back")
+
+
+def _of_sources(sink: Sink, schema: Dataset, table: str, selections: list[Selection]) -> pl.LazyFrame | None:
+    """The rows of each selection (one per source the pipeline's rows may carry: fallbacks deliver some), in
+    one frame sorted by stream and ``ts``."""
+    import polars as pl
+
+    parts = [stored_rows(sink, schema, table, selection) for selection in selections]
+    if parts[0] is None or len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts, how="diagonal_relaxed").sort([*schema.stream_key, "ts"])
 
 
 def stored_rows(sink: Sink, schema: Dataset, table: str, selection: Selection) -> pl.LazyFrame | None:

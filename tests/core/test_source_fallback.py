@@ -155,3 +155,26 @@ def test_on_a_cluster_the_fallback_reaches_the_ledger_and_the_summary(venues, tm
     assert stored(path) == binance_rows(binance, START, END) + polygon_rows(polygon, END, END + DAY)
     assert [row[1:5] for row in fallbacks(path)] == [(iso(START), iso(END), "polygon", "binance")]
     assert "fell back: 1" in result.summary
+
+
+def test_read_status_and_prune_cover_the_rows_the_fallback_delivered(venues, tmp_path):
+    """The fallback's rows carry its name in ``source``: ``etl.read`` gives them with the primary's, ``etl status
+    --stored`` counts them in the stream's rows, and ``etl prune`` removes them too."""
+    import etl
+
+    polygon, binance = venues
+    polygon.page_size = 5
+    polygon.refuse(START + 5 * HOUR, END)
+    path = pipeline_file(tmp_path, polygon.url, binance)
+    assert run_cli("run", str(path)).exit_code == 0
+
+    read = etl.read(path, "btc").collect()
+    assert sorted(zip(read["ts"].dt.epoch("ms"), read["source"], strict=True)) == \
+        [(ts, source) for source, _, ts, _ in stored(path)]
+    assert set(read["source"]) == {"polygon", "binance"} and read.height == 24
+    listing = run_cli("status", str(path), "--stored").stdout.splitlines()
+    assert listing[1].split()[:7] == ["btc", "ohlcv/BTC/1h", "duckdb", "ohlcv", "24", iso(START),
+                                      iso(END - HOUR)]
+    pruned = run_cli("prune", str(path), "-p", "btc", "-s", "BTC", "--yes")
+    assert pruned.stdout.splitlines()[0] == "duckdb ohlcv: 24 rows removed", pruned.output
+    assert stored(path) == []
