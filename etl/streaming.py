@@ -279,6 +279,8 @@ class Follower:
         import polars as pl
 
         frame = frame.unique(_ID, keep="first").sort(_ID)
+        if self.last_id is None and frame.height:
+            self.vouch_before(frame)
         if self.last_id is not None:
             frame = frame.filter(pl.col(_ID) > self.last_id)
         if not frame.height:
@@ -294,6 +296,12 @@ class Follower:
                     part = part.filter(pl.col(_ID) > self.last_id)
             if part.height:
                 self.submit(self.execution.feed([part.drop(_ID)], 1))
+
+    def vouch_before(self, frame: pl.DataFrame) -> None:
+        """A stream with no id to check its first live row against (a first start whose heal brought nothing:
+        REST lagging, a quiet market) heals once more, through that row's millisecond: what REST serves then
+        is stored, and the ids it reaches are what the live rows are checked against."""
+        self.heal(int(epoch_ms(frame).min()) + 1)
 
     def heal_hole(self, next_id: int, until: int) -> None:
         """Heal the ids before ``next_id`` from REST, through ``until``. REST may lag the stream by a moment, so

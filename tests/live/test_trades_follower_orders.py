@@ -242,3 +242,20 @@ def test_a_restart_whose_heal_brings_nothing_checks_the_first_live_trade_against
 
     follow(monkeypatch, tmp_path, rest, start, script)
     assert assert_every_trade_once(tmp_path, start)["trade_id"].max() == slot + 6
+
+
+def test_a_first_start_whose_heal_brought_nothing_heals_before_its_first_live_trade(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
+    """No checkpoint, and REST had published nothing of the window when the connection's heal asked: the first
+    live trades come five seconds after the start. The follower heals through their millisecond before taking
+    them, so the trades in between are stored, not skipped."""
+
+    def script(follower: Any) -> None:
+        rest.trades_published = synthetic.trade_at(start) - 1
+        follower.heal(now_ms())
+        rest.trades_published = None
+        live(follower, [slot + 2, slot + 3])
+
+    follow(monkeypatch, tmp_path, rest, start, script)
+    assert assert_every_trade_once(tmp_path, start)["trade_id"].max() == slot + 3
+    restart(monkeypatch, tmp_path, rest, start, now_ms())
