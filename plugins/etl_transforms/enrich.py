@@ -119,6 +119,10 @@ class EnrichTransform(etl.Transform):
             if unknown:
                 raise ConfigError(f"enrich: {key} names {unknown[0]!r}, which is not in datasets "
                                   f"({', '.join(chosen)})")
+        gaps_from = self.settings["gaps_from"]
+        if gaps_from is not None and not self._ledger_dir().is_dir():
+            raise ConfigError(f"enrich: gaps_from {gaps_from!r} is not a directory (it names the state dir of the "
+                              f"project that captures the liquidations)")
         for name, table in self.settings["tables"].items():
             if not isinstance(table, str) or not table:
                 raise ConfigError(f"enrich: tables.{name} must be a table name, not {table!r}")

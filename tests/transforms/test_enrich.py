@@ -269,6 +269,7 @@ def test_positioning_of_another_period_names_the_ones_stored(tmp_path: Path) -> 
     ({"positioning_timeframe": "7m"}, "Invalid value '7m' for 'positioning_timeframe'"),
     ({"wait": ["liquidations"], "datasets": ["funding"]}, "wait names 'liquidations'"),
     ({"tables": {"funding": 3}}, "tables.funding must be a table name"),
+    ({"gaps_from": "capture/.etl"}, "gaps_from 'capture/.etl' is not a directory (it names the state dir"),
 ])
 def test_settings_are_checked_naming_file_and_key(tmp_path: Path, settings: dict[str, Any], message: str) -> None:
     path = pipeline(tmp_path, [enrich(**settings)])
