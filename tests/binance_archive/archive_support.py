@@ -19,6 +19,9 @@ KLINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "quote_volume",
                  "taker_buy_quote_volume")
 PIPELINE = "history"
 TRADE_EVERY_MS = 10_000  # three aggregate trades every 10 s: 25,920 a day, a day's zip small enough for tests
+# The REST fake's weight limits, ten times Binance's: these tests are about files and heals, and pacing to the
+# real limits (tests/exchanges tests it) costs half a second per futures aggTrades page of a healed day.
+ROOMY_LIMITS = {"spot_weight_limit": 60_000, "usdm_weight_limit": 24_000, "coinm_weight_limit": 24_000}
 
 
 NOW = now_ms()  # the clock of every archive test stands here (conftest): months and days never turn mid-session

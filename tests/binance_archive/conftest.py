@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_support import FIRST, NOW, PIPELINE, TRADE_EVERY_MS, Project
+from archive_support import FIRST, NOW, PIPELINE, ROOMY_LIMITS, TRADE_EVERY_MS, Project
 
 from etl.testing import single_pipeline, write_pipeline
 from etl.timeframes import from_ms
@@ -32,7 +32,7 @@ def vision() -> Iterator[FakeBinanceVision]:
 
 @pytest.fixture
 def rest() -> Iterator[FakeBinance]:
-    with FakeBinance(trade_every_ms=TRADE_EVERY_MS, coinm=("BTCUSD_PERP",)) as fake:
+    with FakeBinance(trade_every_ms=TRADE_EVERY_MS, coinm=("BTCUSD_PERP",), **ROOMY_LIMITS) as fake:
         yield fake
 
 
