@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: running the CLI, writing pipeline files, third-party plugins."""
+"""Fixtures shared by the whole suite: running the CLI, writing pipeline files, third-party plugins, the one
+PostgreSQL server of the session (a database per test), a clock that stands still."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 from etl import plugins
 from etl.testing.pipelines import PIPELINE_FILE, run_cli
 from etl.testing.pipelines import write_pipeline as write_pipeline_file
+from fixtures.postgres_server import postgres_dsn, postgres_server
+
+__all__ = ["postgres_dsn", "postgres_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_PACKAGES = Path(__file__).parent / "plugin_packages"
@@ -69,3 +73,15 @@ def use_plugins(plugin_sites: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
 
     yield use
     plugins.reset()
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Stop the clock half way through the current hour for this test (``ETL_CLOCK`` at speed 0), in the test,
+    its fakes and the ``etl`` it runs, and return that moment (epoch ms): what the test derives from "now" and
+    what the code under test reads agree exactly, whenever the test runs and however long it takes."""
+    from etl.timeframes import MINUTE, floor_ts, now_ms
+
+    moment = floor_ts(now_ms(), "1h") + 30 * MINUTE
+    monkeypatch.setenv("ETL_CLOCK", f"0@{moment}")
+    return moment

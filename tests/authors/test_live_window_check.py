@@ -41,7 +41,7 @@ def build(folder: Path, config: dict[str, Any], defect: str) -> Any:
                 message = str(message).replace('"x": false', '"x": true')
             parsed = list(super().parse_live(message, subscription))
             if defect == "drops":  # loses the bars of odd seconds
-                parsed = [(stream, frame) for stream, frame in parsed if frame["open_time"][0] // 1000 % 2 == 0]
+                parsed = [(stream, frame) for stream, frame in parsed if frame["ts"][0] // 1000 % 2 == 0]
             return parsed
 
     (spec,) = load(write_pipeline(folder, single_pipeline(config, [{"plugin": "duckdb", "path": "x.duckdb"}]))

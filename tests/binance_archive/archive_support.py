@@ -19,11 +19,17 @@ KLINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "quote_volume",
                  "taker_buy_quote_volume")
 PIPELINE = "history"
 TRADE_EVERY_MS = 10_000  # three aggregate trades every 10 s: 25,920 a day, a day's zip small enough for tests
+# The REST fake's weight limits, ten times Binance's: these tests are about files and heals, and pacing to the
+# real limits (tests/exchanges tests it) costs half a second per futures aggTrades page of a healed day.
+ROOMY_LIMITS = {"spot_weight_limit": 60_000, "usdm_weight_limit": 24_000, "coinm_weight_limit": 24_000}
+
+
+NOW = now_ms()  # the clock of every archive test stands here (conftest): months and days never turn mid-session
 
 
 def month_start(months_back: int) -> int:
     """The first instant of the calendar month ``months_back`` before the current one."""
-    moment = from_ms(now_ms())
+    moment = from_ms(NOW)
     index = moment.year * 12 + moment.month - 1 - months_back
     return int(moment.replace(year=index // 12, month=index % 12 + 1, day=1, hour=0, minute=0, second=0,
                               microsecond=0).timestamp() * 1000)

@@ -8,12 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_support import FIRST, PIPELINE, TRADE_EVERY_MS, Project
+from archive_support import FIRST, NOW, PIPELINE, ROOMY_LIMITS, TRADE_EVERY_MS, Project
 
 from etl.testing import single_pipeline, write_pipeline
 from etl.timeframes import from_ms
 from fixtures.fake_binance import FakeBinance
 from fixtures.fake_binance_vision import FakeBinanceVision
+
+
+@pytest.fixture(autouse=True)
+def still_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clock stands at ``NOW`` (``ETL_CLOCK`` at speed 0) in the test, the fakes and the ``etl`` it runs: the
+    months, days and hours the tests derive at import agree with what the source reads, even when the session
+    crosses an hour, midnight or a month's end."""
+    monkeypatch.setenv("ETL_CLOCK", f"0@{NOW}")
 
 
 @pytest.fixture
@@ -24,7 +32,7 @@ def vision() -> Iterator[FakeBinanceVision]:
 
 @pytest.fixture
 def rest() -> Iterator[FakeBinance]:
-    with FakeBinance(trade_every_ms=TRADE_EVERY_MS, coinm=("BTCUSD_PERP",)) as fake:
+    with FakeBinance(trade_every_ms=TRADE_EVERY_MS, coinm=("BTCUSD_PERP",), **ROOMY_LIMITS) as fake:
         yield fake
 
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import duckdb
 import pytest
-from archive_support import FIRST, log_events
+from archive_support import FIRST, NOW, log_events
 
 from etl.testing import SourceConformance
-from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, from_ms, iso, now_ms
+from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, from_ms, iso
 from fixtures.fake_vision_metrics import FakeVisionMetrics
 
-TODAY = floor_ts(now_ms(), "1d")
+TODAY = floor_ts(NOW, "1d")
 STEP = 5 * MINUTE
 COMMON = {"open_interest": ("ts", "open_interest", "open_interest_value"),
           "positioning": ("ts", "timeframe", "long_short_ratio", "long_account", "short_account",

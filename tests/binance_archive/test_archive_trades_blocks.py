@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from archive_support import FIRST, MONTHS, day_name
+from archive_support import FIRST, MONTHS, ROOMY_LIMITS, day_name
 
 from etl.timeframes import DAY, from_ms
 from fixtures.fake_binance import FakeBinance
@@ -25,7 +25,7 @@ def vision() -> Iterator[FakeBinanceVision]:
 
 @pytest.fixture
 def rest() -> Iterator[FakeBinance]:
-    with FakeBinance(trade_every_ms=EVERY_MS) as fake:
+    with FakeBinance(trade_every_ms=EVERY_MS, **ROOMY_LIMITS) as fake:
         yield fake
 
 

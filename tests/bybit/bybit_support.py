@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from etl.testing import PipelineRun, run_cli, single_pipeline, write_pipeline
-from etl.timeframes import DAY, from_ms, now_ms
+from etl.timeframes import DAY, floor_ts, from_ms, now_ms
 
 PIPELINE = "bybit"
-ARCHIVE_FIRST = now_ms() - now_ms() % DAY - 6 * DAY  # the fake archive's first day; its last is yesterday
+ARCHIVE_FIRST = floor_ts(now_ms(), "1d") - 6 * DAY  # the fake archive's first day; its last is yesterday
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 from bybit_support import make_project
 
 from etl.testing import Reply, run_cli
-from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, now_ms, parse_time
+from etl.timeframes import DAY, HOUR, MINUTE, floor_ts, iso, parse_time
 
 COLUMNS = ("ts", "long_short_ratio", "long_account", "short_account")
 PATH = "/v5/market/account-ratio"
@@ -119,10 +119,11 @@ def test_what_bybit_does_not_offer_is_a_configuration_error(tmp_path, bybit, opt
     assert not bybit.requests
 
 
-def test_a_period_still_running_on_bybits_clock_waits_for_the_next_run(tmp_path, bybit):
-    """Bybit serves a period's row from its first instant; it is stored once the period has ended."""
+def test_a_period_still_running_on_bybits_clock_waits_for_the_next_run(tmp_path, bybit, frozen_clock):
+    """Bybit serves a period's row from its first instant; it is stored once the period has ended. (The clock
+    stands still: a five minutes' period ending between a run and the rows expected of it would add one.)"""
     bybit.clock_offset_ms = -7 * MINUTE  # Bybit's clock behind ours: the period it is in has not ended for it
-    now = floor_ts(now_ms(), "5m")
+    now = floor_ts(frozen_clock, "5m")
     project = make_project(tmp_path, positioning(bybit, timeframes=["5m"], start=iso(now - HOUR)))
 
     first = run_cli("run", str(project.path))
@@ -136,4 +137,4 @@ def test_a_period_still_running_on_bybits_clock_waits_for_the_next_run(tmp_path,
     bybit.clock_offset_ms = 0
     assert run_cli("run", str(project.path)).exit_code == 0
     assert project.rows("positioning", "BTCUSDT", COLUMNS) == bybit.expected_positioning(
-        "BTCUSDT", "5min", now - HOUR, floor_ts(now_ms(), "5m"))
+        "BTCUSDT", "5min", now - HOUR, now)

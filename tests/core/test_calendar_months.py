@@ -111,12 +111,10 @@ def test_monthly_bars_load_resume_from_the_next_month_and_report_a_missing_month
     assert second.stdout.splitlines()[-1].startswith("etl run ok: 1 streams, 2 rows")
 
 
-def test_the_month_still_forming_is_never_loaded(write_pipeline, etl_cli, tmp_path):
+def test_the_month_still_forming_is_never_loaded(write_pipeline, etl_cli, tmp_path, frozen_clock):
     from datetime import UTC, datetime
 
-    from etl.timeframes import now_ms
-
-    current = floor_ts(now_ms(), "1M")
+    current = floor_ts(frozen_clock, "1M")  # a month ending mid-test would be loaded
     months = [datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%d")
               for start in bar_starts(previous_bar(previous_bar(current, "1M"), "1M"), next_bar(current, "1M"), "1M")]
     write_months(tmp_path / "monthly.csv", months)

@@ -221,13 +221,13 @@ def test_monthly_bars_start_on_the_first_of_each_month(binance, backfill_exactly
     assert request.query["interval"] == "1M" and request.query["limit"] == "50"
 
 
-def test_the_month_still_open_is_left_for_a_later_run(binance, pipeline, fast):
+def test_the_month_still_open_is_left_for_a_later_run(binance, pipeline, fast, frozen_clock):
     market = pipeline(ohlcv(binance, ["BTCUSDT"], fast, timeframes=["1M"], start="2024-01-01"))
 
     result = market.run()
 
     assert result.exit_code == 0, result
-    current = floor_ts(now_ms(), "1M")
+    current = floor_ts(frozen_clock, "1M")  # a month ending between the run and here would be one more
     stored = market.rows("ohlcv", "BTCUSDT", KLINE_COLUMNS)
     assert stored == binance.expected_klines("BTCUSDT", "1M", parse_time("2024-01-01"), current)
     assert stored[-1][0] == previous_bar(current, "1M")

@@ -3,11 +3,24 @@ pages end inside a millisecond or the trades of a millisecond arrive after a run
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from etl.timeframes import MINUTE, iso, now_ms, parse_time
 
 COLUMNS = ("ts", "trade_id", "price", "size", "side")
+
+
+@pytest.fixture
+def binance() -> Iterator[Any]:
+    """The Binance fake with ten times the spot weight limit: these tests are about pages and ids, and pacing
+    158 aggTrades pages to 6,000 a minute (tests/exchanges/test_binance_source.py tests pacing) cost seconds."""
+    from fixtures.fake_binance import FakeBinance
+
+    with FakeBinance(spot_weight_limit=60_000) as fake:
+        yield fake
 
 
 def trades(binance: Any, fast: dict[str, Any], start: str, **options: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The fakes, the PostgreSQL server and the plugin packages the operations tests use, shared with other suites."""
+"""The fakes and the plugin packages the operations tests use, shared with other suites (the PostgreSQL server
+is the session's, from tests/conftest.py)."""
 
 import subprocess
 import sys
@@ -7,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from etl import plugins
-from fixtures.postgres_server import postgres_dsn, postgres_server
 from tests.exchanges.conftest import binance, fast
 from tests.yahoo.conftest import fake_yahoo, yahoo_pipeline
 
-__all__ = ["binance", "fake_yahoo", "fast", "postgres_dsn", "postgres_server", "yahoo_pipeline"]
+__all__ = ["binance", "fake_yahoo", "fast", "yahoo_pipeline"]
 PROBE = Path(__file__).resolve().parents[1] / "authors" / "packages" / "etl-kit-probe"
 
 

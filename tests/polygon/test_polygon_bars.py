@@ -66,11 +66,11 @@ def test_delayed_data_is_data(fake_polygon, polygon_pipeline):
     assert len(pipeline.rows()) == 24
 
 
-def test_the_bar_still_forming_is_never_stored(fake_polygon, polygon_pipeline):
-    from etl.timeframes import floor_ts, now_ms
+def test_the_bar_still_forming_is_never_stored(fake_polygon, polygon_pipeline, frozen_clock):
+    from etl.timeframes import floor_ts
 
     pipeline = polygon_pipeline(end=None, start="2024-01-01")
-    fake_polygon.listed = floor_ts(now_ms(), "1h") - 3 * HOUR
+    fake_polygon.listed = floor_ts(frozen_clock, "1h") - 3 * HOUR  # an hour turning mid-test would add a bar
 
     assert pipeline.run().exit_code == 0
 

@@ -150,9 +150,9 @@ def test_full_disk_is_named_in_the_failure(tmp_path: Path) -> None:
     path = write_pipeline(tmp_path, single_pipeline(source, [{"plugin": "duckdb", "path": "market.duckdb"}],
                                                     name="minutes", concurrency=1))
 
-    def small_files() -> None:
+    def small_files() -> None:  # one stream's rows take about 3 MB: neither fits, however the batches group
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (3 * 2**20, 3 * 2**20))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 * 2**20, 2 * 2**20))
 
     full = subprocess.run([sys.executable, "-m", "etl", "run", str(path)], preexec_fn=small_files,
                           capture_output=True, text=True, timeout=120)

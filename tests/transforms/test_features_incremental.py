@@ -1,9 +1,10 @@
-"""Warm-up makes incremental runs exact: 1000 ``etl run`` calls that each find one new bar store the
+"""Warm-up makes incremental runs exact: 150 ``etl run`` calls that each find one new bar store the
 same features (to 1e-9 relative) as one run over the whole history.
 
 The one-bar runs start from a checkpoint, so each sees only the warm-up the transform declared (418
 bars for rsi_14 and atr_14) before its new bar, and the recursive indicators start from a different
-seed every time: only a long enough warm-up makes them agree.
+seed every time: only a long enough warm-up makes them agree. Each run is one more seed; 150 of them make
+the point as well as the 1000 this test once ran (52 s of CI, 8 s now).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from transform_helpers import candles, pipeline, run, stored, write_input
 from etl.testing.checks import check_same_values
 
 HISTORY = 500
-NEW_BARS = 1000
+NEW_BARS = 150
 
 
 def assert_same_features(incremental: pl.DataFrame, whole: pl.DataFrame) -> None:
     check_same_values(incremental, whole, "ohlcv/BTC/1m", 1e-9)
 
 
-def test_thousand_one_bar_runs_equal_one_run(tmp_path: Path) -> None:
+def test_one_bar_runs_equal_one_run(tmp_path: Path) -> None:
     series = candles(HISTORY + NEW_BARS, taker=True, seed=11)
 
     whole_folder = tmp_path / "whole"
