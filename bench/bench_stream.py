@@ -290,19 +290,25 @@ def env() -> dict[str, str]:
     return {**{name: value for name, value in os.environ.items() if name != "ETL_CLOCK"}, "PYTHONPATH": paths}
 
 
+def binance_source(rest: FakeBinance, ws: Any, symbols: list[str], timeframe: str, start: int,
+                   dataset: str = "ohlcv") -> dict[str, Any]:
+    """A pipeline's ``source`` table: Binance's ``dataset`` of ``symbols`` from ``start``, through the fakes."""
+    return {"plugin": "binance", "symbols": symbols, "start": iso(start), "base_url": rest.url, "ws_url": ws.url,
+            "dataset": dataset, **({"timeframes": [timeframe]} if dataset == "ohlcv" else {})}
+
+
 def pipeline(folder: Path, rest: FakeBinance, ws: Any, symbols: list[str], timeframe: str, start: int,
              dataset: str = "ohlcv") -> Path:
-    source = {"plugin": "binance", "symbols": symbols, "start": iso(start), "base_url": rest.url, "ws_url": ws.url,
-              "dataset": dataset, **({"timeframes": [timeframe]} if dataset == "ohlcv" else {})}
+    source = binance_source(rest, ws, symbols, timeframe, start, dataset)
     return write_pipeline(folder, single_pipeline(source, SINKS, name="bench"))
 
 
 @contextlib.contextmanager
-def streaming(path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m etl stream``, its output in files beside the pipeline (a pipe nobody reads would block it);
-    killed if the bench fails or is interrupted before ``stop``, so no stream outlives its fakes."""
+def streaming(path: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m etl [OPTIONS] stream``, its output in files beside the pipeline (a pipe nobody reads would
+    block it); killed if the bench fails or is interrupted before ``stop``, so no stream outlives its fakes."""
     out, err = (open(path.parent / name, "wb") for name in ("stream.out", "stream.err"))  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "stream", str(path)],
+    process = subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", *options, "stream", str(path)],
                                stdout=out, stderr=err, env=env(), cwd=path.parent)
     try:
         yield process

@@ -94,8 +94,10 @@ class Committer:
     def __exit__(self, *exc: object) -> None:
         self._queue.put(_STOP)
         self._thread.join()
+        log.debug("stream shutdown", pipeline=self.report.pipeline, phase="committer drained")
         if self._opened:
             close_sinks(self.slots)
+        log.debug("stream shutdown", pipeline=self.report.pipeline, phase="sinks closed")
 
     def start_stream(self, stream: Stream, start: int, key: str | None = None) -> None:
         """A unit of ``stream`` starts at ``start``; ``key`` names its checkpoint entry (a backfill's chunk)."""

@@ -173,6 +173,7 @@ def stream(project: Project, names: tuple[str, ...], stop: threading.Event) -> O
         thread.start()
     for thread in threads:
         thread.join()
+    log.debug("stream shutdown", phase="pipelines joined")
     outcome.duration = time.monotonic() - began
     return outcome
 
@@ -273,6 +274,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     status = "failed" if failed else ("locked" if committer.locked else "ok")
     ledger.finish_run(run_id, status, results, time.monotonic() - began)
     ledger.close()
+    log.debug("stream shutdown", pipeline=spec.name, phase="ledger written")
     return results, committer.locked
 
 

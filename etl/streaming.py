@@ -419,7 +419,11 @@ def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Ev
     connections = Connections(source, subscriptions, board.listener(listener_for(followers)), stop)
     connections.start()
     board.watch(stop)
+    pipeline = board.pipeline
+    log.debug("stream shutdown", pipeline=pipeline, phase="stop seen")
     for thread in threads:
         thread.join(4)
+    log.debug("stream shutdown", pipeline=pipeline, phase="followers joined")
     connections.join(1)
+    log.debug("stream shutdown", pipeline=pipeline, phase="connections joined")
     board.stopped()

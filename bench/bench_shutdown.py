@@ -1,0 +1,177 @@
+"""SIGTERM -> exit of ``etl stream``: how long a real ``python -m etl stream`` takes to stop, stopped at random
+moments, with many streams, optionally on a machine made busy by CPU-bound processes (DESIGN 9: "SIGTERM/SIGINT
+commit what is closed and exit 0 within 5 s").
+
+    python bench/bench_shutdown.py                        # 10 stops of 200 kline (1s) + 20 aggTrade streams
+    python bench/bench_shutdown.py --runs 20 --load 4     # with 4 busy loops beside it (2 cores: load ~5)
+    python bench/bench_shutdown.py --phases               # -v: when each shutdown phase ended, after the signal
+
+One process follows two pipelines against local fakes of Binance (``bench_stream``'s): ``klines``, 200 symbols of
+1-second bars (1,200 frames a second) into ``klines.duckdb``, and ``trades``, 20 symbols of aggregate trades
+(``--rate`` a second in all) into ``trades.duckdb``. Each run starts the stream in the same folder (so every start
+but the first heals from the checkpoint the last stop left), waits a random ``--min``..``--max`` seconds (the
+start-up heal included), sends SIGTERM and times the exit. Then each stream's checkpoint must equal what DuckDB
+holds: its row count, and its next bar (or last trade's millisecond) the one after the last stored row.
+
+``--load N`` starts N ``python -c "while 1: pass"`` processes for the whole bench (stopped at its end). ``--phases``
+runs the stream with ``-v`` and prints, per shutdown phase (the debug lines ``stream shutdown``), its end after the
+signal: p50 and max over the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from bench_stream import (  # noqa: E402
+    TapeRest,
+    TapeWebsocket,
+    TradeTape,
+    binance_source,
+    percentile,
+    streaming,
+    symbol_names,
+)
+
+from etl.testing import write_pipeline  # noqa: E402
+from etl.timeframes import now_ms, timeframe_ms  # noqa: E402
+from fixtures.fake_binance_ws import FakeBinanceWebsocket  # noqa: E402
+
+TIMEFRAME = "1s"
+
+
+@contextlib.contextmanager
+def busy(processes: int) -> Iterator[None]:
+    """``processes`` CPU-bound Python loops while the block runs, each stopped (by its pid) at its end."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+def write_pipelines(folder: Path, rest: TapeRest, klines: FakeBinanceWebsocket, trades: TapeWebsocket,
+                    args: argparse.Namespace, start: int) -> Path:
+    symbols = symbol_names(args.klines)
+    pipelines = {
+        "klines": {"source": binance_source(rest, klines, symbols, TIMEFRAME, start),
+                   "sinks": [{"plugin": "duckdb", "path": "klines.duckdb"}]},
+        "trades": {"source": binance_source(rest, trades, symbols[:args.trades], "", start, dataset="trades"),
+                   "sinks": [{"plugin": "duckdb", "path": "trades.duckdb"}]},
+    }
+    return write_pipeline(folder, {"pipelines": pipelines})
+
+
+def stop_once(path: Path, after: float, verbose: bool) -> tuple[int, float, float]:
+    """Start ``etl stream``, SIGTERM it ``after`` seconds later: its exit code, seconds to exit, signal instant."""
+    with streaming(path, *(["-v"] if verbose else [])) as process:
+        time.sleep(after)
+        sent, began = time.time(), time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+        return code, time.monotonic() - began, sent
+
+
+def inconsistencies(folder: Path) -> list[str]:
+    """Streams whose checkpoint differs from what their DuckDB file holds (rows, or the last stored row)."""
+    import duckdb
+
+    found = []
+    for name, table, step in (("klines", "ohlcv", timeframe_ms(TIMEFRAME)), ("trades", "trades", 0)):
+        checkpoint = folder / ".etl" / "checkpoints" / f"{name}.json"
+        streams = json.loads(checkpoint.read_text())["streams"] if checkpoint.exists() else {}
+        stored: dict[str, tuple[int, int]] = {}
+        if (folder / f"{name}.duckdb").exists():
+            with duckdb.connect(str(folder / f"{name}.duckdb"), read_only=True) as connection:
+                stored = {symbol: (rows, last) for symbol, rows, last in connection.execute(
+                    f"SELECT symbol, count(*), max(epoch_ms(ts)) FROM {table} GROUP BY symbol").fetchall()}
+        for label, entry in streams.items():
+            rows, last = stored.get(label.split("/")[1], (0, None))
+            expected_last = entry["next_ms"] - step if entry["rows"] else None
+            if rows != entry["rows"] or last != expected_last:
+                found.append(f"{label}: checkpoint {entry['rows']} rows to {entry['next_ms']}, stored {rows} rows "
+                             f"to {last}")
+        found += [f"{table}/{symbol}: {rows} rows stored, no checkpoint" for symbol, (rows, _) in stored.items()
+                  if not any(label.split("/")[1] == symbol for label in streams)]
+    return found
+
+
+def phases(log: Path, sent: float) -> dict[str, float]:
+    """Seconds from the signal to each ``stream shutdown`` line of the log (the last one of each phase)."""
+    ends = {}
+    for line in log.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            event = json.loads(line)
+            if event.get("event") == "stream shutdown":
+                label = f"{event.get('pipeline', '-')}: {event['phase']}"
+                ends[label] = datetime.fromisoformat(event["timestamp"]).timestamp() - sent
+    return ends
+
+
+def report(times: list[float], codes: list[int], problems: int, ends: list[dict[str, float]]) -> None:
+    print(f"SIGTERM -> exit over {len(times)} stops: p50 {percentile(times, .5):.2f}s, p95 "
+          f"{percentile(times, .95):.2f}s, max {max(times):.2f}s; over 5 s: {sum(t > 5 for t in times)}; "
+          f"exit codes {sorted(set(codes))}; checkpoint != stored: {problems} streams")
+    for label in sorted({label for run in ends for label in run}, key=lambda name: percentile(
+            [run[name] for run in ends if name in run], .5)):
+        values = [run[label] for run in ends if label in run]
+        print(f"  {label:<36} ends p50 {percentile(values, .5):5.2f}s  max {max(values):5.2f}s after the signal")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10, help="stops (each a fresh start in the same folder)")
+    parser.add_argument("--klines", type=int, default=200, help="kline streams (1-second bars)")
+    parser.add_argument("--trades", type=int, default=20, help="aggTrade streams (the first kline symbols)")
+    parser.add_argument("--rate", type=float, default=2_000, help="aggTrade messages a second, in all")
+    parser.add_argument("--min", type=float, default=2.0, help="fewest seconds from start to SIGTERM")
+    parser.add_argument("--max", type=float, default=12.0, help="most seconds from start to SIGTERM")
+    parser.add_argument("--load", type=int, default=0, help="CPU-bound processes beside the stream")
+    parser.add_argument("--phases", action="store_true", help="run with -v; print when each phase ended")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    random.seed(args.seed)
+    print(f"$ python bench/bench_shutdown.py {' '.join(sys.argv[1:])}  ({os.cpu_count()} cores, load "
+          f"{os.getloadavg()[0]:.2f})", flush=True)
+    step = timeframe_ms(TIMEFRAME)
+    tape = TradeTape(now_ms() - 60_000, max(1, int(args.rate / args.trades)))
+    times: list[float] = []
+    codes: list[int] = []
+    ends: list[dict[str, float]] = []
+    problems = 0
+    with TapeRest(tape, symbol_names(args.klines)) as rest, FakeBinanceWebsocket(rest) as klines, \
+            TapeWebsocket(tape) as trades, tempfile.TemporaryDirectory() as tmp, busy(args.load):
+        path = write_pipelines(Path(tmp), rest, klines, trades, args, now_ms() // step * step - 60 * step)
+        for run in range(args.runs):
+            after = random.uniform(args.min, args.max)
+            code, took, sent = stop_once(path, after, args.phases)
+            wrong = inconsistencies(path.parent)
+            problems += len(wrong)
+            times.append(took)
+            codes.append(code)
+            ends.append(phases(path.parent / "stream.err", sent))
+            print(f"run {run + 1}: SIGTERM after {after:.1f}s -> exit {code} in {took:.2f}s (load "
+                  f"{os.getloadavg()[0]:.1f}){'; ' + '; '.join(wrong[:3]) if wrong else ''}", flush=True)
+            if code != 0:
+                print((path.parent / "stream.err").read_text()[-2000:])
+    report(times, codes, problems, ends)
+
+
+if __name__ == "__main__":
+    main()
