@@ -182,7 +182,7 @@ class TapeWebsocket(FakeWebsocket):
         for symbol in symbols:
             self.sent.setdefault(symbol, 0)
         with contextlib.suppress(Exception):
-            while True:
+            while not socket.transport.is_closing():  # a client gone without a close frame (SIGTERM) ends it too
                 await asyncio.sleep(0.005)
                 due = self.tape.index_at(now_ms() + 1)
                 while socket.transport.get_write_buffer_size() > 4 << 20:

@@ -86,6 +86,7 @@ class Committer:
         self._max_queued_rows = max(commit_rows + commit_rows // 2, 1)
         self._max_queued_bytes = max(commit_bytes + commit_bytes // 2, 1)
         self._thread = threading.Thread(target=self._loop, name="etl-committer", daemon=True)
+        self._stopping = threading.Event()  # ``etl stream`` stopped: no more waiting for a sink another process holds
 
     def __enter__(self) -> Committer:
         self._thread.start()
@@ -98,6 +99,12 @@ class Committer:
         if self._opened:
             close_sinks(self.slots)
         log.debug("stream shutdown", pipeline=self.report.pipeline, phase="sinks closed")
+
+    def stop_waiting(self) -> None:
+        """``etl stream`` was stopped: stop waiting for a sink file another process holds (up to ``sink_wait``,
+        3 minutes by default), as the exit has 5 s. Nothing waiting for it is written, no checkpoint moves, and the
+        pipeline is reported locked; the next start heals what it would have written."""
+        self._stopping.set()
 
     def start_stream(self, stream: Stream, start: int, key: str | None = None) -> None:
         """A unit of ``stream`` starts at ``start``; ``key`` names its checkpoint entry (a backfill's chunk)."""
@@ -164,7 +171,8 @@ class Committer:
         try:
             self._open_waiting()
         except SinkBusyError as exc:
-            self.locked = f"{exc}; waited {self.sink_wait}s for it, nothing was written"
+            waited = "the stream stopped while it waited" if self._stopping.is_set() else f"waited {self.sink_wait}s"
+            self.locked = f"{exc}; {waited} for it, nothing was written"
             log.warning("pipeline locked out of its sinks", pipeline=self.report.pipeline, error=self.locked)
         except Exception as exc:
             self._unusable = f"cannot open sinks: {describe(exc)}"
@@ -174,7 +182,8 @@ class Committer:
         return self._opened
 
     def _open_waiting(self) -> None:
-        """Open every sink, trying again while another process holds one, until ``sink_wait`` has passed."""
+        """Open every sink, trying again while another process holds one, until ``sink_wait`` has passed (or the
+        stream stops)."""
         deadline = time.monotonic() + self.sink_wait
         waited = False
         while True:
@@ -183,13 +192,13 @@ class Committer:
                 return
             except SinkBusyError as exc:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or self._stopping.is_set():
                     raise
                 if not waited:
                     log.warning("sink held by another process; waiting", pipeline=self.report.pipeline,
                                 error=str(exc), wait_s=self.sink_wait)
                 waited = True
-                time.sleep(min(SINK_RETRY_SECONDS, left))
+                self._stopping.wait(min(SINK_RETRY_SECONDS, left))
 
     def _commit(self, group: list[_Item]) -> None:
         try:

@@ -23,7 +23,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,9 @@ _ID = "__live_id"
 # 500 ms, plus the wire): a connection's last frame does not vouch for the second before it.
 PUSH_MARGIN_MS = 1_000
 HOLE_PAUSES = (0.2, 0.5, 0.0)  # seconds after each heal that leaves a hole in a sequence, before the next try
+# From the stop, how long the followers and the connections have to finish, all together: the committer, the sinks,
+# the ledger and the process's exit must still fit DESIGN 9's 5 s on a machine loaded far past its cores.
+STOP_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class Follower:
         resumed_or_asked = self.unit.committed_keys or self.unit.start == self.unit.source.start
         self.unheard_since = self.unit.start if not self.healable and resumed_or_asked else None
         self.halted = False  # stopping, and a batch went to the committer since: nothing more may follow it
+        self.abandoned = False  # still busy when the stop's time ran out: what fails it now is the stop's doing
 
     @property
     def stream(self) -> Stream:
@@ -126,9 +130,11 @@ class Follower:
             if not self.healable:
                 self.keep_received()
         except Exception as exc:
-            self.committer.fail(self.stream, describe(exc))
+            if not self.abandoned:
+                self.committer.fail(self.stream, describe(exc))
         finally:
-            self.tally.drain().apply(self.work.report, self.stream)
+            if not self.abandoned:  # the report may be in the ledger already
+                self.tally.drain().apply(self.work.report, self.stream)
 
     def keep_received(self) -> None:
         """At stop, a stream REST cannot heal keeps the rows already received: no restart could fetch them."""
@@ -212,10 +218,26 @@ class Follower:
         if start >= until or not self.healable:
             return
         before = self.expected
-        with self.heals:
-            rows = self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
+        if not self.turn_to_heal():
+            return
+        try:
+            frames = until_set(self.stop, self.source.fetch(self.stream, start, until))
+            rows = self.submit(self.execution.feed(frames, self.unit.batch_rows))
+        finally:
+            self.heals.release()
         if self.expected > before:
             log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}", rows=rows)
+
+    def turn_to_heal(self) -> bool:
+        """Wait for one of the ``concurrency`` heals; False once stopping: a heal begun then would only delay
+        the exit (the next start heals from the checkpoint)."""
+        while not self.heals.acquire(timeout=0.1):
+            if self.stop.is_set():
+                return False
+        if self.stop.is_set():
+            self.heals.release()
+            return False
+        return True
 
     def heal_if_overdue(self) -> None:
         """Heal from REST when the next bar closed ``OVERDUE_MS`` ago on the clock and no live row brought it.
@@ -347,6 +369,15 @@ class StreamStopped(Exception):
     """The committer refused the stream's batches (a sink refused one): its follower stops."""
 
 
+def until_set(stop: threading.Event, frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """``frames`` (a REST fetch's pages) until ``stop`` is set: no request starts after it. The pages already
+    read still make a batch, checkpointed at their last row, so a heal cut short loses nothing."""
+    for frame in frames:
+        yield frame
+        if stop.is_set():
+            return
+
+
 def last_closed(stream: Stream) -> int:
     """The start of the bar still forming: everything before it is closed."""
     from .timeframes import floor_ts, now_ms
@@ -419,11 +450,21 @@ def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Ev
     connections = Connections(source, subscriptions, board.listener(listener_for(followers)), stop)
     connections.start()
     board.watch(stop)
-    pipeline = board.pipeline
-    log.debug("stream shutdown", pipeline=pipeline, phase="stop seen")
-    for thread in threads:
-        thread.join(4)
-    log.debug("stream shutdown", pipeline=pipeline, phase="followers joined")
-    connections.join(1)
-    log.debug("stream shutdown", pipeline=pipeline, phase="connections joined")
+    log.debug("stream shutdown", pipeline=board.pipeline, phase="stop seen")
+    next(iter(followers.values())).committer.stop_waiting()
+    deadline = time.monotonic() + STOP_SECONDS
+    for thread in [*threads, connections]:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    log.debug("stream shutdown", pipeline=board.pipeline, phase="followers and connections joined")
+    abandon([follower for follower, thread in zip(followers.values(), threads, strict=True) if thread.is_alive()])
     board.stopped()
+
+
+def abandon(followers: list[Follower]) -> None:
+    """Leave the followers still busy when the stop's time ran out (a REST request waiting on the venue's rate
+    limit, or on a slow answer) to die with the process: the committer takes nothing they hand it after its
+    drain, so their checkpoints stay where the sinks are, and the next start heals from there."""
+    for follower in followers:
+        follower.abandoned = True
+    if followers:
+        log.warning("stream followers left busy at stop", streams=len(followers), first=followers[0].stream.label)
