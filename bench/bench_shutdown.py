@@ -50,6 +50,7 @@ from bench_stream import (  # noqa: E402
 from etl.testing import write_pipeline  # noqa: E402
 from etl.timeframes import now_ms, timeframe_ms  # noqa: E402
 from fixtures.fake_binance_ws import FakeBinanceWebsocket  # noqa: E402
+from tests.live.harness import checkpoint_mismatches  # noqa: E402
 
 TIMEFRAME = "1s"
 
@@ -86,30 +87,6 @@ def stop_once(path: Path, after: float, verbose: bool) -> tuple[int, float, floa
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
         return code, time.monotonic() - began, sent
-
-
-def inconsistencies(folder: Path) -> list[str]:
-    """Streams whose checkpoint differs from what their DuckDB file holds (rows, or the last stored row)."""
-    import duckdb
-
-    found = []
-    for name, table, step in (("klines", "ohlcv", timeframe_ms(TIMEFRAME)), ("trades", "trades", 0)):
-        checkpoint = folder / ".etl" / "checkpoints" / f"{name}.json"
-        streams = json.loads(checkpoint.read_text())["streams"] if checkpoint.exists() else {}
-        stored: dict[str, tuple[int, int]] = {}
-        if (folder / f"{name}.duckdb").exists():
-            with duckdb.connect(str(folder / f"{name}.duckdb"), read_only=True) as connection:
-                stored = {symbol: (rows, last) for symbol, rows, last in connection.execute(
-                    f"SELECT symbol, count(*), max(epoch_ms(ts)) FROM {table} GROUP BY symbol").fetchall()}
-        for label, entry in streams.items():
-            rows, last = stored.get(label.split("/")[1], (0, None))
-            expected_last = entry["next_ms"] - step if entry["rows"] else None
-            if rows != entry["rows"] or last != expected_last:
-                found.append(f"{label}: checkpoint {entry['rows']} rows to {entry['next_ms']}, stored {rows} rows "
-                             f"to {last}")
-        found += [f"{table}/{symbol}: {rows} rows stored, no checkpoint" for symbol, (rows, _) in stored.items()
-                  if not any(label.split("/")[1] == symbol for label in streams)]
-    return found
 
 
 def phases(log: Path, sent: float) -> dict[str, float]:
@@ -161,7 +138,8 @@ def main() -> None:
         for run in range(args.runs):
             after = random.uniform(args.min, args.max)
             code, took, sent = stop_once(path, after, args.phases)
-            wrong = inconsistencies(path.parent)
+            wrong = [*checkpoint_mismatches(path.parent, "klines", step, "klines.duckdb"),
+                     *checkpoint_mismatches(path.parent, "trades", 0, "trades.duckdb", "trades")]
             problems += len(wrong)
             times.append(took)
             codes.append(code)

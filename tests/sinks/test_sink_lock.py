@@ -137,3 +137,26 @@ def test_a_run_still_retrying_its_source_does_not_hold_the_file(tmp_path: Path) 
     assert "sink held by another process" not in other.stderr
     expected = fixture_candles(("BTCUSDT",), ("1d",))
     check_same_rows(align_types(stored_candles(tmp_path, "1d"), expected), expected, KEY, "daily beside a retrying run")
+
+
+def test_a_stream_stopped_while_it_waits_for_the_file_exits_in_time(tmp_path: Path) -> None:
+    """``etl stream`` waits for the file up to ``sink_wait`` (3 minutes by default), but not past a SIGTERM (DESIGN
+    9: exit within 5 s): the pipeline is reported locked, nothing is written and no checkpoint moves."""
+    from etl.timeframes import iso, now_ms
+    from fixtures.fake_binance import FakeBinance
+    from fixtures.fake_binance_ws import FakeBinanceWebsocket
+    from tests.live.harness import stream_for
+
+    with FakeBinance() as rest, FakeBinanceWebsocket(rest) as ws:
+        source = {"plugin": "binance", "symbols": ["BTCUSDT"], "timeframes": ["1s"], "base_url": rest.url,
+                  "ws_url": ws.url, "start": iso(now_ms() - 60_000)}
+        pipeline = {"source": source, "sinks": [{"plugin": "duckdb", "path": "market.duckdb"}]}
+        path = write_pipeline(tmp_path, {"pipelines": {"live": pipeline}})
+        with held(tmp_path / "market.duckdb"):
+            code, took, _, err = stream_for(path, 4)
+
+    assert code == 75, err
+    assert took < 5, err
+    assert "the stream stopped while it waited for it, nothing was written" in err
+    checkpoints = tmp_path / ".etl" / "checkpoints" / "live.json"
+    assert not checkpoints.exists() or "ohlcv/BTCUSDT/1s" not in checkpoints.read_text()
