@@ -7,7 +7,10 @@ its live connection delivers. A live row after a hole (a reconnect, missed frame
 REST; a row already delivered (a repeated or late frame) is dropped. Every (re)connection heals again from
 where the stream stands, and so does a stream whose next bar is overdue on the clock (a stalled connection, a
 venue that closes a bar only by the next one). Checkpoints advance only when the committer has written every
-sink, so a SIGKILL loses nothing: the next start heals from the checkpoint.
+sink, so a SIGKILL loses nothing: the next start heals from the checkpoint. A stop (SIGTERM) has 5 s in all
+(DESIGN 9): no heal starts after it, one under way ends with its page in flight (the pages read are committed),
+and the followers and connections get ``STOP_SECONDS`` together; a follower still busy then (a REST request held
+by a slow venue) is left behind with its batch uncommitted, for the next start to heal.
 
 Point datasets (trades, liquidations: no timeframe) have no next bar to expect. Their checkpoint is the last
 committed millisecond with the keys committed at it, so a heal or a live row of that millisecond is delivered
@@ -229,11 +232,9 @@ class Follower:
             log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}", rows=rows)
 
     def turn_to_heal(self) -> bool:
-        """Wait for one of the ``concurrency`` heals; False once stopping: a heal begun then would only delay
-        the exit (the next start heals from the checkpoint)."""
-        while not self.heals.acquire(timeout=0.1):
-            if self.stop.is_set():
-                return False
+        """Wait for one of the ``concurrency`` heals; False once stopping (``follow`` then wakes every waiting
+        follower): a heal begun then would only delay the exit, and the next start heals from the checkpoint."""
+        self.heals.acquire()
         if self.stop.is_set():
             self.heals.release()
             return False
@@ -450,21 +451,31 @@ def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Ev
     connections = Connections(source, subscriptions, board.listener(listener_for(followers)), stop)
     connections.start()
     board.watch(stop)
-    log.debug("stream shutdown", pipeline=board.pipeline, phase="stop seen")
-    next(iter(followers.values())).committer.stop_waiting()
-    deadline = time.monotonic() + STOP_SECONDS
-    for thread in [*threads, connections]:
-        thread.join(max(deadline - time.monotonic(), 0.0))
-    log.debug("stream shutdown", pipeline=board.pipeline, phase="followers and connections joined")
-    abandon([follower for follower, thread in zip(followers.values(), threads, strict=True) if thread.is_alive()])
+    wind_down(list(followers.values()), threads, connections, board.pipeline)
     board.stopped()
 
 
-def abandon(followers: list[Follower]) -> None:
+def wind_down(followers: list[Follower], threads: list[threading.Thread], connections: Connections,
+              pipeline: str) -> None:
+    """After the stop: wake what waits (for a turn to heal, for a sink file another process holds), then give the
+    followers and the connections ``STOP_SECONDS`` in all, not each: 200 streams must not add up their waits."""
+    log.debug("stream shutdown", pipeline=pipeline, phase="stop seen")
+    followers[0].committer.stop_waiting()
+    for _ in followers:  # the followers waiting for their turn to heal (``turn_to_heal``) wake, and heal nothing
+        followers[0].heals.release()
+    deadline = time.monotonic() + STOP_SECONDS
+    for thread in [*threads, connections]:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    log.debug("stream shutdown", pipeline=pipeline, phase="followers and connections joined")
+    abandon([follower for follower, thread in zip(followers, threads, strict=True) if thread.is_alive()], pipeline)
+
+
+def abandon(followers: list[Follower], pipeline: str) -> None:
     """Leave the followers still busy when the stop's time ran out (a REST request waiting on the venue's rate
-    limit, or on a slow answer) to die with the process: the committer takes nothing they hand it after its
+    limit, or on a slow answer) to end with the process: the committer takes nothing they hand it after its
     drain, so their checkpoints stay where the sinks are, and the next start heals from there."""
     for follower in followers:
         follower.abandoned = True
     if followers:
-        log.warning("stream followers left busy at stop", streams=len(followers), first=followers[0].stream.label)
+        log.warning("stream followers left busy at stop", pipeline=pipeline, streams=len(followers),
+                    first=followers[0].stream.label)
