@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from bench_stream import (  # noqa: E402
     TapeWebsocket,
     TradeTape,
     binance_source,
+    cpu_seconds,
     percentile,
     streaming,
     symbol_names,
@@ -79,14 +81,27 @@ def write_pipelines(folder: Path, rest: TapeRest, klines: FakeBinanceWebsocket, 
     return write_pipeline(folder, {"pipelines": pipelines})
 
 
-def stop_once(path: Path, after: float, verbose: bool) -> tuple[int, float, float]:
-    """Start ``etl stream``, SIGTERM it ``after`` seconds later: its exit code, seconds to exit, signal instant."""
+@dataclass
+class Stop:
+    """One stop: the exit code, seconds from SIGTERM to exit, CPU seconds the process spent in them (the figure
+    the machine's load moves least), and the signal's wall-clock instant."""
+
+    code: int
+    seconds: float
+    cpu: float
+    sent: float
+
+
+def stop_once(path: Path, after: float, verbose: bool) -> Stop:
+    """Start ``etl stream`` and SIGTERM it ``after`` seconds later."""
     with streaming(path, *(["-v"] if verbose else [])) as process:
         time.sleep(after)
-        sent, began = time.time(), time.monotonic()
+        cpu, sent, began = cpu_seconds(process.pid), time.time(), time.monotonic()
         process.send_signal(signal.SIGTERM)
-        code = process.wait(60)
-        return code, time.monotonic() - began, sent
+        _, status, usage = os.wait4(process.pid, 0)
+        took = time.monotonic() - began
+        process.returncode = os.waitstatus_to_exitcode(status)
+        return Stop(process.returncode, took, usage.ru_utime + usage.ru_stime - cpu, sent)
 
 
 def phases(log: Path, sent: float) -> dict[str, float]:
@@ -101,10 +116,12 @@ def phases(log: Path, sent: float) -> dict[str, float]:
     return ends
 
 
-def report(times: list[float], codes: list[int], problems: int, ends: list[dict[str, float]]) -> None:
+def report(stops: list[Stop], problems: int, ends: list[dict[str, float]]) -> None:
+    times, cpu = [stop.seconds for stop in stops], [stop.cpu for stop in stops]
     print(f"SIGTERM -> exit over {len(times)} stops: p50 {percentile(times, .5):.2f}s, p95 "
-          f"{percentile(times, .95):.2f}s, max {max(times):.2f}s; over 5 s: {sum(t > 5 for t in times)}; "
-          f"exit codes {sorted(set(codes))}; checkpoint != stored: {problems} streams")
+          f"{percentile(times, .95):.2f}s, max {max(times):.2f}s; over 5 s: {sum(t > 5 for t in times)}; CPU "
+          f"seconds p50 {percentile(cpu, .5):.2f}, max {max(cpu):.2f}; exit codes "
+          f"{sorted({stop.code for stop in stops})}; checkpoint != stored: {problems} streams")
     for label in sorted({label for run in ends for label in run}, key=lambda name: percentile(
             [run[name] for run in ends if name in run], .5)):
         values = [run[label] for run in ends if label in run]
@@ -128,8 +145,7 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f})", flush=True)
     step = timeframe_ms(TIMEFRAME)
     tape = TradeTape(now_ms() - 60_000, max(1, int(args.rate / args.trades)))
-    times: list[float] = []
-    codes: list[int] = []
+    stops: list[Stop] = []
     ends: list[dict[str, float]] = []
     problems = 0
     with TapeRest(tape, symbol_names(args.klines)) as rest, FakeBinanceWebsocket(rest) as klines, \
@@ -137,18 +153,18 @@ def main() -> None:
         path = write_pipelines(Path(tmp), rest, klines, trades, args, now_ms() // step * step - 60 * step)
         for run in range(args.runs):
             after = random.uniform(args.min, args.max)
-            code, took, sent = stop_once(path, after, args.phases)
+            stop = stop_once(path, after, args.phases)
             wrong = [*checkpoint_mismatches(path.parent, "klines", step, "klines.duckdb"),
                      *checkpoint_mismatches(path.parent, "trades", 0, "trades.duckdb", "trades")]
             problems += len(wrong)
-            times.append(took)
-            codes.append(code)
-            ends.append(phases(path.parent / "stream.err", sent))
-            print(f"run {run + 1}: SIGTERM after {after:.1f}s -> exit {code} in {took:.2f}s (load "
-                  f"{os.getloadavg()[0]:.1f}){'; ' + '; '.join(wrong[:3]) if wrong else ''}", flush=True)
-            if code != 0:
+            stops.append(stop)
+            ends.append(phases(path.parent / "stream.err", stop.sent))
+            print(f"run {run + 1}: SIGTERM after {after:.1f}s -> exit {stop.code} in {stop.seconds:.2f}s, "
+                  f"{stop.cpu:.2f} CPU-s (load {os.getloadavg()[0]:.1f}){'; ' + '; '.join(wrong[:3]) if wrong else ''}",
+                  flush=True)
+            if stop.code != 0:
                 print((path.parent / "stream.err").read_text()[-2000:])
-    report(times, codes, problems, ends)
+    report(stops, problems, ends)
 
 
 if __name__ == "__main__":

@@ -257,15 +257,13 @@ class Sampler(Poller):
         self.began = time.monotonic()
 
     def _run(self) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
         while not self._stop.wait(self.interval):
             try:
                 status = Path(f"/proc/{self.pid}/status").read_text()
-                fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                cpu = cpu_seconds(self.pid)
             except OSError:
                 return
             rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
             self.samples.append((time.monotonic() - self.began, rss_kb / 1024, cpu))
 
     def cores(self, since: float = 0.0) -> float:
@@ -278,6 +276,12 @@ class Sampler(Poller):
     def rss_at(self, seconds: float) -> float:
         """The first RSS sample at or after ``seconds``."""
         return next(rss for at, rss, _ in self.samples if at >= seconds)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def symbol_names(count: int) -> list[str]:

@@ -264,6 +264,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
                        spec.rate_budget))
     finally:
         sources.close()
+    log.debug("stream shutdown", pipeline=spec.name, phase="sources closed")
     # One result per stream, however many units (a backfill's chunks, heal's gaps) it was cut into.
     results = [report.result(stream) for stream in dict.fromkeys([unit.stream for unit in units] + others)]
     if committer.locked:

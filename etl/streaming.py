@@ -444,10 +444,12 @@ def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Ev
         for stream, follower in followers.items():
             follower.committer.fail(stream, describe(exc))
         return
-    threads = [threading.Thread(target=follower.run, name=f"etl-follow-{stream.label}", daemon=True)
-               for stream, follower in followers.items()]
-    for thread in threads:
-        thread.start()
+    threads = []
+    for stream, follower in followers.items():
+        if stop.is_set():  # stopped while starting (200 threads take seconds on a busy machine): start no more
+            break
+        threads.append(threading.Thread(target=follower.run, name=f"etl-follow-{stream.label}", daemon=True))
+        threads[-1].start()
     connections = Connections(source, subscriptions, board.listener(listener_for(followers)), stop)
     connections.start()
     board.watch(stop)
@@ -467,7 +469,8 @@ def wind_down(followers: list[Follower], threads: list[threading.Thread], connec
     for thread in [*threads, connections]:
         thread.join(max(deadline - time.monotonic(), 0.0))
     log.debug("stream shutdown", pipeline=pipeline, phase="followers and connections joined")
-    abandon([follower for follower, thread in zip(followers, threads, strict=True) if thread.is_alive()], pipeline)
+    started = zip(followers, threads, strict=False)  # every follower, unless stopped while starting
+    abandon([follower for follower, thread in started if thread.is_alive()], pipeline)
 
 
 def abandon(followers: list[Follower], pipeline: str) -> None:
