@@ -12,29 +12,31 @@ from typing import Any
 import pytest
 
 from etl.testing import Reply, single_pipeline, write_pipeline
+from etl.testing.server import Request
 from etl.timeframes import iso
 from fixtures.fake_binance import FakeBinance
 from tests.live.harness import SINKS, Venue, checkpoint_mismatches, start_stream, stop, stream_for, wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
-KLINES = "/api/v3/klines"
+KLINES, MARKETS = "/api/v3/klines", "/api/v3/exchangeInfo"
 
 
-class SlowKlines(FakeBinance):
-    """Binance's REST fake answering klines only after ``delay`` seconds (a venue under load)."""
+class SlowBinance(FakeBinance):
+    """Binance's REST fake answering the paths of ``slow`` only after their seconds (a venue under load)."""
 
-    delay = 0.0
+    slow: dict[str, float] = {}
 
-    def klines(self, query: dict[str, str], family: str) -> Reply:
-        reply = super().klines(query, family)
-        return Reply.timeout(self.delay, reply) if self.delay else reply
+    def route(self, request: Request) -> Reply:
+        reply = super().route(request)
+        delay = self.slow.get(request.path)
+        return Reply.timeout(delay, reply) if delay else reply
 
 
 @pytest.fixture
 def venue() -> Iterator[Venue]:
     from fixtures.fake_binance_ws import FakeBinanceWebsocket
 
-    with SlowKlines(spot=tuple(SYMBOLS)) as rest, FakeBinanceWebsocket(rest) as ws:
+    with SlowBinance(spot=tuple(SYMBOLS)) as rest, FakeBinanceWebsocket(rest) as ws:
 
         def pipeline(folder: Path, start: int, **source: Any) -> Path:
             config = {"plugin": "binance", "symbols": SYMBOLS, "timeframes": ["1s"], "start": iso(start),
@@ -51,7 +53,7 @@ def test_sigterm_during_slow_heals_exits_in_time_and_the_next_start_heals_the_re
     stop no waiting heal starts, and the heal under way stops after its page in flight, its pages committed; a
     page later than the stop's 2 s is not waited for: its stream's checkpoint stays where its sink is."""
     rest: Any = venue.rest
-    rest.delay = delay
+    rest.slow = {KLINES: delay}
     start = venue.bars_ago(3000)
     path = venue.pipeline(tmp_path / "live", start)
     process = start_stream(path)
@@ -66,9 +68,27 @@ def test_sigterm_during_slow_heals_exits_in_time_and_the_next_start_heals_the_re
     assert len(rest.requests_to(KLINES)) <= 3, "no heal began after the stop"
     assert checkpoint_mismatches(tmp_path / "live", "live", venue.step) == []
 
-    rest.delay = 0.0
+    rest.slow = {}
     code, _, _, err = stream_for(path, 5)
     assert code == 0, err
     assert checkpoint_mismatches(tmp_path / "live", "live", venue.step) == []
     venue.assert_equals_backfill(tmp_path / "live", start)
 
+
+
+def test_sigterm_while_the_venue_is_slow_to_list_its_markets_exits_in_time(venue: Venue, tmp_path: Path) -> None:
+    """The first heal loads the markets (``exchangeInfo``) under the ccxt client's lock, and every other heal waits
+    for it; a stop meanwhile leaves them all behind, and closing the source must not wait for that lock."""
+    rest: Any = venue.rest
+    rest.slow = {MARKETS: 8.0}
+    path = venue.pipeline(tmp_path / "live", venue.bars_ago(60))
+    process = start_stream(path)
+    wait_for(lambda: len(rest.requests_to(MARKETS)) >= 1, 30)
+    time.sleep(1)
+    code, took, out, err = stop(process)
+
+    assert code == 0, err
+    assert took < 5, err
+    assert out.strip().splitlines()[-1].startswith(f"etl stream ok: {len(SYMBOLS)} streams, 0 rows"), out
+    assert '"event": "stream followers left busy at stop"' in err
+    assert checkpoint_mismatches(tmp_path / "live", "live", venue.step) == []
