@@ -13,9 +13,11 @@ but the first heals from the checkpoint the last stop left), waits a random ``--
 start-up heal included), sends SIGTERM and times the exit. Then each stream's checkpoint must equal what DuckDB
 holds: its row count, and its next bar (or last trade's millisecond) the one after the last stored row.
 
-``--load N`` starts N ``python -c "while 1: pass"`` processes for the whole bench (stopped at its end). ``--phases``
-runs the stream with ``-v`` and prints, per shutdown phase (the debug lines ``stream shutdown``), its end after the
-signal: p50 and max over the runs.
+``--load N`` starts N ``python -c "while 1: pass"`` processes for the whole bench (stopped at its end). Each stop's
+CPU seconds (the process's, from the signal to its exit) are what the machine's load moves least. ``--phases`` runs
+the stream with ``-v`` and prints, per shutdown phase (the debug lines ``stream shutdown``), its end after the signal:
+p50 and max over the runs. ``-v`` also logs every websocket frame, which slows the stream: quote exit times from runs
+without ``--phases``.
 """
 
 from __future__ import annotations
