@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,7 @@ from fixtures.fake_binance_ws import FakeBinanceWebsocket  # noqa: E402
 from tests.live.harness import checkpoint_mismatches  # noqa: E402
 
 TIMEFRAME = "1s"
+HUNG_SECONDS = 60
 
 
 @contextlib.contextmanager
@@ -100,10 +102,23 @@ def stop_once(path: Path, after: float, verbose: bool) -> Stop:
         time.sleep(after)
         cpu, sent, began = cpu_seconds(process.pid), time.time(), time.monotonic()
         process.send_signal(signal.SIGTERM)
-        _, status, usage = os.wait4(process.pid, 0)
+        while not (ended := os.wait4(process.pid, os.WNOHANG))[0]:
+            if time.monotonic() - began > HUNG_SECONDS:
+                hung(process.pid)
+                ended = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.01)
         took = time.monotonic() - began
-        process.returncode = os.waitstatus_to_exitcode(status)
-        return Stop(process.returncode, took, usage.ru_utime + usage.ru_stime - cpu, sent)
+        process.returncode = os.waitstatus_to_exitcode(ended[1])
+        return Stop(process.returncode, took, ended[2].ru_utime + ended[2].ru_stime - cpu, sent)
+
+
+def hung(pid: int) -> None:
+    """A stop that did not end: its threads' stacks (with py-spy, when installed), then SIGKILL."""
+    print(f"etl stream (pid {pid}) still running {HUNG_SECONDS}s after SIGTERM", flush=True)
+    if shutil.which("py-spy"):
+        subprocess.run(["py-spy", "dump", "--pid", str(pid)], check=False)
+    os.kill(pid, signal.SIGKILL)
 
 
 def phases(log: Path, sent: float) -> dict[str, float]:
