@@ -181,15 +181,13 @@ def _exit_at_once(code: Any) -> None:
     loaded machine freeing what the process is about to lose anyway (DESIGN 9 gives the whole exit 5 s), and the
     threads left busy at the stop (``etl.streaming.abandon``) end with the process instead of running into its
     teardown. What must outlive the process is on disk by now (sinks closed, checkpoints, ledger, live board);
-    what was printed is flushed first."""
+    what was printed is flushed first (the log's handlers write straight to stderr)."""
     import contextlib
-    import logging
 
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    logging.shutdown()
-    os._exit(code if isinstance(code, int) else 1)
+    os._exit(0 if code is None else code if isinstance(code, int) else 1)
 
 
 @_command()
