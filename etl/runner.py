@@ -172,7 +172,11 @@ def stream(project: Project, names: tuple[str, ...], stop: threading.Event) -> O
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        while thread.is_alive():
+            # Never an endless join: SIGTERM may be delivered to any of the process's threads, and Python runs its
+            # handler (which sets ``stop``) only once the main thread runs again; a main thread asleep in join()
+            # until the pipelines stop would wait for ever.
+            thread.join(0.25)
     log.debug("stream shutdown", phase="pipelines joined")
     outcome.duration = time.monotonic() - began
     return outcome

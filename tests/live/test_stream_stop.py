@@ -4,6 +4,8 @@ for a DuckDB file another process holds: ``tests/sinks/test_sink_lock.py``.)"""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,4 +93,27 @@ def test_sigterm_while_the_venue_is_slow_to_list_its_markets_exits_in_time(venue
     assert took < 5, err
     assert out.strip().splitlines()[-1].startswith(f"etl stream ok: {len(SYMBOLS)} streams, 0 rows"), out
     assert '"event": "stream followers left busy at stop"' in err
+    assert checkpoint_mismatches(tmp_path / "live", "live", venue.step) == []
+
+
+def test_sigterm_delivered_to_a_thread_other_than_the_main_one_still_stops_the_stream(venue: Venue,
+                                                                                      tmp_path: Path) -> None:
+    """The kernel may hand a process's SIGTERM to any of its threads (``kill`` of a thread's id picks that one);
+    Python runs the handler on the main thread only when it next runs: the stream still stops, in time."""
+    path = venue.pipeline(tmp_path / "live", venue.bars_ago(60))
+    process = start_stream(path)
+    wait_for(lambda: venue.ws.connections >= 1, 30)
+    time.sleep(1)
+    tasks = Path(f"/proc/{process.pid}/task").iterdir()
+    other = next(int(task.name) for task in tasks if task.name != str(process.pid))
+    began = time.monotonic()
+    os.kill(other, signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()  # a stream that missed the signal must not outlive the test
+
+    assert process.returncode == 0, err
+    assert time.monotonic() - began < 5, err
+    assert out.strip().splitlines()[-1].startswith(f"etl stream ok: {len(SYMBOLS)} streams"), out
     assert checkpoint_mismatches(tmp_path / "live", "live", venue.step) == []
