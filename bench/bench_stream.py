@@ -182,7 +182,7 @@ class TapeWebsocket(FakeWebsocket):
         for symbol in symbols:
             self.sent.setdefault(symbol, 0)
         with contextlib.suppress(Exception):
-            while True:
+            while not socket.transport.is_closing():  # a client gone without a close frame (SIGTERM) ends it too
                 await asyncio.sleep(0.005)
                 due = self.tape.index_at(now_ms() + 1)
                 while socket.transport.get_write_buffer_size() > 4 << 20:
@@ -257,15 +257,13 @@ class Sampler(Poller):
         self.began = time.monotonic()
 
     def _run(self) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
         while not self._stop.wait(self.interval):
             try:
                 status = Path(f"/proc/{self.pid}/status").read_text()
-                fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                cpu = cpu_seconds(self.pid)
             except OSError:
                 return
             rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
             self.samples.append((time.monotonic() - self.began, rss_kb / 1024, cpu))
 
     def cores(self, since: float = 0.0) -> float:
@@ -280,6 +278,12 @@ class Sampler(Poller):
         return next(rss for at, rss, _ in self.samples if at >= seconds)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def symbol_names(count: int) -> list[str]:
     return [f"S{index:03d}USDT" for index in range(count)]
 
@@ -290,19 +294,25 @@ def env() -> dict[str, str]:
     return {**{name: value for name, value in os.environ.items() if name != "ETL_CLOCK"}, "PYTHONPATH": paths}
 
 
+def binance_source(rest: FakeBinance, ws: Any, symbols: list[str], timeframe: str, start: int,
+                   dataset: str = "ohlcv") -> dict[str, Any]:
+    """A pipeline's ``source`` table: Binance's ``dataset`` of ``symbols`` from ``start``, through the fakes."""
+    return {"plugin": "binance", "symbols": symbols, "start": iso(start), "base_url": rest.url, "ws_url": ws.url,
+            "dataset": dataset, **({"timeframes": [timeframe]} if dataset == "ohlcv" else {})}
+
+
 def pipeline(folder: Path, rest: FakeBinance, ws: Any, symbols: list[str], timeframe: str, start: int,
              dataset: str = "ohlcv") -> Path:
-    source = {"plugin": "binance", "symbols": symbols, "start": iso(start), "base_url": rest.url, "ws_url": ws.url,
-              "dataset": dataset, **({"timeframes": [timeframe]} if dataset == "ohlcv" else {})}
+    source = binance_source(rest, ws, symbols, timeframe, start, dataset)
     return write_pipeline(folder, single_pipeline(source, SINKS, name="bench"))
 
 
 @contextlib.contextmanager
-def streaming(path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m etl stream``, its output in files beside the pipeline (a pipe nobody reads would block it);
-    killed if the bench fails or is interrupted before ``stop``, so no stream outlives its fakes."""
+def streaming(path: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m etl [OPTIONS] stream``, its output in files beside the pipeline (a pipe nobody reads would
+    block it); killed if the bench fails or is interrupted before ``stop``, so no stream outlives its fakes."""
     out, err = (open(path.parent / name, "wb") for name in ("stream.out", "stream.err"))  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", "stream", str(path)],
+    process = subprocess.Popen([sys.executable, "-m", "etl", "--log-format", "json", *options, "stream", str(path)],
                                stdout=out, stderr=err, env=env(), cwd=path.parent)
     try:
         yield process

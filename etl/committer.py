@@ -68,7 +68,6 @@ class Committer:
         self.commit_bytes = commit_bytes
         self.sink_wait = sink_wait
         self.yields = yields
-        self._closing = threading.Event()  # the run is over: a yielding committer stops waiting for its files
         # Why the sinks could not be had while another process held them: the pipeline did not run.
         self.locked: str | None = None
         # Why the sinks failed to open otherwise: every stream that brings a batch fails with it.
@@ -88,17 +87,27 @@ class Committer:
         self._max_queued_rows = max(commit_rows + commit_rows // 2, 1)
         self._max_queued_bytes = max(commit_bytes + commit_bytes // 2, 1)
         self._thread = threading.Thread(target=self._loop, name="etl-committer", daemon=True)
+        self._stopping = threading.Event()  # ``etl stream`` stopped: no more waiting for a sink another process holds
 
     def __enter__(self) -> Committer:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._closing.set()
+        if self.yields:
+            self._stopping.set()
         self._queue.put(_STOP)
         self._thread.join()
+        log.debug("stream shutdown", pipeline=self.report.pipeline, phase="committer drained")
         if self._opened:
             close_sinks(self.slots)
+        log.debug("stream shutdown", pipeline=self.report.pipeline, phase="sinks closed")
+
+    def stop_waiting(self) -> None:
+        """``etl stream`` was stopped: stop waiting for a sink file another process holds (a stream waits for it as
+        long as it runs), as the exit has 5 s. Nothing waiting for it is written, no checkpoint moves, and the
+        pipeline is reported locked; the next start heals what it would have written."""
+        self._stopping.set()
 
     def start_stream(self, stream: Stream, start: int, key: str | None = None) -> None:
         """A unit of ``stream`` starts at ``start``; ``key`` names its checkpoint entry (a backfill's chunk)."""
@@ -179,11 +188,12 @@ class Committer:
         if self._opened or self.locked or self._unusable:
             return self._opened
         if self.yields:
-            handoff.wait_unrequested(self._requests(), self._closing)
+            handoff.wait_unrequested(self._requests(), self._stopping)
         try:
             self._open_waiting()
         except SinkBusyError as exc:
-            self.locked = f"{exc}; waited {self.sink_wait}s for it, nothing was written"
+            waited = "the stream stopped while it waited" if self._stopping.is_set() else f"waited {self.sink_wait}s"
+            self.locked = f"{exc}; {waited} for it, nothing was written"
             log.warning("pipeline locked out of its sinks", pipeline=self.report.pipeline, error=self.locked)
         except Exception as exc:
             self._unusable = f"cannot open sinks: {describe(exc)}"
@@ -194,13 +204,13 @@ class Committer:
 
     def _open_waiting(self) -> None:
         """Open every sink, trying again while another process holds one, until ``sink_wait`` has passed (or
-        the run is over)."""
+        the stream stops)."""
         def waiting(exc: SinkBusyError) -> None:
             log.warning("sink held by another process; waiting", pipeline=self.report.pipeline, error=str(exc),
                         wait_s=self.sink_wait)
 
         # A batch run's last batches wait for the file as long as its first; a stream stops waiting when it stops.
-        closing = self._closing if self.yields else None
+        closing = self._stopping if self.yields else None
         handoff.while_busy(lambda: open_sinks(self.slots), self.sink_wait, self._requests(), waiting, closing)
 
     def _commit(self, group: list[_Item]) -> None:

@@ -173,7 +173,12 @@ def stream(project: Project, names: tuple[str, ...], stop: threading.Event) -> O
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        while thread.is_alive():
+            # Never an endless join: SIGTERM may be delivered to any of the process's threads, and Python runs its
+            # handler (which sets ``stop``) only once the main thread runs again; a main thread asleep in join()
+            # until the pipelines stop would wait for ever.
+            thread.join(0.25)
+    log.debug("stream shutdown", phase="pipelines joined")
     outcome.duration = time.monotonic() - began
     return outcome
 
@@ -268,6 +273,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
                        spec.rate_budget))
     finally:
         sources.close()
+    log.debug("stream shutdown", pipeline=spec.name, phase="sources closed")
     # One result per stream, however many units (a backfill's chunks, heal's gaps) it was cut into.
     results = [report.result(stream) for stream in dict.fromkeys([unit.stream for unit in units] + others)]
     if committer.locked:
@@ -278,6 +284,7 @@ def _run_pipeline(project: Project, spec: PipelineSpec, command: str, checkpoint
     status = "failed" if failed else ("locked" if committer.locked else "ok")
     ledger.finish_run(run_id, status, results, time.monotonic() - began)
     ledger.close()
+    log.debug("stream shutdown", pipeline=spec.name, phase="ledger written")
     return results, committer.locked
 
 

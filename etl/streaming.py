@@ -7,7 +7,10 @@ its live connection delivers. A live row after a hole (a reconnect, missed frame
 REST; a row already delivered (a repeated or late frame) is dropped. Every (re)connection heals again from
 where the stream stands, and so does a stream whose next bar is overdue on the clock (a stalled connection, a
 venue that closes a bar only by the next one). Checkpoints advance only when the committer has written every
-sink, so a SIGKILL loses nothing: the next start heals from the checkpoint.
+sink, so a SIGKILL loses nothing: the next start heals from the checkpoint. A stop (SIGTERM) has 5 s in all
+(DESIGN 9): no heal starts after it, one under way ends with its page in flight (the pages read are committed),
+and the followers and connections get ``STOP_SECONDS`` together; a follower still busy then (a REST request held
+by a slow venue) is left behind with its batch uncommitted, for the next start to heal.
 
 Point datasets (trades, liquidations: no timeframe) have no next bar to expect. Their checkpoint is the last
 committed millisecond with the keys committed at it, so a heal or a live row of that millisecond is delivered
@@ -23,7 +26,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +57,9 @@ _ID = "__live_id"
 # 500 ms, plus the wire): a connection's last frame does not vouch for the second before it.
 PUSH_MARGIN_MS = 1_000
 HOLE_PAUSES = (0.2, 0.5, 0.0)  # seconds after each heal that leaves a hole in a sequence, before the next try
+# From the stop, how long the followers and the connections have to finish, all together: the committer, the sinks,
+# the ledger and the process's exit must still fit DESIGN 9's 5 s on a machine loaded far past its cores.
+STOP_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class Follower:
         resumed_or_asked = self.unit.committed_keys or self.unit.start == self.unit.source.start
         self.unheard_since = self.unit.start if not self.healable and resumed_or_asked else None
         self.halted = False  # stopping, and a batch went to the committer since: nothing more may follow it
+        self.abandoned = False  # still busy when the stop's time ran out: what fails it now is the stop's doing
 
     @property
     def stream(self) -> Stream:
@@ -135,9 +142,11 @@ class Follower:
             if not self.healable:
                 self.keep_received()
         except Exception as exc:
-            self.committer.fail(self.stream, describe(exc))
+            if not self.abandoned:
+                self.committer.fail(self.stream, describe(exc))
         finally:
-            self.tally.drain().apply(self.work.report, self.stream)
+            if not self.abandoned:  # the report may be in the ledger already
+                self.tally.drain().apply(self.work.report, self.stream)
 
     def keep_received(self) -> None:
         """At stop, a stream REST cannot heal keeps the rows already received: no restart could fetch them."""
@@ -221,10 +230,24 @@ class Follower:
         if start >= until or not self.healable:
             return
         before = self.expected
-        with self.heals:
-            rows = self.submit(self.execution.feed(self.source.fetch(self.stream, start, until), self.unit.batch_rows))
+        if not self.turn_to_heal():
+            return
+        try:
+            frames = until_set(self.stop, self.source.fetch(self.stream, start, until))
+            rows = self.submit(self.execution.feed(frames, self.unit.batch_rows))
+        finally:
+            self.heals.release()
         if self.expected > before:
             log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}", rows=rows)
+
+    def turn_to_heal(self) -> bool:
+        """Wait for one of the ``concurrency`` heals; False once stopping (``follow`` then wakes every waiting
+        follower): a heal begun then would only delay the exit, and the next start heals from the checkpoint."""
+        self.heals.acquire()
+        if self.stop.is_set():
+            self.heals.release()
+            return False
+        return True
 
     def heal_if_overdue(self) -> None:
         """Heal from REST when the next bar closed ``OVERDUE_MS`` ago on the clock and no live row brought it.
@@ -365,6 +388,15 @@ class StreamStopped(Exception):
     """The committer refused the stream's batches (a sink refused one): its follower stops."""
 
 
+def until_set(stop: threading.Event, frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """``frames`` (a REST fetch's pages) until ``stop`` is set: no request starts after it. The pages already
+    read still make a batch, checkpointed at their last row, so a heal cut short loses nothing."""
+    for frame in frames:
+        yield frame
+        if stop.is_set():
+            return
+
+
 def last_closed(stream: Stream) -> int:
     """The start of the bar still forming: everything before it is closed."""
     from .timeframes import floor_ts, now_ms
@@ -430,14 +462,41 @@ def follow(source: Source, followers: dict[Stream, Follower], stop: threading.Ev
         for stream, follower in followers.items():
             follower.committer.fail(stream, describe(exc))
         return
-    threads = [threading.Thread(target=follower.run, name=f"etl-follow-{stream.label}", daemon=True)
-               for stream, follower in followers.items()]
-    for thread in threads:
-        thread.start()
+    threads = []
+    for stream, follower in followers.items():
+        if stop.is_set():  # stopped while starting (200 threads take seconds on a busy machine): start no more
+            break
+        threads.append(threading.Thread(target=follower.run, name=f"etl-follow-{stream.label}", daemon=True))
+        threads[-1].start()
     connections = Connections(source, subscriptions, board.listener(listener_for(followers)), stop)
     connections.start()
     board.watch(stop)
-    for thread in threads:
-        thread.join(4)
-    connections.join(1)
+    wind_down(list(followers.values()), threads, connections, board.pipeline)
     board.stopped()
+
+
+def wind_down(followers: list[Follower], threads: list[threading.Thread], connections: Connections,
+              pipeline: str) -> None:
+    """After the stop: wake what waits (for a turn to heal, for a sink file another process holds), then give the
+    followers and the connections ``STOP_SECONDS`` in all, not each: 200 streams must not add up their waits."""
+    log.debug("stream shutdown", pipeline=pipeline, phase="stop seen")
+    followers[0].committer.stop_waiting()
+    for _ in followers:  # the followers waiting for their turn to heal (``turn_to_heal``) wake, and heal nothing
+        followers[0].heals.release()
+    deadline = time.monotonic() + STOP_SECONDS
+    for thread in [*threads, connections]:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    log.debug("stream shutdown", pipeline=pipeline, phase="followers and connections joined")
+    started = zip(followers, threads, strict=False)  # every follower, unless stopped while starting
+    abandon([follower for follower, thread in started if thread.is_alive()], pipeline)
+
+
+def abandon(followers: list[Follower], pipeline: str) -> None:
+    """Leave the followers still busy when the stop's time ran out (a REST request waiting on the venue's rate
+    limit, or on a slow answer) to end with the process: the committer takes nothing they hand it after its
+    drain, so their checkpoints stay where the sinks are, and the next start heals from there."""
+    for follower in followers:
+        follower.abandoned = True
+    if followers:
+        log.warning("stream followers left busy at stop", pipeline=pipeline, streams=len(followers),
+                    first=followers[0].stream.label)

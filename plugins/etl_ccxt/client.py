@@ -171,11 +171,13 @@ class ExchangeClient:
         self._idle.append(exchange)
 
     def close(self) -> None:
-        with self._lock:
-            for exchange in self._exchanges:
-                exchange.session.close()
-            self._exchanges.clear()
-            self._idle.clear()
+        """Close the exchanges' connections, without waiting for the lock: a request still building an exchange
+        under it (importing ccxt, loading markets) when ``etl stream`` stopped is left behind and must not hold
+        the exit (an exchange it adds later ends with the process)."""
+        for exchange in list(self._exchanges):
+            exchange.session.close()
+        self._exchanges.clear()
+        self._idle.clear()
 
     # --- retries and error mapping ---
 

@@ -4,6 +4,7 @@ the scenarios every venue must pass (a ``Venue`` says how a test pipeline reache
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -91,6 +92,26 @@ def wait_for(condition: Callable[[], bool], seconds: float) -> None:
 def stored(folder: Path, table: str = "ohlcv") -> pl.DataFrame:
     with duckdb.connect(str(folder / "market.duckdb"), read_only=True) as connection:
         return connection.sql(f"SELECT * FROM {table} ORDER BY ALL").pl()
+
+
+def checkpoint_mismatches(folder: Path, pipeline: str, step: int, database: str = "market.duckdb",
+                          table: str = "ohlcv") -> list[str]:
+    """The streams of ``pipeline`` whose checkpoint is not what the DuckDB file in ``folder`` holds: its row count,
+    and its next instant, ``step`` ms after the last stored row (0 for trades: they checkpoint at their last
+    millisecond). A stop by a signal leaves them equal (DESIGN 9); a SIGKILL may leave the sink ahead."""
+    checkpoint = folder / ".etl" / "checkpoints" / f"{pipeline}.json"
+    streams = json.loads(checkpoint.read_text())["streams"] if checkpoint.exists() else {}
+    held: dict[str, tuple[int, int | None]] = {}
+    if (folder / database).exists():
+        with duckdb.connect(str(folder / database), read_only=True) as connection:
+            held = {symbol: (rows, last) for symbol, rows, last in connection.execute(
+                f"SELECT symbol, count(*), max(epoch_ms(ts)) FROM {table} GROUP BY symbol").fetchall()}
+    found = []
+    for label, entry in streams.items():
+        rows, last = held.pop(label.split("/")[1], (0, None))
+        if rows != entry["rows"] or last != (entry["next_ms"] - step if entry["rows"] else None):
+            found.append(f"{label}: checkpoint {entry['rows']} rows to {entry['next_ms']}, stored {rows} to {last}")
+    return found + [f"{table}/{symbol}: {rows} rows stored, no checkpoint" for symbol, (rows, _) in held.items()]
 
 
 def check_closed_bars_equal_a_backfill_and_sigterm_exits(venue: Venue, folder: Path) -> None:

@@ -89,6 +89,7 @@ def test_a_stream_waits_for_its_file_as_long_as_it_runs(venue: Venue, tmp_path: 
     assert (code, took < 5) == (75, True), err
     assert '"event": "sink held by another process; waiting"' in err
     assert "LOCKED live" in out + err
+    assert "the stream stopped while it waited for it, nothing was written" in err
     assert not (folder / ".etl" / "checkpoints" / "live.json").exists() or "BTCUSDT" not in \
         (folder / ".etl" / "checkpoints" / "live.json").read_text()
     code, _, _, err = stream_for(path, 4)

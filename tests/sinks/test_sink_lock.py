@@ -137,3 +137,4 @@ def test_a_run_still_retrying_its_source_does_not_hold_the_file(tmp_path: Path) 
     assert "sink held by another process" not in other.stderr
     expected = fixture_candles(("BTCUSDT",), ("1d",))
     check_same_rows(align_types(stored_candles(tmp_path, "1d"), expected), expected, KEY, "daily beside a retrying run")
+
