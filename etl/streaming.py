@@ -101,7 +101,9 @@ class Follower:
         # from there to its first connection nobody heard, a gap.
         resumed_or_asked = self.unit.committed_keys or self.unit.start == self.unit.source.start
         self.unheard_since = self.unit.start if not self.healable and resumed_or_asked else None
-        self.halted = False  # stopping, and a batch went to the committer since: nothing more may follow it
+        # Stopping, and a batch went to the committer since, or a heal was skipped or cut short: nothing more may
+        # follow (a hole behind the checkpoint that no next start would heal).
+        self.halted = False
         self.abandoned = False  # still busy when the stop's time ran out: what fails it now is the stop's doing
 
     @property
@@ -231,12 +233,14 @@ class Follower:
             return
         before = self.expected
         if not self.turn_to_heal():
+            self.halted = True  # the rows this heal was for wait for the next start: none after them may land
             return
         try:
             frames = until_set(self.stop, self.source.fetch(self.stream, start, until))
             rows = self.submit(self.execution.feed(frames, self.unit.batch_rows))
         finally:
             self.heals.release()
+        self.halted = self.halted or self.stop.is_set()  # a heal the stop cut short: the same
         if self.expected > before:
             log.info("live heal", stream=self.stream.label, window=f"{iso(before)}..{iso(self.expected)}", rows=rows)
 

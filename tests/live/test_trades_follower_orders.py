@@ -184,10 +184,10 @@ def test_a_stop_between_two_drains_of_a_millisecond_then_a_restart(
     restart(monkeypatch, tmp_path, rest, start, now_ms())
 
 
-def test_a_stop_during_a_holes_heal_stores_nothing_after_it(
+def test_a_stop_before_a_holes_heal_stores_nothing_after_it(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
-    """The stop comes as a hole is healed: the heal's batch is the last stored, the live trades after the hole
-    wait for the restart, and no hole is left behind the checkpoint."""
+    """The stop comes as live trades after a hole arrive: no heal starts once stopping, so neither the hole nor
+    the trades after it are stored; they wait for the restart, and no hole is left behind the checkpoint."""
 
     def script(follower: Any) -> None:
         follower.heal(ms(slot))
@@ -195,7 +195,7 @@ def test_a_stop_during_a_holes_heal_stores_nothing_after_it(
         live(follower, [slot + 4, slot + 5, slot + 6])
 
     follow(monkeypatch, tmp_path, rest, start, script)
-    assert assert_every_trade_once(tmp_path, start)["trade_id"].max() == slot + 5
+    assert assert_every_trade_once(tmp_path, start)["trade_id"].max() == slot - 1
     restart(monkeypatch, tmp_path, rest, start, now_ms())
 
 
@@ -258,4 +258,21 @@ def test_a_first_start_whose_heal_brought_nothing_heals_before_its_first_live_tr
 
     follow(monkeypatch, tmp_path, rest, start, script)
     assert assert_every_trade_once(tmp_path, start)["trade_id"].max() == slot + 3
+    restart(monkeypatch, tmp_path, rest, start, now_ms())
+
+
+def test_a_stream_stopped_while_it_waits_its_turn_to_heal_a_hole_stores_nothing_after_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rest: Any, start: int, slot: int) -> None:
+    """A hole in a sequenced stream, the stop set while the follower waits for a turn to heal it (every turn
+    taken by other streams): the heal never starts, and the live trades after the hole are not stored either."""
+
+    def script(follower: Any) -> None:
+        follower.heal(ms(slot))
+        follower.heals.acquire()  # another stream heals
+        threading.Timer(0.3, follower.stop.set).start()
+        threading.Timer(0.4, follower.heals.release).start()
+        live(follower, [slot + 4, slot + 5, slot + 6])
+
+    follow(monkeypatch, tmp_path, rest, start, script)
+    assert assert_every_trade_once(tmp_path, start)["trade_id"].max() == slot - 1
     restart(monkeypatch, tmp_path, rest, start, now_ms())
