@@ -17,11 +17,10 @@ from etl import config
 from etl.errors import ConfigError
 from etl.testing import run_cli, single_pipeline, write_pipeline
 from etl.testing.checks import align_types, check_same_rows
-from fixtures.postgres_server import postgres_dsn, postgres_server
 from tests.ops.conftest import probe_sink, probe_site
 from tests.sinks.sink_stores import read_parquet, read_postgres, read_sqlite
 
-__all__ = ["postgres_dsn", "postgres_server", "probe_sink", "probe_site"]
+__all__ = ["probe_sink", "probe_site"]  # fixtures; PostgreSQL is the session's (tests/conftest.py)
 KEY = ["source", "symbol", "timeframe", "ts"]
 
 
