@@ -48,6 +48,7 @@ polars' ``join_asof`` and ``group_by_dynamic``: no Python runs per row.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -108,7 +109,7 @@ class EnrichTransform(etl.Transform):
     def __init__(self, settings: dict[str, Any], context: etl.PluginContext):
         super().__init__(settings, context)
         self._inputs: dict[str, _Input] = {}  # what was read of each dataset for this stream
-        self._heard_before: int | None = None  # a liquidation stored before this instant: no bar after is unheard
+        self._heard_before = False  # a liquidation is stored before the bars: none after it is unheard for that
 
     def check(self) -> None:
         from etl.errors import ConfigError
@@ -188,7 +189,8 @@ class EnrichTransform(etl.Transform):
                 if end is not None and not self._covers([name], bars.last_start, bars.last_end):
                     self._inputs[name] = _read(sink, name, self.settings, bars, start, None)
                 if name == LIQUIDATIONS:
-                    self._inputs[name].unheard = self._unheard(sink, bars, self._inputs[name])
+                    read = self._inputs[name]
+                    self._inputs[name] = dataclasses.replace(read, unheard=self._unheard(sink, bars, read))
 
     def _serves(self, name: str, bars: _Bars) -> bool:
         """Whether what was read of input ``name`` reaches over this batch and proves its last bar complete."""
@@ -214,16 +216,14 @@ class EnrichTransform(etl.Transform):
 
     def _stored_before(self, sink: etl.Sink, bars: _Bars) -> bool:
         """Whether a liquidation of the symbol is stored before the first bar: windows ever wider back from it
-        (a read materializes its rows, and the whole history before a late chunk may be large), then all before."""
-        if self._heard_before is not None and self._heard_before <= bars.first:
-            return True
-        for back in (*_LOOK_BACK, None):
+        (a read materializes its rows, and the whole history before a late chunk may be large), then all before.
+        Batches come in time order, so once one is found it precedes every later batch too."""
+        for back in () if self._heard_before else (*_LOOK_BACK, None):
             start = None if back is None else bars.first - back
-            earlier = _read(sink, LIQUIDATIONS, self.settings, bars, start, bars.first)
-            if earlier.first is not None:
-                self._heard_before = earlier.first + 1
-                return True
-        return False
+            if _read(sink, LIQUIDATIONS, self.settings, bars, start, bars.first).first is not None:
+                self._heard_before = True
+                break
+        return self._heard_before
 
     def _ledger_dir(self) -> Any:
         from pathlib import Path
@@ -264,7 +264,7 @@ class EnrichTransform(etl.Transform):
         return int(late.min()) if late.len() else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Input:
     """What was read of one input: its rows with ``ts`` before ``end`` (None: all stored), the first and last
     one's ts; of liquidations, the windows nobody listened to as well (``EnrichTransform._unheard``)."""
