@@ -5,8 +5,6 @@ loses nothing: what it stored still equals a backfill."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 from etl.testing import run_cli, single_pipeline, write_pipeline
 from etl.timeframes import now_ms
 from tests.live.harness import Venue, start_stream, stop, stored, stream_for, wait_for
+from tests.sinks.file_holder import held
 
 
 @pytest.fixture
@@ -60,15 +59,6 @@ def test_a_run_into_the_file_a_stream_writes_gets_it_and_the_stream_goes_on(venu
         assert last.timestamp() * 1000 >= ran + 1000, f"{symbol}: bars that closed after the run landed"
 
 
-HOLD = """
-import sys, duckdb
-connection = duckdb.connect(sys.argv[1])
-print("held", flush=True)
-sys.stdin.readline()
-connection.close()
-"""
-
-
 def test_a_stream_waits_for_its_file_as_long_as_it_runs(venue: Venue, tmp_path: Path) -> None:
     """A process that does not yield (a notebook) holds the file: the stream is not locked out but waits, asking
     for it; SIGTERM ends the wait within 5 s with nothing written (exit 75: locked out, like a run). Started again
@@ -76,15 +66,12 @@ def test_a_stream_waits_for_its_file_as_long_as_it_runs(venue: Venue, tmp_path: 
     folder = tmp_path / "live"
     start = venue.bars_ago(20)
     path = venue.pipeline(folder, start)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder / "market.duckdb")], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    process = start_stream(path)
-    time.sleep(4)
-    assert process.poll() is None, "still waiting"
-    assert (folder / "market.duckdb.wanted").exists()
-    code, took, out, err = stop(process)
-    holder.communicate("let go\n", timeout=30)
+    with held(folder / "market.duckdb"):
+        process = start_stream(path)
+        time.sleep(4)
+        assert process.poll() is None, "still waiting"
+        assert (folder / "market.duckdb.wanted").exists()
+        code, took, out, err = stop(process)
 
     assert (code, took < 5) == (75, True), err
     assert '"event": "sink held by another process; waiting"' in err

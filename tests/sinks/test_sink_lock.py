@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +18,9 @@ from sink_stores import FIXTURES, fixture_candles, read_duckdb
 from etl.testing.checks import align_types, check_same_rows
 from etl.testing.pipelines import run_cli, run_subprocess, write_pipeline
 from etl.testing.server import FakeServer, Reply
+from tests.sinks.file_holder import held
 
 KEY = ["source", "symbol", "timeframe", "ts"]
-HOLD = """
-import sys, duckdb
-connection = duckdb.connect(sys.argv[1])
-print("held", flush=True)
-sys.stdin.readline()
-connection.close()
-"""
 
 
 def two_pipelines(sink_wait: int, hourly_wait: int | None = None) -> dict:
@@ -41,18 +33,6 @@ def two_pipelines(sink_wait: int, hourly_wait: int | None = None) -> dict:
 
     hourly = pipeline("1h") if hourly_wait is None else pipeline("1h", sink_wait=hourly_wait)
     return {"settings": {"sink_wait": sink_wait}, "pipelines": {"daily": pipeline("1d"), "hourly": hourly}}
-
-
-@contextmanager
-def held(path: Path) -> Iterator[subprocess.Popen]:
-    """Another process holding ``path`` open for writing until the block ends."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        yield holder
-    finally:
-        holder.communicate("let go\n", timeout=30)
 
 
 def stored_candles(folder: Path, timeframe: str):
