@@ -5,6 +5,7 @@ by a name no other test folder uses)."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from etl.testing import PipelineRun, run_cli
+from etl.testing import PipelineRun, run_cli, run_subprocess
 from etl.timeframes import from_ms, next_bar, now_ms
 
 KLINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "quote_volume", "trades", "taker_buy_volume",
@@ -61,6 +62,16 @@ class Project:
     def backfill(self, start: int, end: int, *args: str) -> PipelineRun:
         return run_cli("backfill", str(self.path), "--pipeline", PIPELINE, "--start", from_ms(start).isoformat(),
                        "--end", from_ms(end).isoformat(), *args)
+
+    def killed_then_resumed(self, start: int, end: int, crash_at: str) -> None:
+        """A backfill of ``[start, end)`` in a process killed (SIGKILL) at the fault point ``crash_at``, then
+        ``etl backfill --resume`` to its end."""
+        args = ("backfill", str(self.path), "--pipeline", PIPELINE, "--start", from_ms(start).isoformat(),
+                "--end", from_ms(end).isoformat())
+        killed = run_subprocess(*args, env={"ETL_CRASH_AT": crash_at})
+        assert killed.exit_code == -signal.SIGKILL, killed
+        resumed = run_subprocess("backfill", str(self.path), "--resume")
+        assert resumed.exit_code == 0, resumed
 
     def rows(self, symbol: str, columns: tuple[str, ...] = KLINE_COLUMNS, table: str = "ohlcv",
              order: str = "ts") -> list[tuple[Any, ...]]:

@@ -3,13 +3,11 @@ archive file downloaded twice (the cache holds what the killed run verified)."""
 
 from __future__ import annotations
 
-import signal
-
 import pytest
-from archive_support import MONTHS, PIPELINE
+from archive_support import MONTHS
 
 from etl.testing import run_subprocess
-from etl.timeframes import from_ms, next_bar
+from etl.timeframes import next_bar
 
 END = next_bar(MONTHS[-1], "1M")
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -20,13 +18,7 @@ def test_resume_after_sigkill_lands_exactly_the_oracle_rows(project, vision, res
     vision.delay = 0.05  # downloads still running when the process dies
     archive = project(symbols=list(SYMBOLS), downloads=2,
                       pipeline_keys={"batch_rows": 400, "commit_rows": 400})
-    args = ("backfill", str(archive.path), "--pipeline", PIPELINE, "--start", from_ms(MONTHS[0]).isoformat(),
-            "--end", from_ms(END).isoformat())
-    killed = run_subprocess(*args, env={"ETL_CRASH_AT": crash_at})
-    assert killed.exit_code == -signal.SIGKILL, killed
-
-    resumed = run_subprocess("backfill", str(archive.path), "--resume")
-    assert resumed.exit_code == 0, resumed
+    archive.killed_then_resumed(MONTHS[0], END, crash_at)
     for symbol in SYMBOLS:
         assert archive.rows(symbol) == rest.expected_klines(symbol, "1h", MONTHS[0], END)
     assert set(vision.downloads.values()) == {1}, "files the killed run verified come from the cache"

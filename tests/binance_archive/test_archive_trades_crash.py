@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import signal
-
 import duckdb
 import pytest
-from archive_support import MONTHS, PIPELINE
+from archive_support import MONTHS
 
 from etl.testing import run_subprocess
-from etl.timeframes import DAY, from_ms
+from etl.timeframes import DAY
 
 START = MONTHS[1]
 END = START + 3 * DAY
@@ -22,13 +20,7 @@ def test_resume_after_sigkill_lands_every_trade_once(project, vision, rest, cras
     vision.delay = 0.05
     archive = project(dataset="trades", timeframes=None, symbols=list(SYMBOLS), downloads=2,
                       pipeline_keys={"batch_rows": 5000, "commit_rows": 5000})
-    args = ("backfill", str(archive.path), "--pipeline", PIPELINE, "--start", from_ms(START).isoformat(),
-            "--end", from_ms(END).isoformat())
-    killed = run_subprocess(*args, env={"ETL_CRASH_AT": crash_at})
-    assert killed.exit_code == -signal.SIGKILL, killed
-
-    resumed = run_subprocess("backfill", str(archive.path), "--resume")
-    assert resumed.exit_code == 0, resumed
+    archive.killed_then_resumed(START, END, crash_at)
     for symbol in SYMBOLS:
         assert archive.trades(symbol) == rest.expected_trades(symbol, START, END)
     with duckdb.connect(str(archive.folder / "market.duckdb"), read_only=True) as connection:
